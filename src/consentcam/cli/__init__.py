@@ -1,0 +1,1 @@
+"""The ``consentcam`` command line: a thin layer over the library."""

@@ -1,0 +1,86 @@
+"""Helpers shared by CLI verbs: global state, JSON output, settings, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from consentcam.config import Settings, load_settings
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    data_dir: Path | None
+    db_url: str | None
+
+    def settings(self, **overrides: Any) -> Settings:
+        base: dict[str, Any] = {}
+        if self.data_dir is not None:
+            base["data_dir"] = self.data_dir
+        if self.db_url is not None:
+            base["database_url"] = self.db_url
+        return load_settings(**base, **overrides)
+
+
+def json_option(func: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def vision_overrides(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` with some ``vision.<section>.<field>`` values replaced (None means keep)."""
+    vision = settings.vision
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted, value in changes.items():
+        if value is None:
+            continue
+        section, field = dotted.split("__")
+        sections.setdefault(section, {})[field] = value
+    updated = vision.model_copy(
+        update={s: getattr(vision, s).model_copy(update=v) for s, v in sections.items()}
+    )
+    return settings.model_copy(update={"vision": updated})
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar on stderr (stdout stays clean for --json); yields an ``advance(n)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda n=1: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

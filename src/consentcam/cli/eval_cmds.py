@@ -1,0 +1,184 @@
+"""``consentcam eval lfw`` and ``consentcam eval lfw-openset``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from consentcam.cli.common import State, json_option, print_json, progress_bar, vision_overrides
+from consentcam.errors import InputError
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure accuracy on public benchmarks through the full pipeline."""
+
+
+def _pipeline_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: every core)."),
+            click.option("--flip/--no-flip", default=None, help="Mirror-image test-time augmentation."),
+            click.option("--embedder", type=click.Choice(["numpy", "dlib"]), help="ResNet backend."),
+            click.option("--upsample", type=click.IntRange(0, 3), help="HOG upsampling passes."),
+            click.option(
+                "--cache",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Reuse/save embeddings in this .npz file (same settings and files only).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _settings(state: State, flip: bool | None, embedder: str | None, upsample: int | None) -> Any:
+    return vision_overrides(
+        state.settings(), embed__flip=flip, embed__type=embedder, detect__upsample=upsample
+    ).vision
+
+
+def _embed(keys: list[Any], root: Path, settings: Any, workers: int | None, cache: Path | None,
+           label: str) -> tuple[dict[Any, Any], dict[str, int]]:
+    from consentcam.eval.embeddings import benchmark_embeddings
+    from consentcam.eval.lfw import image_path
+
+    paths = [str(image_path(root, k)) for k in keys]
+    with progress_bar(label, len(paths)) as advance:
+        results = benchmark_embeddings(paths, settings, workers=workers, on_done=advance, cache=cache)
+    routes: dict[str, int] = {}
+    for r in results:
+        routes[r.route] = routes.get(r.route, 0) + 1
+    return {k: r.vector for k, r in zip(keys, results, strict=True)}, routes
+
+
+@eval_group.command(
+    "lfw",
+    epilog="""\b
+Examples:
+  consentcam eval lfw --root ../shared/data/lfw --json
+  consentcam eval lfw --root ../shared/data/lfw --plots plots/ --no-flip""",
+)
+@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="LFW folder holding lfw-deepfunneled/ and pairs.txt.")
+@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pairs list (default: ROOT/pairs.txt).")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
+              help="Write roc.png and det.png here.")
+@_pipeline_options
+@json_option
+@click.pass_obj
+def lfw(state: State, root: Path, pairs_file: Path | None, plots: Path | None, workers: int | None,
+        flip: bool | None, embedder: str | None, upsample: int | None, cache: Path | None,
+        as_json: bool) -> None:
+    """LFW View 2: 10-fold accuracy, EER, TAR at FAR 1e-3 and 1e-2, and FMR operating points."""
+    from consentcam.eval.lfw import (
+        all_pairs_thresholds,
+        check_root,
+        pairs_images,
+        parse_pairs,
+        verification_report,
+    )
+
+    started = time.perf_counter()
+    check_root(root)
+    pairs_path = pairs_file or root / "pairs.txt"
+    if not pairs_path.is_file():
+        raise InputError(f"{pairs_path}: pairs file not found")
+    pairs = parse_pairs(pairs_path.read_text(encoding="utf-8", errors="replace"))
+    settings = _settings(state, flip, embedder, upsample)
+    keys = pairs_images(pairs)
+    embeddings, routes = _embed(keys, root, settings, workers, cache, "LFW images")
+    report = verification_report(pairs, embeddings)
+    roc = report.pop("_roc")
+    report["operating_points"] = all_pairs_thresholds(keys, embeddings, [1e-2, 1e-3, 1e-4, 1e-5])
+    report["images"] = len(keys)
+    primary = f"{settings.detect.type}/up{settings.detect.upsample}"
+    report["no_face"] = {
+        "count": sum(n for route, n in routes.items() if route != primary),
+        "routes": routes,
+        "fallback": "HOG retry with upsample "
+        f"{settings.detect.retry_upsample}, then the MMOD CNN detector, then a centred box",
+    }
+    report["settings"] = settings.model_dump(mode="json", include={"detect", "embed"})
+    if plots is not None:
+        from consentcam.eval.plots import write_plots
+
+        report["plots"] = [str(p) for p in write_plots(roc, plots, "LFW View 2")]
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if as_json:
+        print_json(report)
+    else:
+        click.echo(
+            f"LFW View 2 ({report['pairs']} pairs, {report['images']} images): accuracy "
+            f"{report['accuracy_mean']:.2%} +- {report['accuracy_std']:.2%}, EER {report['eer']:.2%}, "
+            f"TAR@FAR=1e-3 {report['tar_at_far_1e-3']:.2%}; no face on "
+            f"{report['no_face']['count']} images; {report['seconds']} s"
+        )
+
+
+@eval_group.command(
+    "lfw-openset",
+    epilog="""\b
+Examples:
+  consentcam eval lfw-openset --root ../shared/data/lfw --json
+  consentcam eval lfw-openset --root ../shared/data/lfw --sizes 100,all""",
+)
+@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="LFW folder holding lfw-deepfunneled/.")
+@click.option("--sizes", default="100,1000,all", show_default=True,
+              help="Gallery sizes, comma-separated; 'all' is every person with 2+ images.")
+@click.option("--draws", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Random galleries averaged per size below 'all'.")
+@_pipeline_options
+@json_option
+@click.pass_obj
+def lfw_openset(state: State, root: Path, sizes: str, draws: int, workers: int | None,
+                flip: bool | None, embedder: str | None, upsample: int | None, cache: Path | None,
+                as_json: bool) -> None:
+    """Open-set identification: FNIR at FPIR 1e-2 and 1e-3 per gallery size."""
+    from consentcam.eval.lfw import check_root
+    from consentcam.eval.openset import lfw_people, openset_report, openset_split
+
+    started = time.perf_counter()
+    size_list = _parse_sizes(sizes)
+    check_root(root)
+    split = openset_split(lfw_people(root))
+    settings = _settings(state, flip, embedder, upsample)
+    keys = sorted(set(split.gallery) | set(split.mated) | set(split.non_mated))
+    embeddings, routes = _embed(keys, root, settings, workers, cache, "LFW images")
+    rows = openset_report(split, embeddings, size_list, draws=draws)
+    report = {
+        "protocol": "gallery: first image of each person with 2+ images; mated probes: their other "
+        "images; non-mated probes: people with one image",
+        "people_in_gallery": len(split.gallery),
+        "mated_probes": len(split.mated),
+        "non_mated_probes": len(split.non_mated),
+        "rows": rows,
+        "no_face": {"routes": routes},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if as_json:
+        print_json(report)
+    else:
+        for r in rows:
+            click.echo(
+                f"gallery {r['gallery_size']:>5}: rank-1 {r['rank1_rate']:.2%}, "
+                f"FNIR@FPIR=1e-2 {r['fnir_at_fpir_1e-2']:.2%}, FNIR@FPIR=1e-3 {r['fnir_at_fpir_1e-3']:.2%}"
+            )
+
+
+def _parse_sizes(text: str) -> list[int | None]:
+    sizes: list[int | None] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == "all":
+            sizes.append(None)
+        elif part.isdigit() and int(part) > 0:
+            sizes.append(int(part))
+        else:
+            raise InputError(f"--sizes: {part!r} is not a positive number or 'all'")
+    return sizes

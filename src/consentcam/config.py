@@ -1,0 +1,142 @@
+"""Runtime configuration: pydantic-settings with the ``CONSENTCAM_`` environment prefix.
+
+Nested sections use ``__`` in environment names, e.g. ``CONSENTCAM_VISION__UPSAMPLE=2``. Every field
+states its unit and bounds; unknown keys are refused so a typo never silently keeps a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from consentcam.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DecodeSettings(_Section):
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        le=500_000_000,
+        description="Largest image accepted, in pixels (width x height); larger files are refused "
+        "before decoding, which stops decompression bombs.",
+    )
+    max_bytes: int = Field(
+        50 * 1024 * 1024,
+        ge=1,
+        description="Largest image file accepted, in bytes.",
+    )
+
+
+class DetectSettings(_Section):
+    type: Literal["hog", "cnn"] = Field(
+        "hog",
+        description="Face detector: dlib's HOG (fast, CPU) or dlib's MMOD CNN (slower, finds more "
+        "non-frontal faces).",
+    )
+    upsample: int = Field(
+        1, ge=0, le=3, description="Times the image is doubled before detection (finds smaller faces)."
+    )
+    retry_upsample: int = Field(
+        2,
+        ge=0,
+        le=3,
+        description="For still photos: when no face is found, search again with this upsampling "
+        "(0 disables the retry). Never used on video frames.",
+    )
+    max_side: int = Field(
+        1280,
+        ge=0,
+        le=10_000,
+        description="Longest image side, in pixels, the detector sees before upsampling; larger "
+        "images are downscaled for detection only (landmarks and embeddings use full resolution). "
+        "0 never downscales.",
+    )
+
+
+class EmbedSettings(_Section):
+    type: Literal["numpy", "dlib"] = Field(
+        "numpy",
+        description="Backend for the dlib ResNet: 'numpy' (same weights, BLAS-accelerated) or "
+        "'dlib' (dlib's own forward pass).",
+    )
+    flip: bool = Field(
+        True,
+        description="Average the embeddings of the face chip and its mirror image (test-time "
+        "augmentation; doubles embedding cost, improves accuracy).",
+    )
+    batch_size: int = Field(32, ge=1, le=1024, description="Face chips per forward pass.")
+
+
+class QualitySettings(_Section):
+    min_face_px: int = Field(
+        80, ge=20, le=2000, description="Smallest acceptable face box side for enrolment, in pixels."
+    )
+    min_sharpness: float = Field(
+        40.0,
+        ge=0,
+        description="Smallest acceptable variance of the Laplacian of the 150x150 grey face chip "
+        "(lower is blurrier).",
+    )
+    max_roll_deg: float = Field(
+        20.0, ge=0, le=90, description="Largest acceptable in-plane head tilt, in degrees."
+    )
+    max_yaw: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="Largest acceptable left/right head turn, as the nose's offset from the eye "
+        "midpoint divided by the distance between the eyes.",
+    )
+    min_brightness: float = Field(
+        50.0, ge=0, le=255, description="Darkest acceptable mean grey level of the face chip (0-255)."
+    )
+    max_brightness: float = Field(
+        215.0, ge=0, le=255, description="Brightest acceptable mean grey level of the face chip."
+    )
+    max_clipped: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Largest acceptable fraction of face-chip pixels at pure black or white.",
+    )
+
+
+class VisionSettings(_Section):
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONSENTCAM_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(
+        Path("consentcam-data"),
+        description="Folder holding the embedded SQLite store and local state.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of a PostgreSQL system of record (overrides data_dir)."
+    )
+    dev: bool = Field(False, description="Development mode: allows generated keys and other "
+                      "unsafe defaults. Never in production.")
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides; invalid values raise ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

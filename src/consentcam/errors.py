@@ -1,0 +1,36 @@
+"""One exception tree for the whole library.
+
+The CLI maps these to exit codes in exactly one place (``consentcam.cli.main``), and the API will
+map them to HTTP errors in exactly one place. Library code raises the most specific class and never
+prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class ConsentcamError(Exception):
+    """Base class of every error consentcam raises on purpose."""
+
+
+class InputError(ConsentcamError):
+    """The caller gave something unusable: a corrupt image, a bad argument, a malformed file."""
+
+
+class NotFound(ConsentcamError):
+    """A named thing (file, member, site, camera) does not exist."""
+
+
+class PolicyError(ConsentcamError):
+    """The request is well formed but refused by policy (jurisdiction, mode, signage)."""
+
+
+class ConsentError(PolicyError):
+    """The action needs an active consent that does not exist."""
+
+
+class ConfigError(ConsentcamError):
+    """The configuration is invalid or unsafe for this environment."""
+
+
+class DependencyError(ConsentcamError):
+    """An optional dependency or a model file needed for this feature is missing."""

@@ -1,0 +1,1 @@
+"""Evaluation on public benchmarks: LFW View 2 verification and an LFW open-set protocol."""

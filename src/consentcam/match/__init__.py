@@ -1,0 +1,5 @@
+"""Scoring and deciding, kept apart: ``distances``/``scores`` measure, ``decide`` applies a threshold."""
+
+from consentcam.match.scores import Match, decide, distances, search, similarities
+
+__all__ = ["Match", "decide", "distances", "search", "similarities"]
