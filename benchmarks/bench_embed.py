@@ -100,21 +100,27 @@ def embedding_identity(images: list[np.ndarray], anchor_boxes: list[list[Any]]) 
     from consentcam.vision.faces import detected_faces
     from consentcam.vision.records import Box, Detection
 
-    exact = VisionSettings(embed=EmbedSettings(type="dlib", flip=False))
-    fast = VisionSettings(embed=EmbedSettings(type="numpy", flip=False))
+    exact = VisionSettings(embed=EmbedSettings(type="dlib", flip=False, normalize=False))
+    fast = VisionSettings(embed=EmbedSettings(type="numpy", flip=False, normalize=False))
     identical, compared, max_diff = True, 0, 0.0
     for img, locs in zip(images, anchor_boxes, strict=True):
         if not locs:
             continue
         theirs = np.array(fr.face_encodings(img, locs, num_jitters=1, model="small"), np.float32)
-        dets = [Detection(Box(left, top, right, bottom), 0.0, "anchor") for top, right, bottom, left in locs]
+        dets = [
+            Detection(Box(left, top, right, bottom), 0.0, "anchor")
+            for top, right, bottom, left in locs
+        ]
         a = np.stack([f.embedding for f in detected_faces(img, dets, exact)])
         b = np.stack([f.embedding for f in detected_faces(img, dets, fast)])
         identical &= bool(np.array_equal(a, theirs))
         max_diff = max(max_diff, float(np.abs(b - theirs).max()))
         compared += len(locs)
-    return {"faces_compared": compared, "dlib_backend_identical": identical,
-            "numpy_backend_max_abs_diff": max_diff}
+    return {
+        "faces_compared": compared,
+        "dlib_backend_identical": identical,
+        "numpy_backend_max_abs_diff": max_diff,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,23 +148,41 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "detect+embed",
         "images": len(images),
         "subset": f"every {max(1, 7701 // args.images)}th image of LFW View 2's pair images",
-        "anchor": {"name": "face_recognition 1.3.0 (HOG upsample 1, 5-point, 1 encoding per face)",
-                   "images_per_second": round(anchor_ips, 2), "stage_ms": _r(anchor_ms),
-                   "faces": sum(len(b) for b in anchor_boxes)},
-        "ours": {"settings": "defaults (" + default.embed.type + " ResNet, flip TTA "
-                 + ("on" if default.embed.flip else "off") + ")",
-                 "images_per_second": round(ours_ips, 2), "stage_ms": _r(ours_ms), "faces": faces},
+        "anchor": {
+            "name": "face_recognition 1.3.0 (HOG upsample 1, 5-point, 1 encoding per face)",
+            "images_per_second": round(anchor_ips, 2),
+            "stage_ms": _r(anchor_ms),
+            "faces": sum(len(b) for b in anchor_boxes),
+        },
+        "ours": {
+            "settings": "defaults ("
+            + default.embed.type
+            + " ResNet, flip TTA "
+            + ("on" if default.embed.flip else "off")
+            + ")",
+            "images_per_second": round(ours_ips, 2),
+            "stage_ms": _r(ours_ms),
+            "faces": faces,
+        },
         "ours_no_flip": {"images_per_second": round(plain_ips, 2), "stage_ms": _r(plain_ms)},
         "ratio": round(ours_ips / anchor_ips, 3),
         "ratio_no_flip": round(plain_ips / anchor_ips, 3),
-        "ours_all_cores": {"workers": args.workers, "images_per_second": round(parallel_ips, 2),
-                           "ratio": round(parallel_ips / anchor_ips, 3)},
+        "ours_all_cores": {
+            "workers": args.workers,
+            "images_per_second": round(parallel_ips, 2),
+            "ratio": round(parallel_ips / anchor_ips, 3),
+        },
         "identical_boxes": identity,
-        "blas": [{k: lib.get(k) for k in ("internal_api", "num_threads")} for lib in threadpool_info()],
+        "blas": [
+            {k: lib.get(k) for k in ("internal_api", "num_threads")} for lib in threadpool_info()
+        ],
     }
     if not args.json:
-        print(f"anchor {anchor_ips:.2f} img/s, ours {ours_ips:.2f} img/s (ratio {report['ratio']}), "
-              f"no flip {plain_ips:.2f} img/s, all cores {parallel_ips:.2f} img/s", file=sys.stderr)
+        print(
+            f"anchor {anchor_ips:.2f} img/s, ours {ours_ips:.2f} img/s (ratio {report['ratio']}), "
+            f"no flip {plain_ips:.2f} img/s, all cores {parallel_ips:.2f} img/s",
+            file=sys.stderr,
+        )
     print(json.dumps(report))
     return 0
 

@@ -20,9 +20,9 @@ def test_environment_overrides_nested_fields(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_unknown_keys_and_bad_values_are_refused() -> None:
-    with pytest.raises(ConfigError, match="vision.detect.upsample"):
+    with pytest.raises(ConfigError, match=r"vision\.detect\.upsample"):
         load_settings(vision={"detect": {"upsample": 7}})
-    with pytest.raises(ConfigError, match="vision.detect.upsampel"):
+    with pytest.raises(ConfigError, match=r"vision\.detect\.upsampel"):
         load_settings(vision={"detect": {"upsampel": 1}})
 
 

@@ -54,14 +54,13 @@ def run_demo(settings: VisionSettings | None = None) -> dict[str, Any]:
     card = model_card()
     name, photo = SAMPLE_MEMBER
     member = enrolment_face(sample_photo(photo), settings)
-    gallery = np.stack([member.embedding])
+    gallery = np.stack([member.vector])
     names = [name]
-    fmr = card.raw["identification"]["default_target_fpir"] / len(names)
-    threshold = card.threshold_at_fmr(max(fmr, card.operating_points[0].fmr))
+    threshold = card.identification_threshold(len(names))
     results = []
     for probe in SAMPLE_PROBES:
         faces = file_faces(sample_photo(probe), settings)
-        best = search(gallery, faces[0].embedding, k=1) if faces else []
+        best = search(gallery, faces[0].vector, k=1) if faces else []
         hit = best[0] if best and bool(decide(best[0].distance, threshold)) else None
         results.append(
             Identification(

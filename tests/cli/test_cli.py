@@ -18,7 +18,9 @@ def test_every_verb_has_help_with_an_example(run_cli, verb: list[str]) -> None: 
 
 
 def test_detect_json(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run_cli("detect", str(photos / "obama.jpg"), str(photos / "two_people.jpg"), "--json")
+    code, out, err = run_cli(
+        "detect", str(photos / "obama.jpg"), str(photos / "two_people.jpg"), "--json"
+    )
     assert code == 0, err
     images = json.loads(out)["images"]
     assert [len(i["faces"]) for i in images] == [1, 2]
@@ -37,10 +39,15 @@ def test_detect_text_output(run_cli, photos: Path) -> None:  # type: ignore[no-u
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty file"), (b"plain text, not a picture", "not a recognised image"),
-     (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "corrupt or truncated")],
+    [
+        (b"", "empty file"),
+        (b"plain text, not a picture", "not a recognised image"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "corrupt or truncated"),
+    ],
 )
-def test_bad_input_exits_2_with_one_line(run_cli, tmp_path: Path, content: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_exits_2_with_one_line(
+    run_cli, tmp_path: Path, content: bytes, message: str
+) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
     code, out, err = run_cli("detect", str(bad))
@@ -49,7 +56,9 @@ def test_bad_input_exits_2_with_one_line(run_cli, tmp_path: Path, content: bytes
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
-def test_detect_reports_good_images_even_when_one_is_bad(run_cli, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_detect_reports_good_images_even_when_one_is_bad(
+    run_cli, photos: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "missing.jpg"
     code, out, err = run_cli("detect", str(photos / "obama.jpg"), str(missing), "--json")
     assert code == 2 and "no such file" in err
@@ -58,7 +67,9 @@ def test_detect_reports_good_images_even_when_one_is_bad(run_cli, photos: Path, 
 
 
 def test_compare_same_and_different(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run_cli("compare", str(photos / "obama.jpg"), str(photos / "obama2.jpg"), "--json")
+    code, out, err = run_cli(
+        "compare", str(photos / "obama.jpg"), str(photos / "obama2.jpg"), "--json"
+    )
     assert code == 0, err
     same = json.loads(out)
     assert same["same_person"] is True and same["distance"] < same["threshold"]
@@ -92,7 +103,9 @@ def test_usage_errors_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert code == 2
 
 
-def test_invalid_environment_setting_exits_2(run_cli, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_environment_setting_exits_2(
+    run_cli, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CONSENTCAM_VISION__DETECT__UPSAMPLE", "9")
     code, _, err = run_cli("detect", str(photos / "obama.jpg"))
     assert code == 2 and "vision.detect.upsample" in err
@@ -107,5 +120,10 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_python_dash_m_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "consentcam", "--version"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "consentcam", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0 and "consentcam" in result.stdout

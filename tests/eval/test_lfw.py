@@ -47,7 +47,9 @@ def test_malformed_pairs_raise_input_error(text: str, message: str) -> None:
 
 
 def test_image_path_layout() -> None:
-    assert image_path(Path("lfw"), ("Alice_B", 7)) == Path("lfw/lfw-deepfunneled/Alice_B/Alice_B_0007.jpg")
+    assert image_path(Path("lfw"), ("Alice_B", 7)) == Path(
+        "lfw/lfw-deepfunneled/Alice_B/Alice_B_0007.jpg"
+    )
 
 
 def test_report_on_separable_embeddings() -> None:
@@ -81,14 +83,30 @@ def make_tiny_lfw(root: Path, photos: Path) -> Path:
 @pytest.mark.slow
 def test_eval_lfw_cli_end_to_end(run_cli, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = make_tiny_lfw(tmp_path / "lfw", photos)
-    code, out, err = run_cli("eval", "lfw", "--root", str(root), "--plots", str(tmp_path / "plots"),
-                             "--workers", "1", "--json")
+    code, out, err = run_cli(
+        "eval",
+        "lfw",
+        "--root",
+        str(root),
+        "--plots",
+        str(tmp_path / "plots"),
+        "--workers",
+        "1",
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["pairs"] == 4 and report["images"] == 5
     assert report["accuracy_mean"] == 1.0
     assert report["no_face"]["count"] == 0
-    for key in ("accuracy_std", "eer", "tar_at_far_1e-3", "tar_at_far_1e-2", "seconds", "operating_points"):
+    for key in (
+        "accuracy_std",
+        "eer",
+        "tar_at_far_1e-3",
+        "tar_at_far_1e-2",
+        "seconds",
+        "operating_points",
+    ):
         assert key in report
     assert (tmp_path / "plots" / "roc.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "det.png").stat().st_size > 1000

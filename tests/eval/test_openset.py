@@ -44,8 +44,9 @@ def test_people_from_folder(photos: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_openset_cli_end_to_end(run_cli, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = make_tiny_lfw(tmp_path / "lfw", photos)
-    code, out, err = run_cli("eval", "lfw-openset", "--root", str(root), "--sizes", "1,all",
-                             "--workers", "1", "--json")
+    code, out, err = run_cli(
+        "eval", "lfw-openset", "--root", str(root), "--sizes", "1,all", "--workers", "1", "--json"
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["people_in_gallery"] == 1 and report["mated_probes"] == 3

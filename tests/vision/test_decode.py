@@ -21,12 +21,20 @@ def _png(img: Image.Image) -> bytes:
 
 
 def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` with almost no pixel data: a bomb's shape."""
+    """A PNG whose header claims ``width`` x ``height`` with almost no pixel data (a bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_loads_jpeg_as_contiguous_rgb(photos: Path) -> None:
@@ -70,7 +78,7 @@ def test_truncated_files_raise_input_error(photos: Path, fmt: str) -> None:
     buf = io.BytesIO()
     Image.open(photos / "obama_small.jpg").save(buf, format=fmt)
     data = buf.getvalue()
-    with pytest.raises(InputError, match="corrupt or truncated|not a recognised"):
+    with pytest.raises(InputError, match=r"corrupt or truncated|not a recognised"):
         load_image(data[: len(data) // 2])
 
 
@@ -90,7 +98,7 @@ def test_decompression_bomb_refused_before_decoding() -> None:
 def test_pixel_limit_is_configurable() -> None:
     data = _png(Image.new("RGB", (200, 100)))
     assert load_image(data, DecodeSettings(max_pixels=20_000)).shape == (100, 200, 3)
-    with pytest.raises(InputError, match="20000 = 20000 pixels|over the 19999-pixel limit"):
+    with pytest.raises(InputError, match=r"over the 19999-pixel limit"):
         load_image(data, DecodeSettings(max_pixels=19_999))
 
 

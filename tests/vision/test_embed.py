@@ -8,7 +8,12 @@ import pytest
 from consentcam.config import EmbedSettings, VisionSettings
 from consentcam.vision.align import face_chip, mirrored
 from consentcam.vision.decode import load_image
-from consentcam.vision.embed import chip_embeddings, dlib_embeddings, numpy_embeddings
+from consentcam.vision.embed import (
+    chip_embeddings,
+    dlib_embeddings,
+    fused_embeddings,
+    numpy_embeddings,
+)
 from consentcam.vision.faces import detected_faces, image_faces
 
 
@@ -32,14 +37,23 @@ def test_backends_agree(chips: np.ndarray) -> None:
 def test_flip_averages_chip_and_mirror(chips: np.ndarray) -> None:
     plain = numpy_embeddings(chips)
     flipped = numpy_embeddings(mirrored(chips))
-    both = chip_embeddings(chips, EmbedSettings(flip=True))
+    both = chip_embeddings(chips, EmbedSettings(flip=True, normalize=False))
     assert np.allclose(both, (plain + flipped) / 2, atol=1e-5)
-    assert np.allclose(chip_embeddings(chips, EmbedSettings(flip=False)), plain, atol=1e-6)
+    assert np.allclose(
+        chip_embeddings(chips, EmbedSettings(flip=False, normalize=False)), plain, atol=1e-6
+    )
+
+
+def test_normalized_fusion_gives_unit_vectors(chips: np.ndarray) -> None:
+    unit = chip_embeddings(chips, EmbedSettings(flip=True, normalize=True))
+    assert np.allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+    views = np.stack([chips, chips], axis=1)  # two identical views fuse to the same vector
+    assert np.allclose(fused_embeddings(views, EmbedSettings()), unit, atol=1e-5)
 
 
 def test_batching_does_not_change_results(chips: np.ndarray) -> None:
-    one = chip_embeddings(chips, EmbedSettings(batch_size=1))
-    many = chip_embeddings(chips, EmbedSettings(batch_size=64))
+    one = chip_embeddings(chips, EmbedSettings(batch_size=1, normalize=False))
+    many = chip_embeddings(chips, EmbedSettings(batch_size=64, normalize=False))
     assert np.abs(one - many).max() < 1e-5
 
 
@@ -59,7 +73,15 @@ def test_same_box_gives_the_anchors_embedding(photos: Path) -> None:
     by_box = {f.detection.box.as_css(): f.detection for f in image_faces(image, embed=False)}
     assert sorted(by_box) == sorted(anchor_boxes)
     detections = [by_box[b] for b in anchor_boxes]
-    exact = detected_faces(image, detections, VisionSettings(embed=EmbedSettings(type="dlib", flip=False)))
-    fast = detected_faces(image, detections, VisionSettings(embed=EmbedSettings(type="numpy", flip=False)))
+    exact = detected_faces(
+        image,
+        detections,
+        VisionSettings(embed=EmbedSettings(type="dlib", flip=False, normalize=False)),
+    )
+    fast = detected_faces(
+        image,
+        detections,
+        VisionSettings(embed=EmbedSettings(type="numpy", flip=False, normalize=False)),
+    )
     assert np.array_equal(np.stack([f.embedding for f in exact]), anchor.astype(np.float32))
     assert np.abs(np.stack([f.embedding for f in fast]) - anchor).max() < 1e-4

@@ -30,7 +30,9 @@ class State:
 
 
 def json_option(func: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(func)
 
 
 def print_json(document: Any) -> None:
@@ -66,8 +68,11 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
     )
 
     console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
+    if not enabled:
         yield lambda n=1: None
+        return
+    if not console.is_terminal:
+        yield _plain_progress(description, total)
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -82,5 +87,15 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         yield lambda n=1: progress.advance(task, n)
 
 
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
+def _plain_progress(description: str, total: int) -> Any:
+    """Progress for logs (no terminal): a line at every tenth of the work."""
+    done = 0
+    step = max(1, total // 10)
+
+    def advance(n: int = 1) -> None:
+        nonlocal done
+        before, done = done, done + n
+        if done // step != before // step or done == total:
+            print(f"{description}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return advance

@@ -20,9 +20,20 @@ def eval_group() -> None:
 def _pipeline_options(func: Any) -> Any:
     for option in reversed(
         [
-            click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: every core)."),
-            click.option("--flip/--no-flip", default=None, help="Mirror-image test-time augmentation."),
-            click.option("--embedder", type=click.Choice(["numpy", "dlib"]), help="ResNet backend."),
+            click.option(
+                "--workers", type=click.IntRange(1, 64), help="Processes (default: every core)."
+            ),
+            click.option(
+                "--flip/--no-flip", default=None, help="Mirror-image test-time augmentation."
+            ),
+            click.option(
+                "--accurate",
+                is_flag=True,
+                help="Most accurate setting: chip views at paddings 0.25 and 0.30 (2x the cost).",
+            ),
+            click.option(
+                "--embedder", type=click.Choice(["numpy", "dlib"]), help="ResNet backend."
+            ),
             click.option("--upsample", type=click.IntRange(0, 3), help="HOG upsampling passes."),
             click.option(
                 "--cache",
@@ -35,20 +46,32 @@ def _pipeline_options(func: Any) -> Any:
     return func
 
 
-def _settings(state: State, flip: bool | None, embedder: str | None, upsample: int | None) -> Any:
+ACCURATE_PADDINGS = (0.25, 0.30)
+
+
+def _settings(
+    state: State, flip: bool | None, accurate: bool, embedder: str | None, upsample: int | None
+) -> Any:
     return vision_overrides(
-        state.settings(), embed__flip=flip, embed__type=embedder, detect__upsample=upsample
+        state.settings(),
+        embed__flip=flip,
+        embed__paddings=ACCURATE_PADDINGS if accurate else None,
+        embed__type=embedder,
+        detect__upsample=upsample,
     ).vision
 
 
-def _embed(keys: list[Any], root: Path, settings: Any, workers: int | None, cache: Path | None,
-           label: str) -> tuple[dict[Any, Any], dict[str, int]]:
+def _embed(
+    keys: list[Any], root: Path, settings: Any, workers: int | None, cache: Path | None, label: str
+) -> tuple[dict[Any, Any], dict[str, int]]:
     from consentcam.eval.embeddings import benchmark_embeddings
     from consentcam.eval.lfw import image_path
 
     paths = [str(image_path(root, k)) for k in keys]
     with progress_bar(label, len(paths)) as advance:
-        results = benchmark_embeddings(paths, settings, workers=workers, on_done=advance, cache=cache)
+        results = benchmark_embeddings(
+            paths, settings, workers=workers, on_done=advance, cache=cache
+        )
     routes: dict[str, int] = {}
     for r in results:
         routes[r.route] = routes.get(r.route, 0) + 1
@@ -62,18 +85,39 @@ Examples:
   consentcam eval lfw --root ../shared/data/lfw --json
   consentcam eval lfw --root ../shared/data/lfw --plots plots/ --no-flip""",
 )
-@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="LFW folder holding lfw-deepfunneled/ and pairs.txt.")
-@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Pairs list (default: ROOT/pairs.txt).")
-@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
-              help="Write roc.png and det.png here.")
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="LFW folder holding lfw-deepfunneled/ and pairs.txt.",
+)
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pairs list (default: ROOT/pairs.txt).",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write roc.png and det.png here.",
+)
 @_pipeline_options
 @json_option
 @click.pass_obj
-def lfw(state: State, root: Path, pairs_file: Path | None, plots: Path | None, workers: int | None,
-        flip: bool | None, embedder: str | None, upsample: int | None, cache: Path | None,
-        as_json: bool) -> None:
+def lfw(
+    state: State,
+    root: Path,
+    pairs_file: Path | None,
+    plots: Path | None,
+    workers: int | None,
+    flip: bool | None,
+    accurate: bool,
+    embedder: str | None,
+    upsample: int | None,
+    cache: Path | None,
+    as_json: bool,
+) -> None:
     """LFW View 2: 10-fold accuracy, EER, TAR at FAR 1e-3 and 1e-2, and FMR operating points."""
     from consentcam.eval.lfw import (
         all_pairs_thresholds,
@@ -89,7 +133,7 @@ def lfw(state: State, root: Path, pairs_file: Path | None, plots: Path | None, w
     if not pairs_path.is_file():
         raise InputError(f"{pairs_path}: pairs file not found")
     pairs = parse_pairs(pairs_path.read_text(encoding="utf-8", errors="replace"))
-    settings = _settings(state, flip, embedder, upsample)
+    settings = _settings(state, flip, accurate, embedder, upsample)
     keys = pairs_images(pairs)
     embeddings, routes = _embed(keys, root, settings, workers, cache, "LFW images")
     report = verification_report(pairs, embeddings)
@@ -114,7 +158,8 @@ def lfw(state: State, root: Path, pairs_file: Path | None, plots: Path | None, w
     else:
         click.echo(
             f"LFW View 2 ({report['pairs']} pairs, {report['images']} images): accuracy "
-            f"{report['accuracy_mean']:.2%} +- {report['accuracy_std']:.2%}, EER {report['eer']:.2%}, "
+            f"{report['accuracy_mean']:.2%} +- {report['accuracy_std']:.2%}, "
+            f"EER {report['eer']:.2%}, "
             f"TAR@FAR=1e-3 {report['tar_at_far_1e-3']:.2%}; no face on "
             f"{report['no_face']['count']} images; {report['seconds']} s"
         )
@@ -127,18 +172,41 @@ Examples:
   consentcam eval lfw-openset --root ../shared/data/lfw --json
   consentcam eval lfw-openset --root ../shared/data/lfw --sizes 100,all""",
 )
-@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="LFW folder holding lfw-deepfunneled/.")
-@click.option("--sizes", default="100,1000,all", show_default=True,
-              help="Gallery sizes, comma-separated; 'all' is every person with 2+ images.")
-@click.option("--draws", type=click.IntRange(1, 100), default=5, show_default=True,
-              help="Random galleries averaged per size below 'all'.")
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="LFW folder holding lfw-deepfunneled/.",
+)
+@click.option(
+    "--sizes",
+    default="100,1000,all",
+    show_default=True,
+    help="Gallery sizes, comma-separated; 'all' is every person with 2+ images.",
+)
+@click.option(
+    "--draws",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Random galleries averaged per size below 'all'.",
+)
 @_pipeline_options
 @json_option
 @click.pass_obj
-def lfw_openset(state: State, root: Path, sizes: str, draws: int, workers: int | None,
-                flip: bool | None, embedder: str | None, upsample: int | None, cache: Path | None,
-                as_json: bool) -> None:
+def lfw_openset(
+    state: State,
+    root: Path,
+    sizes: str,
+    draws: int,
+    workers: int | None,
+    flip: bool | None,
+    accurate: bool,
+    embedder: str | None,
+    upsample: int | None,
+    cache: Path | None,
+    as_json: bool,
+) -> None:
     """Open-set identification: FNIR at FPIR 1e-2 and 1e-3 per gallery size."""
     from consentcam.eval.lfw import check_root
     from consentcam.eval.openset import lfw_people, openset_report, openset_split
@@ -147,7 +215,7 @@ def lfw_openset(state: State, root: Path, sizes: str, draws: int, workers: int |
     size_list = _parse_sizes(sizes)
     check_root(root)
     split = openset_split(lfw_people(root))
-    settings = _settings(state, flip, embedder, upsample)
+    settings = _settings(state, flip, accurate, embedder, upsample)
     keys = sorted(set(split.gallery) | set(split.mated) | set(split.non_mated))
     embeddings, routes = _embed(keys, root, settings, workers, cache, "LFW images")
     rows = openset_report(split, embeddings, size_list, draws=draws)
@@ -167,7 +235,8 @@ def lfw_openset(state: State, root: Path, sizes: str, draws: int, workers: int |
         for r in rows:
             click.echo(
                 f"gallery {r['gallery_size']:>5}: rank-1 {r['rank1_rate']:.2%}, "
-                f"FNIR@FPIR=1e-2 {r['fnir_at_fpir_1e-2']:.2%}, FNIR@FPIR=1e-3 {r['fnir_at_fpir_1e-3']:.2%}"
+                f"FNIR@FPIR=1e-2 {r['fnir_at_fpir_1e-2']:.2%}, "
+                f"FNIR@FPIR=1e-3 {r['fnir_at_fpir_1e-3']:.2%}"
             )
 
 

@@ -40,7 +40,7 @@ EXIT_CODES: dict[type[ConsentcamError], int] = {
 def exit_code(error: ConsentcamError) -> int:
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return EXIT_INTERNAL
 
 
@@ -100,12 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence must catch everything
+    except Exception as exc:
         if os.environ.get("CONSENTCAM_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
         click.echo(
-            f"internal error: {type(exc).__name__}: {first} (set CONSENTCAM_DEBUG=1 for a traceback)",
+            f"internal error: {type(exc).__name__}: {first} "
+            "(set CONSENTCAM_DEBUG=1 for a traceback)",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)

@@ -24,7 +24,9 @@ Examples:
 @click.option("--upsample", type=click.IntRange(0, 3), help="Upsampling passes (smaller faces).")
 @json_option
 @click.pass_obj
-def detect(state: State, images: tuple[Path, ...], cnn: bool, upsample: int | None, as_json: bool) -> None:
+def detect(
+    state: State, images: tuple[Path, ...], cnn: bool, upsample: int | None, as_json: bool
+) -> None:
     """Find faces: boxes, 5-point landmarks and quality with reasons.
 
     No embedding is computed. Exits 2 if any image cannot be read (the others are still reported).
@@ -61,7 +63,9 @@ def detect(state: State, images: tuple[Path, ...], cnn: bool, upsample: int | No
             if "error" not in r:
                 _print_detections(r)
     if errors:
-        raise InputError(errors[0] if len(errors) == 1 else f"{len(errors)} images failed; first: {errors[0]}")
+        raise InputError(
+            errors[0] if len(errors) == 1 else f"{len(errors)} images failed; first: {errors[0]}"
+        )
 
 
 def face_report(face: Face) -> dict[str, Any]:
@@ -95,19 +99,25 @@ Examples:
 )
 @click.argument("image_a", type=click.Path(path_type=Path))
 @click.argument("image_b", type=click.Path(path_type=Path))
-@click.option("--fmr", type=float, help="Decide at the model card's threshold for this false-match rate.")
+@click.option(
+    "--fmr", type=float, help="Decide at the model card's threshold for this false-match rate."
+)
 @click.option("--threshold", type=click.FloatRange(0, 4), help="Decide at this distance instead.")
 @json_option
 @click.pass_obj
 def compare(
-    state: State, image_a: Path, image_b: Path, fmr: float | None, threshold: float | None,
+    state: State,
+    image_a: Path,
+    image_b: Path,
+    fmr: float | None,
+    threshold: float | None,
     as_json: bool,
 ) -> None:
-    """Distance between the main faces of two images, and same/different at the model card threshold.
+    """Distance between the main faces of two images; same/different at the model card threshold.
 
     The main face is the largest one. Exits 2 if either image has no face.
     """
-    from consentcam.match.scores import decide
+    from consentcam.match.scores import decide, distances
     from consentcam.model_card import model_card
     from consentcam.vision.faces import file_faces
 
@@ -123,9 +133,7 @@ def compare(
         if not found:
             raise InputError(f"{path}: no face found")
         faces.append(found[0])
-    a, b = (f.embedding for f in faces)
-    assert a is not None and b is not None
-    distance = float(((a - b) ** 2).sum() ** 0.5)
+    distance = float(distances([faces[0].vector], faces[1].vector)[0])
     same = bool(decide(distance, threshold))
     result = {
         "distance": round(distance, 4),

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from consentcam.config import VisionSettings
 from consentcam.errors import InputError, NotFound
 from consentcam.eval import metrics
 
@@ -42,7 +41,9 @@ def parse_pairs(text: str) -> list[Pair]:
     try:
         folds, per_fold = (int(x) for x in lines[0].split())
     except ValueError:
-        raise InputError(f"pairs file header must be '<folds> <pairs per fold>', got {lines[0]!r}") from None
+        raise InputError(
+            f"pairs file header must be '<folds> <pairs per fold>', got {lines[0]!r}"
+        ) from None
     body = lines[1:]
     if len(body) != folds * per_fold * 2:
         raise InputError(
@@ -60,10 +61,16 @@ def parse_pairs(text: str) -> list[Pair]:
             else:
                 if len(parts) != 4:
                     raise ValueError
-                pairs.append(Pair((parts[0], int(parts[1])), (parts[2], int(parts[3])), False, fold))
+                pairs.append(
+                    Pair((parts[0], int(parts[1])), (parts[2], int(parts[3])), False, fold)
+                )
         except ValueError:
-            kind = "same-person 'name i j'" if pos < per_fold else "different-person 'name1 i name2 j'"
-            raise InputError(f"pairs file line {n + 2}: expected a {kind} line, got {line!r}") from None
+            kind = (
+                "same-person 'name i j'" if pos < per_fold else "different-person 'name1 i name2 j'"
+            )
+            raise InputError(
+                f"pairs file line {n + 2}: expected a {kind} line, got {line!r}"
+            ) from None
     return pairs
 
 

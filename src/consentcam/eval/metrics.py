@@ -69,7 +69,9 @@ def best_threshold(genuine: npt.ArrayLike, impostor: npt.ArrayLike) -> float:
     g = np.asarray(genuine, dtype=np.float64)
     i = np.asarray(impostor, dtype=np.float64)
     scores = np.unique(np.concatenate([g, i]))
-    candidates = np.concatenate([[scores[0] - 1e-6], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-6]])
+    candidates = np.concatenate(
+        [[scores[0] - 1e-6], (scores[:-1] + scores[1:]) / 2, [scores[-1] + 1e-6]]
+    )
     gs, is_ = np.sort(g), np.sort(i)
     correct = np.searchsorted(gs, candidates, side="right") + (
         len(is_) - np.searchsorted(is_, candidates, side="right")
@@ -90,7 +92,7 @@ class FoldResult:
 
 
 def tenfold(distance: npt.ArrayLike, same: npt.ArrayLike, fold: npt.ArrayLike) -> list[FoldResult]:
-    """LFW's protocol: for each fold, the threshold is chosen on the other folds and tested on it."""
+    """LFW's protocol: each fold is tested at the threshold chosen on the other folds."""
     d = np.asarray(distance, dtype=np.float64)
     s = np.asarray(same, dtype=bool)
     f = np.asarray(fold)

@@ -48,7 +48,9 @@ def lfw_people(root: Path) -> dict[str, list[int]]:
 
 
 def openset_split(people: dict[str, list[int]]) -> OpenSetSplit:
-    gallery, mated, non_mated = [], [], []
+    gallery: list[ImageKey] = []
+    mated: list[ImageKey] = []
+    non_mated: list[ImageKey] = []
     for name in sorted(people):
         numbers = people[name]
         if len(numbers) >= 2:
@@ -83,8 +85,13 @@ def openset_report(
         repeats = 1 if n == len(gallery) else draws
         per_draw = [
             _rates(
-                np.sort(rng.choice(len(gallery), n, replace=False)) if repeats > 1 else np.arange(n),
-                d_mated, d_non, gallery_names, mated_names,
+                np.sort(rng.choice(len(gallery), n, replace=False))
+                if repeats > 1
+                else np.arange(n),
+                d_mated,
+                d_non,
+                gallery_names,
+                mated_names,
             )
             for _ in range(repeats)
         ]
@@ -117,7 +124,10 @@ def _rates(
     nearest_d = dm[np.arange(len(dm)), nearest]
     correct = names[nearest] == mated_names[in_gallery]
     non_best = d_non[:, chosen].min(axis=1)
-    out: dict[Any, Any] = {"mated_probes": int(in_gallery.sum()), "rank1_rate": float(correct.mean())}
+    out: dict[Any, Any] = {
+        "mated_probes": int(in_gallery.sum()),
+        "rank1_rate": float(correct.mean()),
+    }
     for target in TARGET_FPIRS:
         t = metrics.threshold_at_fmr(non_best, target)
         out[target] = (t, float(1 - (correct & (nearest_d <= t)).mean()))

@@ -1,4 +1,4 @@
-"""Scoring and deciding, kept apart: ``distances``/``scores`` measure, ``decide`` applies a threshold."""
+"""Scoring and deciding, kept apart: ``distances`` measure, ``decide`` applies a threshold."""
 
 from consentcam.match.scores import Match, decide, distances, search, similarities
 

@@ -26,7 +26,8 @@ def distances(gallery: npt.ArrayLike, probe: npt.ArrayLike) -> FloatArray:
         return np.zeros(0, np.float32)
     if g.shape[1] != p.shape[0]:
         raise InputError(f"dimension mismatch: gallery has {g.shape[1]}, probe has {p.shape[0]}")
-    return np.linalg.norm(g - p, axis=1).astype(np.float32)
+    result: FloatArray = np.linalg.norm(g - p, axis=1).astype(np.float32)
+    return result
 
 
 def pairwise_distances(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
@@ -35,7 +36,8 @@ def pairwise_distances(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     if len(x) == 0 or len(y) == 0:
         return np.zeros((len(x), len(y)), np.float32)
     sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * (x @ y.T)
-    return np.sqrt(np.maximum(sq, 0)).astype(np.float32)
+    result: FloatArray = np.sqrt(np.maximum(sq, 0)).astype(np.float32)
+    return result
 
 
 def similarities(gallery: npt.ArrayLike, probe: npt.ArrayLike) -> FloatArray:
@@ -45,7 +47,8 @@ def similarities(gallery: npt.ArrayLike, probe: npt.ArrayLike) -> FloatArray:
     if len(g) == 0:
         return np.zeros(0, np.float32)
     norms = np.linalg.norm(g, axis=1) * np.linalg.norm(p)
-    return (g @ p / np.maximum(norms, 1e-12)).astype(np.float32)
+    result: FloatArray = (g @ p / np.maximum(norms, 1e-12)).astype(np.float32)
+    return result
 
 
 def decide(distance: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:

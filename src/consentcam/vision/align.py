@@ -22,10 +22,12 @@ def face_landmarks(image: ImageArray, box: Box) -> Landmarks:
     return Landmarks(tuple((float(p.x), float(p.y)) for p in shape.parts()))
 
 
-def face_chip(image: ImageArray, box: Box, landmarks: Landmarks) -> ImageArray:
+def face_chip(
+    image: ImageArray, box: Box, landmarks: Landmarks, padding: float = CHIP_PADDING
+) -> ImageArray:
     """The aligned 150x150 RGB chip the ResNet expects."""
     chip: ImageArray = np.asarray(
-        models.dlib_module().get_face_chip(image, _shape(box, landmarks), CHIP_SIZE, CHIP_PADDING)
+        models.dlib_module().get_face_chip(image, _shape(box, landmarks), CHIP_SIZE, padding)
     )
     return chip
 

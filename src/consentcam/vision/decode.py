@@ -89,7 +89,9 @@ def _read_bytes(source: ImageSource, name: str, max_bytes: int) -> bytes:
 
 def _check_header(img: Image.Image, name: str, max_pixels: int) -> None:
     if img.format not in SUPPORTED_FORMATS:
-        raise InputError(f"{name}: unsupported image format {img.format} (supported: JPEG, PNG, WebP)")
+        raise InputError(
+            f"{name}: unsupported image format {img.format} (supported: JPEG, PNG, WebP)"
+        )
     width, height = img.size
     if width <= 0 or height <= 0:
         raise InputError(f"{name}: image has no pixels")

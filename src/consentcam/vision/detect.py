@@ -83,9 +83,7 @@ def central_detection(detections: list[Detection], shape: tuple[int, ...]) -> De
     if not detections:
         return None
     cy, cx = shape[0] / 2, shape[1] / 2
-    return min(
-        detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2
-    )
+    return min(detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2)
 
 
 def _clipped_box(rect: object, shape: tuple[int, ...]) -> Box:

@@ -6,6 +6,7 @@ wheel); ``dlib`` calls dlib's own forward pass. Both give the same vectors to fl
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Protocol
 
@@ -52,22 +53,51 @@ EMBEDDERS: dict[str, Embedder] = {"numpy": numpy_embeddings, "dlib": dlib_embedd
 def chip_embeddings(
     chips: ImageArray, settings: EmbedSettings | None = None, embedder: Embedder | None = None
 ) -> FloatArray:
-    """Embeddings of aligned chips; with ``settings.flip`` each is the mean of the chip's and its
-    mirror image's embedding (test-time augmentation, measured in the model card)."""
+    """Embeddings of aligned chips (N, 150, 150, 3), one view per face."""
+    return fused_embeddings(chips[:, None], settings, embedder)
+
+
+def fused_embeddings(
+    views: ImageArray, settings: EmbedSettings | None = None, embedder: Embedder | None = None
+) -> FloatArray:
+    """One embedding per face from its chip views (N, V, 150, 150, 3).
+
+    With ``settings.flip`` each view's mirror image is embedded too; with ``settings.normalize``
+    every embedding is scaled to unit length before the mean and the mean is scaled again, so
+    each view counts equally (measured better on LFW than averaging raw vectors).
+    """
     settings = settings or EmbedSettings()
     embed = embedder or EMBEDDERS[settings.type]
-    if len(chips) == 0:
+    n, v = views.shape[:2]
+    if n == 0:
         return np.zeros((0, EMBEDDING_SIZE), np.float32)
-    batches = [
-        _batch_embeddings(chips[i : i + settings.batch_size], settings.flip, embed)
-        for i in range(0, len(chips), settings.batch_size)
-    ]
-    return np.concatenate(batches).astype(np.float32, copy=False)
+    flat = views.reshape(n * v, *views.shape[2:])
+    if settings.flip:
+        flat = np.concatenate([flat, mirrored(flat)])
+    with _blas_threads(settings.blas_threads if embed is numpy_embeddings else 0):
+        raw = np.concatenate(
+            [
+                embed(flat[i : i + settings.batch_size])
+                for i in range(0, len(flat), settings.batch_size)
+            ]
+        )
+    raw = raw.reshape(-1, n, v, EMBEDDING_SIZE)  # (copies, faces, views, dims)
+    if settings.normalize:
+        raw = unit_vectors(raw)
+    fused = raw.mean(axis=(0, 2))
+    return (unit_vectors(fused) if settings.normalize else fused).astype(np.float32)
 
 
-def _batch_embeddings(chips: ImageArray, flip: bool, embed: Embedder) -> FloatArray:
-    if not flip:
-        return embed(chips)
-    both = embed(np.concatenate([chips, mirrored(chips)]))
-    n = len(chips)
-    return (both[:n] + both[n:]) / 2
+def unit_vectors(x: FloatArray) -> FloatArray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    result: FloatArray = x / np.maximum(norms, 1e-12)
+    return result
+
+
+def _blas_threads(threads: int) -> AbstractContextManager[object]:
+    if threads <= 0:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    limits: AbstractContextManager[object] = threadpool_limits(threads, user_api="blas")
+    return limits

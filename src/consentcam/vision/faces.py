@@ -14,10 +14,10 @@ import numpy as np
 
 from consentcam.config import VisionSettings
 from consentcam.errors import ConsentcamError, InputError
-from consentcam.vision.align import face_chip, face_landmarks
+from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
 from consentcam.vision.decode import ImageSource, load_image
 from consentcam.vision.detect import Detector, central_detection, face_detections
-from consentcam.vision.embed import Embedder, chip_embeddings
+from consentcam.vision.embed import Embedder, fused_embeddings
 from consentcam.vision.quality import face_quality
 from consentcam.vision.records import Detection, Face, ImageArray
 
@@ -51,8 +51,19 @@ def detected_faces(
     if not detections:
         return []
     landmarks = [face_landmarks(image, d.box) for d in detections]
-    chips = np.stack([face_chip(image, d.box, lm) for d, lm in zip(detections, landmarks, strict=True)])
-    vectors = chip_embeddings(chips, settings.embed, embedder) if embed else None
+    chips = [face_chip(image, d.box, lm) for d, lm in zip(detections, landmarks, strict=True)]
+    vectors = None
+    if embed:
+        views = np.stack(
+            [
+                [
+                    chip if pad == CHIP_PADDING else face_chip(image, d.box, lm, pad)
+                    for pad in settings.embed.paddings
+                ]
+                for d, lm, chip in zip(detections, landmarks, chips, strict=True)
+            ]
+        )
+        vectors = fused_embeddings(views, settings.embed, embedder)
     return [
         Face(
             detection=d,

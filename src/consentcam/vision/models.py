@@ -41,7 +41,9 @@ def dlib_module() -> Any:
     try:
         import dlib
     except ImportError:  # pragma: no cover - dlib-bin is a hard dependency
-        raise DependencyError("dlib is not installed (pip install dlib-bin==20.0.1.post1)") from None
+        raise DependencyError(
+            "dlib is not installed (pip install dlib-bin==20.0.1.post1)"
+        ) from None
     return dlib
 
 

@@ -35,23 +35,35 @@ def face_quality(
             "(move closer)"
         )
     if sharpness < settings.min_sharpness:
-        reasons.append(f"image too blurry: sharpness {sharpness:.0f}, at least "
-                       f"{settings.min_sharpness:.0f} needed (hold still, focus)")
+        reasons.append(
+            f"image too blurry: sharpness {sharpness:.0f}, at least "
+            f"{settings.min_sharpness:.0f} needed (hold still, focus)"
+        )
     if abs(roll) > settings.max_roll_deg:
-        reasons.append(f"head tilted {abs(roll):.0f} degrees, at most "
-                       f"{settings.max_roll_deg:.0f} allowed (hold your head straight)")
+        reasons.append(
+            f"head tilted {abs(roll):.0f} degrees, at most "
+            f"{settings.max_roll_deg:.0f} allowed (hold your head straight)"
+        )
     if abs(yaw) > settings.max_yaw:
-        reasons.append(f"head turned sideways ({abs(yaw):.2f}, at most {settings.max_yaw:.2f}) "
-                       "(look at the camera)")
+        reasons.append(
+            f"head turned sideways ({abs(yaw):.2f}, at most {settings.max_yaw:.2f}) "
+            "(look at the camera)"
+        )
     if brightness < settings.min_brightness:
-        reasons.append(f"face too dark: brightness {brightness:.0f}, at least "
-                       f"{settings.min_brightness:.0f} needed (add light)")
+        reasons.append(
+            f"face too dark: brightness {brightness:.0f}, at least "
+            f"{settings.min_brightness:.0f} needed (add light)"
+        )
     if brightness > settings.max_brightness:
-        reasons.append(f"face overexposed: brightness {brightness:.0f}, at most "
-                       f"{settings.max_brightness:.0f} allowed (less light or no flash)")
+        reasons.append(
+            f"face overexposed: brightness {brightness:.0f}, at most "
+            f"{settings.max_brightness:.0f} allowed (less light or no flash)"
+        )
     if clipped > settings.max_clipped:
-        reasons.append(f"{clipped:.0%} of the face is pure black or white, at most "
-                       f"{settings.max_clipped:.0%} allowed (even the lighting)")
+        reasons.append(
+            f"{clipped:.0%} of the face is pure black or white, at most "
+            f"{settings.max_clipped:.0%} allowed (even the lighting)"
+        )
     return Quality(
         ok=not reasons,
         reasons=tuple(reasons),

@@ -130,6 +130,13 @@ class Face:
     quality: Quality
     embedding: FloatArray | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def vector(self) -> FloatArray:
+        """The embedding, for callers that asked for one."""
+        if self.embedding is None:
+            raise ValueError("this face was detected without computing its embedding")
+        return self.embedding
+
 
 def _mean(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
     return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
