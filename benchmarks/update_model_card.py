@@ -67,8 +67,9 @@ def card(default: dict[str, Any], accurate: dict[str, Any], version: str) -> dic
             "since FPIR is about N x FMR",
         },
         "measured_on": {
-            "dataset": "LFW deep-funneled, View 2 pairs.txt (research use only: thresholds and the "
-            "choice of test-time augmentation are measured on it; no model weight is trained on it)",
+            "dataset": "LFW deep-funneled, View 2 pairs.txt (research use only: thresholds and "
+            "the choice of test-time augmentation are measured on it; no model weight is trained "
+            "on it)",
             "date": dt.date.today().isoformat(),
             "command": "consentcam eval lfw --root ../shared/data/lfw --json",
         },

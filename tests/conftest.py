@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,9 +39,3 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out, err
 
     return run
-
-
-def jpeg_bytes(image: object, **save: object) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", **save)  # type: ignore[attr-defined]
-    return buf.getvalue()

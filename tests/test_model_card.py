@@ -18,10 +18,7 @@ def test_card_describes_the_pinned_model() -> None:
 def test_thresholds_rise_with_the_false_match_rate() -> None:
     points = model_card().operating_points
     assert len(points) >= 3
-    assert all(
-        a.fmr < b.fmr and a.threshold < b.threshold
-        for a, b in itertools.pairwise(points)
-    )
+    assert all(a.fmr < b.fmr and a.threshold < b.threshold for a, b in itertools.pairwise(points))
 
 
 def test_interpolation_hits_measured_points_and_refuses_extrapolation() -> None:

@@ -49,7 +49,6 @@ class ModelCard:
                 return lo.threshold + w * (hi.threshold - lo.threshold)
         return points[-1].threshold
 
-
     def identification_threshold(
         self, gallery_size: int, target_fpir: float | None = None
     ) -> float:

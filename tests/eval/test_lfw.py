@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from consentcam.errors import InputError
 from consentcam.eval.lfw import image_path, pairs_images, parse_pairs, verification_report
+from consentcam.vision.decode import load_image
+from consentcam.vision.detect import face_detections
 
 TINY_PAIRS = """2\t2
 Alice\t1\t2
@@ -63,7 +65,8 @@ def test_report_on_separable_embeddings() -> None:
 
 
 def make_tiny_lfw(root: Path, photos: Path) -> Path:
-    """An LFW-shaped folder from the public-domain photos: Obama (4 images) and Biden (1 image)."""
+    """An LFW-shaped folder from the public-domain photos: Obama (4 images) and Biden (1 image),
+    each cropped to a 250x250 portrait centred on the face, as LFW's images are."""
     people = {
         "Barack_Obama": ["obama.jpg", "obama2.jpg", "obama3.jpg", "obama-720p.jpg"],
         "Joe_Biden": ["biden.jpg"],
@@ -72,12 +75,21 @@ def make_tiny_lfw(root: Path, photos: Path) -> Path:
         folder = root / "lfw-deepfunneled" / name
         folder.mkdir(parents=True)
         for i, f in enumerate(files, 1):
-            shutil.copy(photos / f, folder / f"{name}_{i:04d}.jpg")
+            lfw_style_portrait(photos / f).save(folder / f"{name}_{i:04d}.jpg", quality=95)
     (root / "pairs.txt").write_text(
         "2\t1\nBarack_Obama\t1\t2\nBarack_Obama\t1\tJoe_Biden\t1\n"
         "Barack_Obama\t3\t4\nBarack_Obama\t2\tJoe_Biden\t1\n"
     )
     return root
+
+
+def lfw_style_portrait(path: Path) -> Image.Image:
+    image = load_image(path)
+    face = face_detections(image)[0].box
+    cx, cy = face.center
+    half = 1.15 * max(face.width, face.height)  # LFW faces fill about 45% of the frame
+    crop = Image.fromarray(image).crop((cx - half, cy - half, cx + half, cy + half))
+    return crop.resize((250, 250), Image.Resampling.BILINEAR)
 
 
 @pytest.mark.slow

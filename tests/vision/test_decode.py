@@ -7,11 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from consentcam.config import DecodeSettings
 from consentcam.errors import InputError, NotFound
 from consentcam.vision.decode import load_image
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+_SMALL_JPEG = _jpeg(Image.new("RGB", (32, 24), (200, 120, 40)))
 
 
 def _png(img: Image.Image) -> bytes:
@@ -146,3 +157,26 @@ def test_webp_loads() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (16, 16), (0, 128, 255)).save(buf, format="WEBP", lossless=True)
     assert load_image(buf.getvalue())[0, 0].tolist() == [0, 128, 255]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_give_an_image_or_input_error(data: bytes) -> None:
+    try:
+        img = load_image(data)
+    except InputError:
+        return
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2000), st.binary(min_size=1, max_size=64))
+def test_mutated_jpeg_gives_an_image_or_input_error(offset: int, junk: bytes) -> None:
+    base = bytearray(_SMALL_JPEG)
+    pos = min(offset, len(base) - 1)
+    base[pos : pos + len(junk)] = junk
+    try:
+        img = load_image(bytes(base))
+    except InputError:
+        return
+    assert img.dtype == np.uint8 and img.shape[2] == 3
