@@ -18,9 +18,17 @@ def test_perfect_separation_has_zero_eer_and_full_accuracy() -> None:
     roc = metrics.roc_curve(g, i)
     assert metrics.equal_error_rate(roc) == 0.0
     t = metrics.best_threshold(g, i)
-    assert 0.3 <= t < 0.7
+    assert t == 0.5  # the middle of the perfect range 0.3..0.7
     assert metrics.accuracy(g, i, t) == 1.0
     assert metrics.tmr_at_fmr(roc, 0.0) == 1.0
+
+
+def test_ties_take_the_middle_of_the_widest_best_range() -> None:
+    # Best accuracy (5 of 6) for thresholds in 0.2..0.3 and in 0.6..0.9: never between them.
+    g, i = [0.1, 0.2, 0.6], [0.3, 0.9, 1.0]
+    t = metrics.best_threshold(g, i)
+    assert metrics.accuracy(g, i, t) == 5 / 6
+    assert 0.6 < t < 0.9
 
 
 def test_eer_of_overlapping_scores() -> None:

@@ -65,7 +65,9 @@ def threshold_at_fmr(impostor: npt.ArrayLike, target_fmr: float) -> float:
 
 
 def best_threshold(genuine: npt.ArrayLike, impostor: npt.ArrayLike) -> float:
-    """Threshold maximising accuracy on these scores (midpoint between neighbouring scores)."""
+    """Threshold maximising accuracy on these scores: candidates are midpoints between
+    neighbouring scores; where a run of neighbouring candidates ties for the best accuracy, the
+    middle of the widest such run is taken (not biased towards either error)."""
     g = np.asarray(genuine, dtype=np.float64)
     i = np.asarray(impostor, dtype=np.float64)
     scores = np.unique(np.concatenate([g, i]))
@@ -76,7 +78,12 @@ def best_threshold(genuine: npt.ArrayLike, impostor: npt.ArrayLike) -> float:
     correct = np.searchsorted(gs, candidates, side="right") + (
         len(is_) - np.searchsorted(is_, candidates, side="right")
     )
-    return float(candidates[int(np.argmax(correct))])
+    best = np.flatnonzero(correct == correct.max())
+    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
+    # Candidate k lies between scores[k-1] and scores[k]: a run's thresholds span that range.
+    bounds = np.concatenate([[candidates[0]], scores, [candidates[-1]]])
+    lo, hi = max(((bounds[r[0]], bounds[r[-1] + 1]) for r in runs), key=lambda b: b[1] - b[0])
+    return float((lo + hi) / 2)
 
 
 def accuracy(genuine: npt.ArrayLike, impostor: npt.ArrayLike, threshold: float) -> float:
