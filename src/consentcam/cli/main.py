@@ -71,8 +71,10 @@ def cli(ctx: click.Context, data_dir: Path | None, db_url: str | None) -> None:
 
 
 def _register() -> None:
-    from consentcam.cli import demo, eval_cmds, vision_cmds
+    from consentcam.cli import demo, eval_cmds, store_cmds, vision_cmds
 
+    for command in store_cmds.COMMANDS:
+        cli.add_command(command)
     cli.add_command(vision_cmds.detect)
     cli.add_command(vision_cmds.compare)
     cli.add_command(eval_cmds.eval_group)

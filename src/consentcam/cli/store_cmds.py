@@ -1,0 +1,310 @@
+"""Verbs over the store: init, site, camera, member, consent, enroll, identify, withdraw, export,
+audit. Each is a thin layer over ``consentcam.consent.ledger``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from consentcam.cli.common import State, json_option, print_json
+from consentcam.consent.profiles import MODES, PROFILES
+from consentcam.errors import InputError
+
+
+def _actor() -> str:
+    """Who the audit log names: CONSENTCAM_ACTOR, else the operating-system user."""
+    return os.environ.get("CONSENTCAM_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def _ledger(state: State, *, create: bool = False, dev: bool | None = None) -> Any:
+    from consentcam.consent.ledger import open_ledger
+
+    overrides: dict[str, Any] = {} if dev is None else {"dev": dev}
+    return open_ledger(state.settings(**overrides), _actor(), create=create)
+
+
+def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    if as_json:
+        print_json(document)
+    else:
+        click.echo(text)
+
+
+@click.command(epilog="Example: consentcam --data-dir store/ init --dev")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Development mode: generate and keep a local template "
+    "key instead of requiring CONSENTCAM_TEMPLATE_KEY.",
+)
+@json_option
+@click.pass_obj
+def init(state: State, dev: bool, as_json: bool) -> None:
+    """Create the store (SQLite in --data-dir, or the --db-url database) at the latest schema."""
+    from consentcam.store.db import database_url
+
+    ledger = _ledger(state, create=True, dev=dev or None)
+    url = database_url(ledger.settings)
+    shown = url.split("@")[-1]  # never echo a password from the URL
+    _emit(as_json, {"store": shown, "key_id": ledger.keys.key_id}, f"store ready: {shown}")
+
+
+@click.group()
+def site() -> None:
+    """Sites (stores, venues), each under a jurisdiction profile."""
+
+
+@site.command("add", epilog="Example: consentcam site add flagship --jurisdiction eu")
+@click.argument("name")
+@click.option(
+    "--jurisdiction",
+    required=True,
+    type=click.Choice(list(PROFILES)),
+    help="Legal profile: allowed modes, consent rules, retention, signage.",
+)
+@json_option
+@click.pass_obj
+def site_add(state: State, name: str, jurisdiction: str, as_json: bool) -> None:
+    """Add a site."""
+    from consentcam.consent.ledger import add_site
+
+    s = add_site(_ledger(state), name, jurisdiction)
+    _emit(
+        as_json,
+        {"site_id": s.id, "name": s.name, "jurisdiction": s.jurisdiction},
+        f"site {s.name} ({s.jurisdiction}) added: {s.id}",
+    )
+
+
+@click.group()
+def camera() -> None:
+    """Cameras and their modes."""
+
+
+@camera.command(
+    "add",
+    epilog="""\b
+Examples:
+  consentcam camera add flagship entrance --source rtsp://cam1/stream --mode count
+  consentcam camera add flagship kiosk --source /dev/video0 --mode verify --signage-attested""",
+)
+@click.argument("site_name", metavar="SITE")
+@click.argument("name")
+@click.option("--source", required=True, help="Video file, RTSP/HTTP URL, webcam device or folder.")
+@click.option(
+    "--mode",
+    required=True,
+    type=click.Choice(list(MODES)),
+    help="count (no face data), verify (1:1 claim), lane (1:N opt-in lane), door (1:N).",
+)
+@click.option(
+    "--signage-attested",
+    is_flag=True,
+    help="Confirm the required signs are up; face modes refuse to start without it.",
+)
+@json_option
+@click.pass_obj
+def camera_add(
+    state: State,
+    site_name: str,
+    name: str,
+    source: str,
+    mode: str,
+    signage_attested: bool,
+    as_json: bool,
+) -> None:
+    """Add a camera to a site (face modes need the profile's permission and signage)."""
+    from consentcam.consent.ledger import add_camera
+
+    c = add_camera(_ledger(state), site_name, name, source, mode, signage_attested)
+    _emit(
+        as_json,
+        {"camera_id": c.id, "name": c.name, "mode": c.mode},
+        f"camera {c.name} ({c.mode}) added: {c.id}",
+    )
+
+
+@click.group()
+def member() -> None:
+    """Members of the loyalty programme (enrolment for recognition is separate and optional)."""
+
+
+@member.command(
+    "add", epilog="Example: consentcam member add --site flagship --name 'Ada L.' --json"
+)
+@click.option("--site", "site_name", required=True, help="The member's home site.")
+@click.option("--name", required=True, help="Display name shown to staff.")
+@json_option
+@click.pass_obj
+def member_add(state: State, site_name: str, name: str, as_json: bool) -> None:
+    """Add a member; prints the pseudonymous member id."""
+    from consentcam.consent.ledger import add_member
+
+    m = add_member(_ledger(state), site_name, name)
+    _emit(as_json, {"member_id": m.id}, m.id)
+
+
+@click.group()
+def consent() -> None:
+    """The consent ledger."""
+
+
+@consent.command(
+    "record",
+    epilog="""\b
+Example:
+  consentcam consent record 3f2a... --purpose recognition --evidence signed-form.pdf \\
+      --expires 2027-12-31""",
+)
+@click.argument("member_id", metavar="MEMBER")
+@click.option("--purpose", required=True, type=click.Choice(["recognition"]))
+@click.option(
+    "--evidence",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Signed form or kiosk record; only its SHA-256 is stored.",
+)
+@click.option(
+    "--notice",
+    "notice_version",
+    default="v1",
+    show_default=True,
+    help="Version of the notice text the member was shown.",
+)
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), help="Last day of validity (UTC).")
+@click.option("--chain", "chain_scope", is_flag=True, help="Valid at every site of the chain.")
+@json_option
+@click.pass_obj
+def consent_record(
+    state: State,
+    member_id: str,
+    purpose: str,
+    evidence: Path,
+    notice_version: str,
+    expires: dt.datetime | None,
+    chain_scope: bool,
+    as_json: bool,
+) -> None:
+    """Record a member's explicit consent."""
+    from consentcam.consent.ledger import record_consent
+
+    until = expires.replace(tzinfo=dt.UTC) + dt.timedelta(days=1) if expires else None
+    c = record_consent(
+        _ledger(state),
+        member_id,
+        purpose=purpose,
+        evidence=evidence,
+        notice_version=notice_version,
+        expires=until,
+        chain_scope=chain_scope,
+    )
+    _emit(
+        as_json,
+        {
+            "consent_id": c.id,
+            "member_id": member_id,
+            "notice_sha256": c.notice_sha256,
+            "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+        },
+        f"consent recorded: {c.id}",
+    )
+
+
+@click.command(epilog="Example: consentcam enroll 3f2a... kiosk-1.jpg kiosk-2.jpg")
+@click.argument("member_id", metavar="MEMBER")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+@click.pass_obj
+def enroll(state: State, member_id: str, photos: tuple[Path, ...], as_json: bool) -> None:
+    """Enrol a member from still photos (exits 2 without an active consent)."""
+    from consentcam.consent.ledger import enroll as do_enroll
+
+    e = do_enroll(_ledger(state), member_id, list(photos))
+    _emit(
+        as_json,
+        {"member_id": e.member_id, "templates": e.templates, "quality": e.quality},
+        f"enrolled {e.templates} template(s) for {e.member_id}",
+    )
+
+
+@click.command(epilog="Example: consentcam identify visitor.jpg --site flagship --json")
+@click.argument("photo", type=click.Path(path_type=Path))
+@click.option("--site", "site_name", required=True)
+@json_option
+@click.pass_obj
+def identify(state: State, photo: Path, site_name: str, as_json: bool) -> None:
+    """The enrolled member in a photo, or unknown (nothing about an unknown face is kept)."""
+    from consentcam.consent.ledger import identify as do_identify
+
+    r = do_identify(_ledger(state), photo, site_name)
+    doc = {
+        "member_id": r.member_id,
+        "distance": None if r.distance is None else round(r.distance, 4),
+        "threshold": round(r.threshold, 4),
+        "gallery_members": r.gallery_members,
+    }
+    _emit(as_json, doc, r.member_id or "unknown")
+
+
+@click.command(epilog="Example: consentcam withdraw 3f2a... --json")
+@click.argument("member_id", metavar="MEMBER")
+@json_option
+@click.pass_obj
+def withdraw(state: State, member_id: str, as_json: bool) -> None:
+    """Withdraw consent: templates deleted at once; prints a deletion receipt."""
+    from consentcam.consent.ledger import withdraw as do_withdraw
+
+    receipt = do_withdraw(_ledger(state), member_id)
+    _emit(
+        as_json,
+        receipt,
+        f"withdrawn: {receipt['deleted_templates']} template(s) deleted, "
+        f"receipt {receipt['receipt_id']}",
+    )
+
+
+@click.command("export", epilog="Example: consentcam export 3f2a... --json > member.json")
+@click.argument("member_id", metavar="MEMBER")
+@json_option
+@click.pass_obj
+def export(state: State, member_id: str, as_json: bool) -> None:
+    """Everything held about a member (templates as metadata only); the read is audited."""
+    from consentcam.consent.ledger import export_member
+
+    print_json(export_member(_ledger(state), member_id))
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify", epilog="Example: consentcam audit verify --json")
+@json_option
+@click.pass_obj
+def audit_verify(state: State, as_json: bool) -> None:
+    """Check the whole chain; exits 2 naming the first altered, missing or moved entry."""
+    from consentcam.audit.chain import verify
+
+    ledger = _ledger(state)
+    with ledger.store.transaction() as s:
+        result = verify(s)
+    doc = {
+        "ok": result.ok,
+        "entries": result.entries,
+        "first_bad_entry": result.first_bad_seq,
+        "reason": result.reason,
+    }
+    if not result.ok:
+        if as_json:
+            print_json(doc)
+        raise InputError(f"audit log broken: {result.reason}")
+    _emit(as_json, doc, f"audit log intact: {result.entries} entries")
+
+
+COMMANDS = [init, site, camera, member, consent, enroll, identify, withdraw, export, audit]

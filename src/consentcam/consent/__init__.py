@@ -1,0 +1,1 @@
+"""Consent as data: jurisdiction profiles, the consent ledger, enrolment and withdrawal."""

@@ -1,0 +1,551 @@
+"""The consent ledger and everything that depends on it: sites, cameras, members, consents,
+enrolment, identification, withdrawal and data-subject export.
+
+Every action runs in one transaction together with its audit entry, so either both are stored or
+neither is. Rules come from the jurisdiction profiles; the store's triggers back up the rules
+that protect people (no template without consent, withdrawal deletes templates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from consentcam.audit import chain
+from consentcam.config import Settings
+from consentcam.consent.profiles import FACE_MODES, MODES, profile
+from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
+from consentcam.store import crypto
+from consentcam.store.db import Store, open_store
+from consentcam.store.models import (
+    Camera,
+    Consent,
+    Member,
+    Notice,
+    Purchase,
+    Site,
+    Template,
+    Tenant,
+    new_id,
+    utcnow,
+)
+
+RECOGNITION = "recognition"
+DEFAULT_TENANT = "default"
+DEV_KEY_FILE = "dev-template.key"
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """An open store with its keys and the actor every audit entry will name."""
+
+    store: Store
+    keys: crypto.TemplateKeys
+    actor: str
+    settings: Settings
+
+
+def open_ledger(settings: Settings, actor: str, *, create: bool = False) -> Ledger:
+    """Open the store and its template key. A store initialised with ``--dev`` keeps using the
+    key generated for it (the key file in its data directory marks it as a development store);
+    any other store needs CONSENTCAM_TEMPLATE_KEY or CONSENTCAM_TEMPLATE_KEY_FILE."""
+    dev_key = settings.data_dir / DEV_KEY_FILE
+    dev = settings.dev or (not settings.database_url and dev_key.is_file())
+    # A missing store is the first thing to report; but 'init' checks the key before creating
+    # anything, so a refused init leaves nothing behind.
+    store = None if create else open_store(settings)
+    keys = crypto.load_keys(os.environ, dev=dev, dev_key_path=dev_key)
+    return Ledger(store or open_store(settings, create=True), keys, actor, settings)
+
+
+def default_tenant(session: Session) -> Tenant:
+    tenant = session.execute(select(Tenant).where(Tenant.name == DEFAULT_TENANT)).scalar()
+    if tenant is None:
+        tenant = Tenant(name=DEFAULT_TENANT)
+        session.add(tenant)
+        session.flush()
+    return tenant
+
+
+def site_by_name(session: Session, name: str) -> Site:
+    site = session.execute(select(Site).where(Site.name == name)).scalar()
+    if site is None:
+        raise NotFound(f"no site named {name!r} (create it with 'consentcam site add')")
+    return site
+
+
+def member_by_id(session: Session, member_id: str) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound(f"no member {member_id!r}")
+    return member
+
+
+def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
+    profile(jurisdiction)  # refuse unknown codes before writing anything
+    _check_name(name, "site name")
+    with ledger.store.transaction() as s:
+        tenant = default_tenant(s)
+        if s.execute(select(Site).where(Site.name == name)).scalar() is not None:
+            raise InputError(f"a site named {name!r} already exists")
+        site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
+        s.add(site)
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="site.add",
+            subject=site.id,
+            details={"name": name, "jurisdiction": jurisdiction},
+            tenant_id=tenant.id,
+        )
+        return site
+
+
+def add_camera(
+    ledger: Ledger, site_name: str, name: str, source: str, mode: str, signage_attested: bool
+) -> Camera:
+    """Register a camera; a face mode needs a profile that allows it and signage attestation
+    (privacy invariant 7: no covert operation)."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    _check_name(name, "camera name")
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name)
+        rules = profile(site.jurisdiction)
+        if mode not in rules.allowed_modes:
+            raise PolicyError(
+                f"mode {mode!r} is not allowed under the {site.jurisdiction} profile "
+                f"({rules.name}); allowed: {', '.join(sorted(rules.allowed_modes))}"
+            )
+        if mode in FACE_MODES and not signage_attested:
+            raise PolicyError(
+                f"mode {mode!r} recognises faces: attest that the signs are up "
+                "(--signage-attested) before it can be used"
+            )
+        if s.execute(select(Camera).where(Camera.site_id == site.id, Camera.name == name)).scalar():
+            raise InputError(f"site {site_name!r} already has a camera named {name!r}")
+        camera = Camera(
+            site_id=site.id, name=name, source=source, mode=mode, signage_attested=signage_attested
+        )
+        s.add(camera)
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="camera.add",
+            subject=camera.id,
+            details={"site": site.name, "mode": mode, "signage_attested": signage_attested},
+            tenant_id=site.tenant_id,
+        )
+        return camera
+
+
+def add_member(
+    ledger: Ledger, site_name: str, name: str, profile_fields: dict[str, Any] | None = None
+) -> Member:
+    _check_name(name, "member name")
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name)
+        member = Member(
+            tenant_id=site.tenant_id, site_id=site.id, name=name, profile=profile_fields or {}
+        )
+        s.add(member)
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.add",
+            subject=member.id,
+            details={"site": site.name},
+            tenant_id=site.tenant_id,
+        )
+        return member
+
+
+def notice_text(jurisdiction: str, version: str) -> str:
+    rules = profile(jurisdiction)
+    return (
+        f"Consent notice {version} ({rules.name}). {rules.signage} Your face template is used "
+        "only to recognise you at this business's cameras, is encrypted, is never sold or "
+        "shared, and is deleted when you withdraw (as easy as giving consent), when your "
+        "consent expires, or after a period without visits. Refusing has no effect on your "
+        f"membership or its benefits. Legal basis and rules: {rules.source}."
+    )
+
+
+def record_consent(
+    ledger: Ledger,
+    member_id: str,
+    *,
+    purpose: str,
+    evidence: Path,
+    notice_version: str = "v1",
+    expires: dt.datetime | None = None,
+    channel: str = "kiosk",
+    chain_scope: bool = False,
+    guardian_name: str | None = None,
+) -> Consent:
+    """Record a consent with the hash of its evidence (signed form, kiosk record) and of the
+    exact notice text shown. The evidence file itself is not stored."""
+    if purpose != RECOGNITION:
+        raise InputError(f"unknown purpose {purpose!r}; supported: {RECOGNITION}")
+    if not evidence.is_file():
+        raise NotFound(f"{evidence}: evidence file not found")
+    now = utcnow()
+    if expires is not None and expires <= now:
+        raise InputError(f"consent expiry {expires.isoformat()} is in the past")
+    evidence_hash = hashlib.sha256(evidence.read_bytes()).hexdigest()
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id)
+        site = s.get(Site, member.site_id)
+        assert site is not None
+        notice = _notice(s, site, notice_version)
+        consent = Consent(
+            tenant_id=member.tenant_id,
+            member_id=member.id,
+            site_id=None if chain_scope else site.id,
+            purpose=purpose,
+            channel=channel,
+            notice_id=notice.id,
+            notice_sha256=notice.sha256,
+            evidence_sha256=evidence_hash,
+            given_at=now,
+            expires_at=expires,
+            guardian_name=guardian_name,
+        )
+        s.add(consent)
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="consent.record",
+            subject=member.id,
+            details={
+                "consent": consent.id,
+                "purpose": purpose,
+                "notice": notice_version,
+                "scope": "chain" if chain_scope else site.name,
+            },
+            tenant_id=member.tenant_id,
+        )
+        return consent
+
+
+def active_consent(s: Session, member: Member, now: dt.datetime | None = None) -> Consent | None:
+    """The member's newest consent for recognition that covers their site and is in force."""
+    now = now or utcnow()
+    rows = s.execute(
+        select(Consent)
+        .where(
+            Consent.member_id == member.id,
+            Consent.purpose == RECOGNITION,
+            Consent.withdrawn_at.is_(None),
+        )
+        .order_by(Consent.given_at.desc())
+    ).scalars()
+    for c in rows:
+        if (c.expires_at is None or c.expires_at > now) and c.site_id in (None, member.site_id):
+            return c
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    member_id: str
+    templates: int
+    quality: list[dict[str, Any]]
+
+
+def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
+    """Enrol a member from still photos taken through the consent flow (never from footage).
+
+    All photos must pass: one face each, good quality. Nothing is stored unless all do."""
+    from consentcam.vision.faces import file_faces
+
+    if not photos:
+        raise InputError("enrolment needs at least one photo")
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id)
+        site = s.get(Site, member.site_id)
+        assert site is not None
+        rules = profile(site.jurisdiction)
+        if not rules.allowed_modes & FACE_MODES:
+            raise PolicyError(
+                f"face recognition is not allowed under the {site.jurisdiction} "
+                f"profile ({rules.name}); nothing was enrolled"
+            )
+        consent = active_consent(s, member)
+        if consent is None:
+            raise ConsentError(
+                f"member {member_id} has no active consent for purpose '{RECOGNITION}' at site "
+                f"{site.name!r}: record one first with 'consentcam consent record {member_id} "
+                "--purpose recognition --evidence FILE'"
+            )
+        transform = crypto.tenant_transform(ledger.keys.key, member.tenant_id)
+        qualities = []
+        for path in photos:
+            faces = file_faces(path, ledger.settings.vision)
+            if len(faces) != 1:
+                found = "no face" if not faces else f"{len(faces)} faces"
+                raise InputError(f"{path}: {found} found; an enrolment photo needs exactly one")
+            face = faces[0]
+            if not face.quality.ok:
+                raise InputError(f"{path}: photo rejected: {'; '.join(face.quality.reasons)}")
+            template_id = new_id()
+            protected = crypto.protect(transform, face.vector[None, :])[0]
+            s.add(
+                Template(
+                    id=template_id,
+                    tenant_id=member.tenant_id,
+                    member_id=member.id,
+                    consent_id=consent.id,
+                    model_id=_model_id(),
+                    sealed=crypto.seal(
+                        ledger.keys, protected, template_aad(member.tenant_id, template_id)
+                    ),
+                    key_id=ledger.keys.key_id,
+                    quality=face.quality.as_dict(),
+                    source_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                )
+            )
+            qualities.append(face.quality.as_dict())
+        member.last_interaction_at = utcnow()
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="template.enrol",
+            subject=member.id,
+            details={"templates": len(photos), "consent": consent.id},
+            tenant_id=member.tenant_id,
+        )
+        return Enrolment(member.id, len(photos), qualities)
+
+
+def template_aad(tenant_id: str, template_id: str) -> bytes:
+    """Binds a sealed template to its row: a blob copied elsewhere will not open."""
+    return f"{tenant_id}/{template_id}/{_model_id()}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Gallery:
+    member_ids: list[str]
+    vectors: np.ndarray  # protected (tenant-transformed) templates, one row per template
+
+
+def site_gallery(ledger: Ledger, s: Session, site: Site) -> Gallery:
+    """Decrypted templates of members with an active consent covering ``site``."""
+    rows = s.execute(
+        select(Template, Member)
+        .join(Member, Member.id == Template.member_id)
+        .where(Member.site_id == site.id)
+    ).all()
+    member_ids, vectors = [], []
+    for template, member in rows:
+        if active_consent(s, member) is None:
+            continue  # expired since enrolment: never matched, purged by retention
+        vectors.append(
+            crypto.open_sealed(
+                ledger.keys, template.sealed, template_aad(template.tenant_id, template.id)
+            )
+        )
+        member_ids.append(member.id)
+    matrix = np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
+    return Gallery(member_ids, matrix)
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    member_id: str | None
+    distance: float | None
+    threshold: float
+    gallery_members: int
+
+
+def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
+    """The enrolled member in ``photo`` at ``site_name``, or unknown. A non-member's face is
+    used in memory only: nothing about an unknown probe is stored or audited."""
+    from consentcam.match.scores import decide, distances
+    from consentcam.model_card import model_card
+    from consentcam.vision.faces import file_faces
+
+    faces = file_faces(photo, ledger.settings.vision)
+    if not faces:
+        raise InputError(f"{photo}: no face found")
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name)
+        gallery = site_gallery(ledger, s, site)
+        members = len(set(gallery.member_ids))
+        threshold = model_card().identification_threshold(max(members, 1))
+        if not members:
+            return Identification(None, None, threshold, 0)
+        transform = crypto.tenant_transform(ledger.keys.key, site.tenant_id)
+        probe = crypto.protect(transform, faces[0].vector[None, :])[0]
+        d = distances(gallery.vectors, probe)
+        best = int(np.argmin(d))
+        if not decide(d[best], threshold):
+            return Identification(None, float(d[best]), threshold, members)
+        member = member_by_id(s, gallery.member_ids[best])
+        member.last_interaction_at = utcnow()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="match",
+            subject=member.id,
+            details={
+                "site": site.name,
+                "distance": round(float(d[best]), 4),
+                "threshold": round(threshold, 4),
+            },
+            tenant_id=site.tenant_id,
+        )
+        return Identification(member.id, float(d[best]), threshold, members)
+
+
+def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
+    """Withdraw every recognition consent and delete the member's templates in one transaction;
+    return a deletion receipt (no biometric content)."""
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id)
+        now = utcnow()
+        templates = s.execute(
+            select(func.count()).select_from(Template).where(Template.member_id == member.id)
+        ).scalar_one()
+        consents = (
+            s.execute(
+                select(Consent).where(
+                    Consent.member_id == member.id, Consent.withdrawn_at.is_(None)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for c in consents:
+            c.withdrawn_at = now
+        s.flush()
+        # The trigger deleted templates of each withdrawn consent; this also removes any left
+        # under an already-ended consent.
+        s.execute(delete(Template).where(Template.member_id == member.id))
+        entry = chain.append(
+            s,
+            actor=ledger.actor,
+            action="consent.withdraw",
+            subject=member.id,
+            details={"consents": len(consents), "templates_deleted": templates},
+            tenant_id=member.tenant_id,
+        )
+        return {
+            "receipt_id": new_id(),
+            "member_id": member.id,
+            "withdrawn_consents": len(consents),
+            "deleted_templates": templates,
+            "deleted_at": now.isoformat(),
+            "by": ledger.actor,
+            "audit_entry": entry.seq,
+            "kept": "membership profile and purchase history (not biometric; erase them "
+            "separately on request)",
+        }
+
+
+def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
+    """Everything held about a member (data-subject access): profile, consents, purchases and
+    template metadata, never the templates themselves. The read is audited with its actor."""
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id)
+        consents = s.execute(select(Consent).where(Consent.member_id == member.id)).scalars()
+        templates = s.execute(select(Template).where(Template.member_id == member.id)).scalars()
+        purchases = s.execute(select(Purchase).where(Purchase.member_id == member.id)).scalars()
+        document = {
+            "member": {
+                "id": member.id,
+                "name": member.name,
+                "profile": member.profile,
+                "created_at": member.created_at.isoformat(),
+                "last_interaction_at": member.last_interaction_at.isoformat(),
+            },
+            "consents": [
+                {
+                    "id": c.id,
+                    "purpose": c.purpose,
+                    "channel": c.channel,
+                    "scope": "chain" if c.site_id is None else "site",
+                    "notice_sha256": c.notice_sha256,
+                    "evidence_sha256": c.evidence_sha256,
+                    "given_at": c.given_at.isoformat(),
+                    "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+                    "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+                }
+                for c in consents
+            ],
+            "templates": [
+                {
+                    "id": t.id,
+                    "model_id": t.model_id,
+                    "created_at": t.created_at.isoformat(),
+                    "quality": t.quality,
+                    "source_photo_sha256": t.source_sha256,
+                }
+                for t in templates
+            ],
+            "purchases": [
+                {
+                    "at": p.at.isoformat(),
+                    "items": p.items,
+                    "amount_cents": p.amount_cents,
+                    "currency": p.currency,
+                }
+                for p in purchases
+            ],
+        }
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.export",
+            subject=member.id,
+            tenant_id=member.tenant_id,
+        )
+        return document
+
+
+def _notice(s: Session, site: Site, version: str) -> Notice:
+    notice = s.execute(
+        select(Notice).where(
+            Notice.tenant_id == site.tenant_id,
+            Notice.jurisdiction == site.jurisdiction,
+            Notice.version == version,
+        )
+    ).scalar()
+    if notice is None:
+        text = notice_text(site.jurisdiction, version)
+        notice = Notice(
+            tenant_id=site.tenant_id,
+            jurisdiction=site.jurisdiction,
+            version=version,
+            text=text,
+            sha256=hashlib.sha256(text.encode()).hexdigest(),
+        )
+        s.add(notice)
+        s.flush()
+    return notice
+
+
+def _model_id() -> str:
+    from consentcam.model_card import model_card
+
+    card = model_card()
+    return f"{card.model_id}@{card.version}"
+
+
+def _check_name(name: str, what: str) -> None:
+    if not name.strip() or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+        raise InputError(f"{what} must be 1-200 printable characters")

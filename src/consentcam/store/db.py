@@ -1,0 +1,75 @@
+"""Opening the store: SQLite in the data directory by default, PostgreSQL by URL; migrations run
+on open so a store is always at the schema the code expects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from consentcam.config import Settings
+from consentcam.errors import ConfigError, NotFound
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_FILE = "consentcam.db"
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{settings.data_dir / SQLITE_FILE}"
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on any error, so a failed action
+        leaves stored data unchanged."""
+        with self.sessions.begin() as session:
+            yield session
+
+
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    """Open (and migrate) the store; without ``create`` a missing SQLite store is an error that
+    tells the user to run ``consentcam init``."""
+    url = database_url(settings)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not create and not path.exists():
+            raise NotFound(f"no store at {path}: run 'consentcam init' first (or pass --data-dir)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True)
+    except Exception as exc:  # any driver or URL error is a configuration error
+        raise ConfigError(f"cannot open database {url.split('@')[-1]}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    migrate(engine)
+    return Store(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from consentcam.config import load_settings
+from consentcam.consent.ledger import Ledger, open_ledger
+
+
+@pytest.fixture
+def make_ledger(tmp_path: Path) -> Callable[..., Ledger]:
+    def make(name: str = "store", actor: str = "test:staff") -> Ledger:
+        return open_ledger(load_settings(data_dir=tmp_path / name, dev=True), actor, create=True)
+
+    return make
+
+
+@pytest.fixture
+def ledger(make_ledger: Callable[..., Ledger]) -> Ledger:
+    return make_ledger()
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> Path:
+    path = tmp_path / "signed-consent-form.txt"
+    path.write_text("I consent to face recognition for member greetings. Signed, A. Member")
+    return path
