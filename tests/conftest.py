@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from consentcam.config import VisionSettings
+from consentcam.config import Settings, VisionSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -39,3 +41,34 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out, err
 
     return run
+
+
+BACKENDS = ["sqlite", "postgresql"]
+PG_URL_VAR = "CONSENTCAM_TEST_DATABASE_URL"
+
+
+@pytest.fixture(params=BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Development settings for a fresh, empty store on each backend: SQLite in a temporary data
+    directory, and a throwaway PostgreSQL database (the server comes from .ci/run)."""
+    if request.param == "sqlite":
+        yield load_settings(data_dir=tmp_path / "store", dev=True)
+        return
+    server = os.environ.get(PG_URL_VAR)
+    if not server:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must start PostgreSQL and set {PG_URL_VAR} (see .ci/run)")
+        pytest.skip(f"PostgreSQL tests need {PG_URL_VAR} (bash .ci/postgres.sh prints one)")
+    import sqlalchemy as sa
+
+    name = f"consentcam_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield load_settings(data_dir=tmp_path / "store", dev=True, database_url=url)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

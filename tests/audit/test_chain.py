@@ -8,14 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from consentcam.audit.chain import append, verify
-from consentcam.config import load_settings
+from consentcam.config import Settings
 from consentcam.errors import InputError
 from consentcam.store.db import Store, open_store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(load_settings(data_dir=tmp_path), create=True)
+def store(store_settings: Settings) -> Store:
+    s = open_store(store_settings, create=True)
     with s.transaction() as session:
         for i in range(5):
             append(session, actor="test", action="thing", subject=f"s{i}", details={"i": i})
@@ -25,8 +25,11 @@ def store(tmp_path: Path) -> Store:
 def _tamper(store: Store, *statements: str) -> None:
     """What an attacker with the database file can do: drop the guards, then edit."""
     with store.engine.begin() as conn:
-        conn.execute(sa.text("DROP TRIGGER audit_no_update"))
-        conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP TRIGGER audit_append_only ON audit"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER audit_no_update"))
+            conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
         for statement in statements:
             conn.execute(sa.text(statement))
 
@@ -87,13 +90,16 @@ def test_details_must_be_plain_values(store: Store) -> None:
 
 def test_cli_audit_verify(
     store: Store,
+    store_settings: Settings,
     run_cli: Callable[..., tuple[int, str, str]],
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CONSENTCAM_DEV", "1")
-    code, out, _ = run_cli("--data-dir", str(tmp_path), "audit", "verify")
+    where = ["--data-dir", str(store_settings.data_dir)]
+    if store_settings.database_url:
+        where += ["--db-url", store_settings.database_url]
+    code, out, _ = run_cli(*where, "audit", "verify")
     assert code == 0 and "5 entries" in out
     _tamper(store, "UPDATE audit SET subject = 'x' WHERE seq = 3")
-    code, out, err = run_cli("--data-dir", str(tmp_path), "audit", "verify", "--json")
+    code, out, err = run_cli(*where, "audit", "verify", "--json")
     assert code == 2 and "entry 3 was altered" in err

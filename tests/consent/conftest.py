@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from consentcam.config import load_settings
+from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger, open_ledger
 
 
 @pytest.fixture
-def make_ledger(tmp_path: Path) -> Callable[..., Ledger]:
-    def make(name: str = "store", actor: str = "test:staff") -> Ledger:
-        return open_ledger(load_settings(data_dir=tmp_path / name, dev=True), actor, create=True)
+def make_ledger(store_settings: Settings) -> Callable[..., Ledger]:
+    def make(actor: str = "test:staff") -> Ledger:
+        return open_ledger(store_settings, actor, create=True)
 
     return make
 

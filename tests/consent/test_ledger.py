@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,8 @@ def test_store_refuses_a_template_that_bypasses_the_library(
     insert = sa.text(
         "INSERT INTO templates (id, tenant_id, member_id, consent_id, model_id, sealed, key_id,"
         " quality, source_sha256, created_at) VALUES (:id, :tenant_id, :member_id, :consent_id,"
-        " :model_id, :sealed, :key_id, :quality, :source_sha256, :created_at)"
+        " :model_id, :sealed, :key_id, CAST(:quality AS JSON), :source_sha256,"
+        " CAST(:created_at AS TIMESTAMP))"
     )
     with ledger.store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE consents SET withdrawn_at = '2026-01-01 00:00:00'"))
@@ -196,8 +198,7 @@ def test_database_file_holds_no_plaintext_embedding(
     with ledger.store.transaction() as s:
         tenant = s.execute(sa.text("SELECT id FROM tenants")).scalar_one()
     protected = crypto.protect(crypto.tenant_transform(ledger.keys.key, tenant), raw[None, :])[0]
-    ledger.store.engine.dispose()
-    data = b"".join(p.read_bytes() for p in ledger.settings.data_dir.glob("consentcam.db*"))
+    data = _database_dump(ledger)
     assert len(data) > 10_000
     for vector in (raw, protected):
         for dtype in (np.float32, np.float64):
@@ -212,3 +213,13 @@ def test_unknown_names_are_clear_errors(ledger: Ledger, photos: Path) -> None:
         enroll(ledger, "0" * 32, [photos / "obama.jpg"])
     with pytest.raises(InputError, match="unknown jurisdiction"):
         add_site(ledger, "x", "mars")
+
+
+def _database_dump(ledger: Ledger) -> bytes:
+    """Every byte the database holds: the SQLite files, or a full pg_dump."""
+    url = ledger.store.engine.url
+    ledger.store.engine.dispose()
+    if url.get_backend_name() == "sqlite":
+        return b"".join(p.read_bytes() for p in ledger.settings.data_dir.glob("consentcam.db*"))
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return subprocess.run(["pg_dump", "--dbname", libpq], capture_output=True, check=True).stdout

@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from consentcam.config import load_settings
+from consentcam.config import Settings, load_settings
 from consentcam.errors import NotFound
 from consentcam.store.db import open_store
 from consentcam.store.models import Base
@@ -17,16 +17,15 @@ def test_missing_store_tells_the_user_to_init(tmp_path: Path) -> None:
         open_store(load_settings(data_dir=tmp_path / "absent"))
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    store = open_store(load_settings(data_dir=tmp_path), create=True)
+def test_migrations_match_the_models(store_settings: Settings) -> None:
+    store = open_store(store_settings, create=True)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
 
 
-def test_reopening_is_idempotent(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path)
-    open_store(settings, create=True)
-    store = open_store(settings)
+def test_reopening_is_idempotent(store_settings: Settings) -> None:
+    open_store(store_settings, create=True)
+    store = open_store(store_settings)
     with store.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0001"

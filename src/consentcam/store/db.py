@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentcam.config import Settings
-from consentcam.errors import ConfigError, NotFound
+from consentcam.errors import ConfigError, DependencyError, NotFound
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "consentcam.db"
@@ -49,12 +49,22 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = create_engine(url, future=True)
-    except Exception as exc:  # any driver or URL error is a configuration error
-        raise ConfigError(f"cannot open database {url.split('@')[-1]}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise DependencyError(
+            f"the database driver {exc.name!r} is not installed "
+            "(for PostgreSQL: pip install 'consentcam[postgres]')"
+        ) from None
+    except Exception as exc:  # any other URL error is a configuration error
+        raise ConfigError(f"cannot open database {_safe(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     migrate(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def _safe(url: str) -> str:
+    """The URL without credentials, for messages."""
+    return url.split("@")[-1]
 
 
 def migrate(engine: Engine) -> None:
