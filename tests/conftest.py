@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings, VisionSettings, load_settings
+from consentcam.consent.ledger import Ledger, open_ledger
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -72,3 +73,23 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def make_ledger(store_settings: Settings) -> Callable[..., Ledger]:
+    def make(actor: str = "test:staff") -> Ledger:
+        return open_ledger(store_settings, actor, create=True)
+
+    return make
+
+
+@pytest.fixture
+def ledger(make_ledger: Callable[..., Ledger]) -> Ledger:
+    return make_ledger()
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> Path:
+    path = tmp_path / "signed-consent-form.txt"
+    path.write_text("I consent to face recognition for member greetings. Signed, A. Member")
+    return path

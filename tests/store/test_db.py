@@ -28,4 +28,4 @@ def test_reopening_is_idempotent(store_settings: Settings) -> None:
     open_store(store_settings, create=True)
     store = open_store(store_settings)
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"

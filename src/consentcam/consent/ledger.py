@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from consentcam.audit import chain
 from consentcam.config import Settings
 from consentcam.consent.profiles import FACE_MODES, MODES, profile
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
+from consentcam.match.gallery import Identification
 from consentcam.store import crypto
 from consentcam.store.db import Store, open_store
 from consentcam.store.models import (
@@ -337,46 +337,10 @@ def template_aad(tenant_id: str, template_id: str) -> bytes:
     return f"{tenant_id}/{template_id}/{_model_id()}".encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Gallery:
-    member_ids: list[str]
-    vectors: np.ndarray  # protected (tenant-transformed) templates, one row per template
-
-
-def site_gallery(ledger: Ledger, s: Session, site: Site) -> Gallery:
-    """Decrypted templates of members with an active consent covering ``site``."""
-    rows = s.execute(
-        select(Template, Member)
-        .join(Member, Member.id == Template.member_id)
-        .where(Member.site_id == site.id)
-    ).all()
-    member_ids, vectors = [], []
-    for template, member in rows:
-        if active_consent(s, member) is None:
-            continue  # expired since enrolment: never matched, purged by retention
-        vectors.append(
-            crypto.open_sealed(
-                ledger.keys, template.sealed, template_aad(template.tenant_id, template.id)
-            )
-        )
-        member_ids.append(member.id)
-    matrix = np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
-    return Gallery(member_ids, matrix)
-
-
-@dataclass(frozen=True, slots=True)
-class Identification:
-    member_id: str | None
-    distance: float | None
-    threshold: float
-    gallery_members: int
-
-
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     """The enrolled member in ``photo`` at ``site_name``, or unknown. A non-member's face is
     used in memory only: nothing about an unknown probe is stored or audited."""
-    from consentcam.match.scores import decide, distances
-    from consentcam.model_card import model_card
+    from consentcam.match.gallery import SiteGallery
     from consentcam.vision.faces import file_faces
 
     faces = file_faces(photo, ledger.settings.vision)
@@ -384,32 +348,26 @@ def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
         raise InputError(f"{photo}: no face found")
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name)
-        gallery = site_gallery(ledger, s, site)
-        members = len(set(gallery.member_ids))
-        threshold = model_card().identification_threshold(max(members, 1))
-        if not members:
-            return Identification(None, None, threshold, 0)
-        transform = crypto.tenant_transform(ledger.keys.key, site.tenant_id)
-        probe = crypto.protect(transform, faces[0].vector[None, :])[0]
-        d = distances(gallery.vectors, probe)
-        best = int(np.argmin(d))
-        if not decide(d[best], threshold):
-            return Identification(None, float(d[best]), threshold, members)
-        member = member_by_id(s, gallery.member_ids[best])
-        member.last_interaction_at = utcnow()
-        chain.append(
-            s,
-            actor=ledger.actor,
-            action="match",
-            subject=member.id,
-            details={
-                "site": site.name,
-                "distance": round(float(d[best]), 4),
-                "threshold": round(threshold, 4),
-            },
-            tenant_id=site.tenant_id,
-        )
-        return Identification(member.id, float(d[best]), threshold, members)
+    gallery = SiteGallery(ledger, site)
+    gallery.refresh()
+    result = gallery.identify(faces[0].vector)
+    if result.member_id is not None:
+        with ledger.store.transaction() as s:
+            member = member_by_id(s, result.member_id)
+            member.last_interaction_at = utcnow()
+            chain.append(
+                s,
+                actor=ledger.actor,
+                action="match",
+                subject=member.id,
+                details={
+                    "site": site.name,
+                    "distance": round(float(result.distance or 0), 4),
+                    "threshold": round(result.threshold, 4),
+                },
+                tenant_id=site.tenant_id,
+            )
+    return result
 
 
 def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:

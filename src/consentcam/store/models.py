@@ -211,3 +211,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GalleryVersion(Base):
+    """Per-site change counter, bumped by triggers (migration 0002); workers poll it."""
+
+    __tablename__ = "gallery_versions"
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)

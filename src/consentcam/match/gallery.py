@@ -1,0 +1,138 @@
+"""A camera worker's in-memory gallery for one site, kept current from the store.
+
+The gallery holds decrypted, tenant-transformed templates in a ``GalleryIndex``. A worker calls
+``refresh()`` (or runs ``watch()``) to pick up changes: the store bumps a per-site counter in the
+same transaction as any enrolment, withdrawal or consent change, so one indexed read tells
+whether anything changed, and only new templates are decrypted. A consent that reaches its
+expiry time forces a reload too, since expiry changes no row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consentcam.match.index import GalleryIndex, make_index
+from consentcam.model_card import model_card
+from consentcam.store import crypto
+from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
+
+if TYPE_CHECKING:
+    from consentcam.consent.ledger import Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    member_id: str | None
+    distance: float | None
+    threshold: float
+    gallery_members: int
+
+
+class SiteGallery:
+    def __init__(self, ledger: Ledger, site: Site, index: GalleryIndex | None = None) -> None:
+        self._ledger = ledger
+        self.site_id = site.id
+        self.tenant_id = site.tenant_id
+        self._transform = crypto.tenant_transform(ledger.keys.key, site.tenant_id)
+        self._index = index or make_index("auto", expected_size=0)
+        self._member_of: dict[str, str] = {}  # template id -> member id
+        self._version: int | None = None
+        self._next_expiry: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def members(self) -> int:
+        return len(set(self._member_of.values()))
+
+    def refresh(self, now: dt.datetime | None = None) -> bool:
+        """Bring the gallery up to date with the store; True if anything changed."""
+        now = now or utcnow()
+        with self._ledger.store.transaction() as s:
+            version = (
+                s.execute(
+                    select(GalleryVersion.version).where(GalleryVersion.site_id == self.site_id)
+                ).scalar()
+                or 0
+            )
+            expired = self._next_expiry is not None and now >= self._next_expiry
+            if version == self._version and not expired:
+                return False
+            current = self._live_templates(s, now)
+            stale = [t for t in self._member_of if t not in current]
+            fresh = [t for t in current if t not in self._member_of]
+            vectors = [
+                crypto.open_sealed(self._ledger.keys, current[t][1], _aad(self.tenant_id, t))
+                for t in fresh
+            ]
+        with self._lock:
+            if stale:
+                self._index.remove(stale)
+                for t in stale:
+                    del self._member_of[t]
+            if fresh:
+                self._index.add(fresh, np.stack(vectors))
+                self._member_of.update({t: current[t][0] for t in fresh})
+            self._version = version
+            expiries = [e for _, _, e in current.values() if e is not None]
+            self._next_expiry = min(expiries) if expiries else None
+        return bool(stale or fresh)
+
+    def identify(self, embedding: np.ndarray, target_fpir: float | None = None) -> Identification:
+        """The member whose template is nearest ``embedding`` (a raw embedding from the vision
+        pipeline), if within the threshold for this gallery's size; else unknown."""
+        with self._lock:
+            members = self.members
+            threshold = model_card().identification_threshold(max(members, 1), target_fpir)
+            if not members:
+                return Identification(None, None, threshold, 0)
+            probe = crypto.protect(self._transform, embedding[None, :])[0]
+            (best,) = self._index.search(probe, k=1)
+            member = self._member_of[best.id] if best.distance <= threshold else None
+            return Identification(member, best.distance, threshold, members)
+
+    @contextmanager
+    def watch(self, interval_s: float = 0.25) -> Iterator[SiteGallery]:
+        """Refresh in a background thread every ``interval_s`` until the block exits."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                self.refresh()
+
+        thread = threading.Thread(target=loop, name=f"gallery-{self.site_id}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+
+    def _live_templates(
+        self, s: Session, now: dt.datetime
+    ) -> dict[str, tuple[str, bytes, dt.datetime | None]]:
+        rows = s.execute(
+            select(Template.id, Template.member_id, Template.sealed, Consent.expires_at)
+            .join(Consent, Consent.id == Template.consent_id)
+            .join(Member, Member.id == Template.member_id)
+            .where(Member.site_id == self.site_id, Consent.withdrawn_at.is_(None))
+        ).all()
+        return {
+            t: (m, sealed, expires)
+            for t, m, sealed, expires in rows
+            if expires is None or expires > now
+        }
+
+
+def _aad(tenant_id: str, template_id: str) -> bytes:
+    from consentcam.consent.ledger import template_aad
+
+    return template_aad(tenant_id, template_id)

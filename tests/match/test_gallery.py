@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from consentcam.consent.ledger import (
+    Ledger,
+    add_member,
+    add_site,
+    enroll,
+    record_consent,
+    withdraw,
+)
+from consentcam.match.gallery import SiteGallery
+from consentcam.store.models import Site, utcnow
+from consentcam.vision.faces import file_faces
+
+
+@pytest.fixture(scope="module")
+def obama(photos: Path) -> np.ndarray:
+    return file_faces(photos / "obama2.jpg")[0].vector
+
+
+def _site(ledger: Ledger, name: str = "flagship") -> Site:
+    with ledger.store.transaction() as s:
+        site = s.execute(select(Site).where(Site.name == name)).scalar_one()
+    return site
+
+
+def _enrol(ledger: Ledger, photos: Path, evidence: Path, **consent: object) -> str:
+    add_site(ledger, "flagship", "eu")
+    member = add_member(ledger, "flagship", "Member")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, **consent)  # type: ignore[arg-type]
+    enroll(ledger, member.id, [photos / "obama.jpg"])
+    return member.id
+
+
+def test_refresh_picks_up_enrolment_and_withdrawal(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    add_site(ledger, "flagship", "eu")
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    assert worker.identify(obama).member_id is None and worker.members == 0
+    member = add_member(ledger, "flagship", "Member")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, member.id, [photos / "obama.jpg"])
+    assert worker.refresh() is True
+    assert worker.identify(obama).member_id == member.id
+    assert worker.refresh() is False  # nothing changed: one counter read, no decryption
+    withdraw(ledger, member.id)
+    assert worker.refresh() is True
+    assert worker.identify(obama).member_id is None and worker.members == 0
+
+
+def test_two_workers_stop_recognising_within_two_seconds_of_withdrawal(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    """Privacy invariant 3: after withdrawal no worker recognises the person 2 s later."""
+    member_id = _enrol(ledger, photos, evidence)
+    workers = [SiteGallery(ledger, _site(ledger)) for _ in range(2)]
+    for w in workers:
+        w.refresh()
+        assert w.identify(obama).member_id == member_id
+    with workers[0].watch(0.1), workers[1].watch(0.1):
+        withdraw(ledger, member_id)
+        withdrawn_at = time.monotonic()
+        deadline = withdrawn_at + 2.0
+        while time.monotonic() < deadline and any(w.identify(obama).member_id for w in workers):
+            time.sleep(0.02)
+        assert all(w.identify(obama).member_id is None for w in workers)
+
+
+def test_expiry_removes_a_template_without_any_row_change(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    expires = utcnow() + dt.timedelta(days=30)
+    member_id = _enrol(ledger, photos, evidence, expires=expires)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh(now=utcnow())
+    assert worker.identify(obama).member_id == member_id
+    assert worker.refresh(now=expires + dt.timedelta(seconds=1)) is True
+    assert worker.identify(obama).member_id is None
+
+
+def test_threshold_tightens_with_gallery_size(
+    make_ledger: Callable[..., Ledger], photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    ledger = make_ledger()
+    _enrol(ledger, photos, evidence)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    one = worker.identify(obama).threshold
+    member = add_member(ledger, "flagship", "Second")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, member.id, [photos / "biden.jpg"])
+    worker.refresh()
+    assert worker.members == 2 and worker.identify(obama).threshold < one
