@@ -307,4 +307,44 @@ def audit_verify(state: State, as_json: bool) -> None:
     _emit(as_json, doc, f"audit log intact: {result.entries} entries")
 
 
-COMMANDS = [init, site, camera, member, consent, enroll, identify, withdraw, export, audit]
+@click.group()
+def keys() -> None:
+    """Template encryption keys."""
+
+
+@keys.command(
+    "rotate",
+    epilog="""\b
+Example:
+  python -c "import secrets,base64;
+    print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > new.key
+  chmod 600 new.key
+  consentcam keys rotate --new-key-file new.key
+  export CONSENTCAM_TEMPLATE_KEY_FILE=new.key""",
+)
+@click.option(
+    "--new-key-file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the new key (base64 of 32 bytes).",
+)
+@json_option
+@click.pass_obj
+def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
+    """Re-encrypt and re-transform every template under a new key, in one transaction."""
+    from consentcam.store import crypto
+    from consentcam.store.rotation import rotate_keys
+
+    new = crypto.load_keys(
+        {"CONSENTCAM_TEMPLATE_KEY_FILE": str(new_key_file)}, dev=False, dev_key_path=None
+    )
+    report = rotate_keys(_ledger(state), new)
+    _emit(
+        as_json,
+        report,
+        f"{report['templates_rewrapped']} template(s) moved to key "
+        f"{report['new_key_id']}; now set CONSENTCAM_TEMPLATE_KEY_FILE={new_key_file}",
+    )
+
+
+COMMANDS = [init, site, camera, member, consent, enroll, identify, withdraw, export, audit, keys]
