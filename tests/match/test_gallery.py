@@ -102,3 +102,21 @@ def test_threshold_tightens_with_gallery_size(
     enroll(ledger, member.id, [photos / "biden.jpg"])
     worker.refresh()
     assert worker.members == 2 and worker.identify(obama).threshold < one
+
+
+def test_postgres_notifications_wake_workers_at_once(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    if ledger.store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no notifications; its workers poll (tested above)")
+    member_id = _enrol(ledger, photos, evidence)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    assert worker.identify(obama).member_id == member_id
+    with worker.watch(interval_s=60):  # polling alone could not make the deadline
+        time.sleep(0.2)  # let the listener subscribe
+        withdraw(ledger, member_id)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and worker.identify(obama).member_id:
+            time.sleep(0.02)
+        assert worker.identify(obama).member_id is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +27,10 @@ from consentcam.store.models import Consent, GalleryVersion, Member, Site, Templ
 
 if TYPE_CHECKING:
     from consentcam.consent.ledger import Ledger
+
+
+# Channel the migration-0002 triggers notify on PostgreSQL, with the site id as payload.
+NOTIFY_CHANNEL = "consentcam_gallery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,18 @@ class SiteGallery:
 
     @contextmanager
     def watch(self, interval_s: float = 0.25) -> Iterator[SiteGallery]:
-        """Refresh in a background thread every ``interval_s`` until the block exits."""
+        """Keep the gallery current from a background thread until the block exits: on
+        PostgreSQL it LISTENs for the triggers' notifications and refreshes at once; everywhere
+        it also polls the change counter every ``interval_s`` (SQLite has no notifications, and
+        polling covers a dropped connection)."""
         stop = threading.Event()
+        wait = self._notification_waiter(stop, interval_s)
 
         def loop() -> None:
-            while not stop.wait(interval_s):
-                self.refresh()
+            while not stop.is_set():
+                wait()
+                if not stop.is_set():
+                    self.refresh()
 
         thread = threading.Thread(target=loop, name=f"gallery-{self.site_id}", daemon=True)
         thread.start()
@@ -115,6 +125,35 @@ class SiteGallery:
         finally:
             stop.set()
             thread.join()
+
+    def _notification_waiter(self, stop: threading.Event, interval_s: float) -> Callable[[], None]:
+        engine = self._ledger.store.engine
+
+        def sleep() -> None:
+            stop.wait(interval_s)
+
+        if engine.dialect.name != "postgresql":
+            return sleep
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(url, autocommit=True)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+        def close_on_stop() -> None:
+            stop.wait()
+            conn.close()
+
+        threading.Thread(target=close_on_stop, daemon=True).start()
+
+        def wait() -> None:
+            try:
+                for _ in conn.notifies(timeout=interval_s, stop_after=1):
+                    pass
+            except psycopg.Error:
+                sleep()  # connection lost or closed: fall back to polling
+
+        return wait
 
     def _live_templates(
         self, s: Session, now: dt.datetime
