@@ -27,6 +27,7 @@ from consentcam.match.gallery import Identification
 from consentcam.store import crypto
 from consentcam.store.db import Store, open_store
 from consentcam.store.models import (
+    Base,
     Camera,
     Consent,
     Member,
@@ -98,11 +99,10 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
         if s.execute(select(Site).where(Site.name == name)).scalar() is not None:
             raise InputError(f"a site named {name!r} already exists")
         site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
-        s.add(site)
-        s.flush()
-        chain.append(
+        _add_audited(
             s,
-            actor=ledger.actor,
+            ledger,
+            site,
             action="site.add",
             subject=site.id,
             details={"name": name, "jurisdiction": jurisdiction},
@@ -137,11 +137,10 @@ def add_camera(
         camera = Camera(
             site_id=site.id, name=name, source=source, mode=mode, signage_attested=signage_attested
         )
-        s.add(camera)
-        s.flush()
-        chain.append(
+        _add_audited(
             s,
-            actor=ledger.actor,
+            ledger,
+            camera,
             action="camera.add",
             subject=camera.id,
             details={"site": site.name, "mode": mode, "signage_attested": signage_attested},
@@ -159,11 +158,10 @@ def add_member(
         member = Member(
             tenant_id=site.tenant_id, site_id=site.id, name=name, profile=profile_fields or {}
         )
-        s.add(member)
-        s.flush()
-        chain.append(
+        _add_audited(
             s,
-            actor=ledger.actor,
+            ledger,
+            member,
             action="member.add",
             subject=member.id,
             details={"site": site.name},
@@ -223,11 +221,10 @@ def record_consent(
             expires_at=expires,
             guardian_name=guardian_name,
         )
-        s.add(consent)
-        s.flush()
-        chain.append(
+        _add_audited(
             s,
-            actor=ledger.actor,
+            ledger,
+            consent,
             action="consent.record",
             subject=member.id,
             details={
@@ -473,6 +470,24 @@ def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
             tenant_id=member.tenant_id,
         )
         return document
+
+
+def _add_audited(
+    s: Session,
+    ledger: Ledger,
+    row: Base,
+    *,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+    tenant_id: str,
+) -> None:
+    """Store a new row and its audit entry in the same transaction."""
+    s.add(row)
+    s.flush()
+    chain.append(
+        s, actor=ledger.actor, action=action, subject=subject, details=details, tenant_id=tenant_id
+    )
 
 
 def _notice(s: Session, site: Site, version: str) -> Notice:
