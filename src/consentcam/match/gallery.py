@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from consentcam.match.index import GalleryIndex, make_index
@@ -28,6 +28,8 @@ from consentcam.store.models import Consent, GalleryVersion, Member, Site, Templ
 if TYPE_CHECKING:
     from consentcam.consent.ledger import Ledger
 
+
+RECOGNITION = "recognition"  # the purpose a template's consent must cover (consent.ledger)
 
 # Channel the migration-0002 triggers notify on PostgreSQL, with the site id as payload.
 NOTIFY_CHANNEL = "consentcam_gallery"
@@ -162,7 +164,12 @@ class SiteGallery:
             select(Template.id, Template.member_id, Template.sealed, Consent.expires_at)
             .join(Consent, Consent.id == Template.consent_id)
             .join(Member, Member.id == Template.member_id)
-            .where(Member.site_id == self.site_id, Consent.withdrawn_at.is_(None))
+            .where(
+                Member.site_id == self.site_id,
+                Consent.purpose == RECOGNITION,
+                Consent.withdrawn_at.is_(None),
+                or_(Consent.site_id.is_(None), Consent.site_id == self.site_id),
+            )
         ).all()
         return {
             t: (m, sealed, expires)

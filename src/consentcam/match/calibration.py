@@ -1,0 +1,164 @@
+"""Per-site calibration report: the threshold in force for the site's gallery and what it means.
+
+In 1:N search each non-member probe meets every one of the N enrolled members, so the chance of a
+false alert (FPIR) is about N x FMR, and the per-comparison false-match rate must shrink as the
+gallery grows (ISO/IEC 19795-1; NIST FRTE 1:N). The model card only measured FMR down to a floor;
+beyond it the strictest measured threshold is used and the real FPIR rises above the target, which
+this report says plainly instead of hiding it.
+
+Reading the report reads configuration and counts, never people: nothing is decrypted and no
+audit entry is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from typing import Any
+
+from sqlalchemy import distinct, func, or_, select
+from sqlalchemy.orm import Session
+
+from consentcam.consent.ledger import RECOGNITION, Ledger, site_by_name
+from consentcam.consent.profiles import profile
+from consentcam.errors import InputError
+from consentcam.model_card import ModelCard, model_card
+from consentcam.store.models import Consent, Member, Site, Template, utcnow
+
+FILING_NOTE = (
+    "file with the provincial regulator within 30 working days of reaching "
+    "{threshold:,} people (face recognition measures 15)"
+)
+
+
+def calibration(ledger: Ledger, site_name: str, target_fpir: float | None = None) -> dict[str, Any]:
+    """The calibration report of ``site_name`` at its current gallery size (see
+    ``calibration_at``), plus, where the site's profile sets filing thresholds (``cn``), the
+    tenant-wide count of enrolled people against them."""
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name)
+        rules = profile(site.jurisdiction)
+        report: dict[str, Any] = {
+            "site": site.name,
+            "jurisdiction": site.jurisdiction,
+            **calibration_at(site_gallery_size(s, site), target_fpir),
+        }
+        report["filing"] = (
+            filing_status(enrolled_people(s, site.tenant_id), rules.filing_thresholds)
+            if rules.filing_thresholds
+            else None
+        )
+        return report
+
+
+def calibration_at(gallery_size: int, target_fpir: float | None = None) -> dict[str, Any]:
+    """Threshold, false-match rate in force, expected false alerts and expected misses for a
+    gallery of ``gallery_size`` members, from the model card alone.
+
+    The rate in force is ``target_fpir / N`` clamped to the card's measured range. Clamped at the
+    floor (large N), the expected FPIR is N x the floor and exceeds the target; clamped at the
+    ceiling (small N, generous target), it is below the target. An empty gallery is reported with
+    the threshold its first member will meet, and no false alerts."""
+    card = model_card()
+    if gallery_size < 0:
+        raise InputError(f"gallery size must be at least 0, got {gallery_size}")
+    target = card.default_target_fpir if target_fpir is None else target_fpir
+    if not 0 < target < 1:  # also refuses NaN
+        raise InputError(f"target FPIR must be between 0 and 1 (exclusive), got {target:g}")
+    n = max(gallery_size, 1)
+    lowest, highest = card.operating_points[0].fmr, card.operating_points[-1].fmr
+    requested = target / n
+    in_force = min(max(requested, lowest), highest)
+    clamped = None if in_force == requested else "floor" if in_force > requested else "ceiling"
+    expected_fpir = min(1.0, gallery_size * in_force)
+    return {
+        "gallery_members": gallery_size,
+        "target_fpir": target,
+        "threshold": card.identification_threshold(n, target),
+        "fmr_requested": requested,
+        "fmr_in_force": in_force,
+        "measured_fmr_range": [lowest, highest],
+        "clamped": clamped,
+        "note": _clamp_note(clamped, card, target, expected_fpir),
+        "expected_fpir": expected_fpir,
+        "expected_false_alerts_per_1000_non_members": 1000 * expected_fpir,
+        "expected_fnmr": fnmr_at(card, in_force),
+        "model_card_version": card.version,
+    }
+
+
+def fnmr_at(card: ModelCard, fmr: float) -> float:
+    """False non-match rate at the threshold for ``fmr``, interpolated between the card's
+    operating points the same way as the threshold (log-linear in FMR)."""
+    points = card.operating_points
+    if not points[0].fmr <= fmr <= points[-1].fmr:
+        raise InputError(f"false-match rate {fmr:g} is outside the model card's measured range")
+    for lo, hi in itertools.pairwise(points):
+        if fmr == lo.fmr:  # a measured point: its own figure, free of rounding
+            return lo.fnmr
+        if lo.fmr < fmr < hi.fmr:
+            w = (math.log(fmr) - math.log(lo.fmr)) / (math.log(hi.fmr) - math.log(lo.fmr))
+            return lo.fnmr + w * (hi.fnmr - lo.fnmr)
+    return points[-1].fnmr  # fmr is the highest measured rate
+
+
+def site_gallery_size(s: Session, site: Site, now: dt.datetime | None = None) -> int:
+    """Members searched at ``site``: at home there, with at least one template whose
+    recognition consent is in force and covers the site (counted in SQL, nothing decrypted)."""
+    now = now or utcnow()
+    return int(
+        s.execute(
+            select(func.count(distinct(Template.member_id)))
+            .select_from(Template)
+            .join(Consent, Consent.id == Template.consent_id)
+            .join(Member, Member.id == Template.member_id)
+            .where(
+                Member.site_id == site.id,
+                Consent.purpose == RECOGNITION,
+                Consent.withdrawn_at.is_(None),
+                or_(Consent.expires_at.is_(None), Consent.expires_at > now),
+                or_(Consent.site_id.is_(None), Consent.site_id == Member.site_id),
+            )
+        ).scalar_one()
+    )
+
+
+def enrolled_people(s: Session, tenant_id: str) -> int:
+    """People with a stored template anywhere in the tenant, each counted once (per member
+    record: one person enrolled as two members counts twice, since telling would need a
+    biometric comparison)."""
+    return int(
+        s.execute(
+            select(func.count(distinct(Template.member_id))).where(Template.tenant_id == tenant_id)
+        ).scalar_one()
+    )
+
+
+def filing_status(people: int, thresholds: tuple[int, ...]) -> dict[str, Any]:
+    """Where ``people`` stands against a profile's filing thresholds: the first warns, the last
+    requires filing."""
+    warn_at, file_at = thresholds[0], thresholds[-1]
+    status = "file" if people >= file_at else "warn" if people >= warn_at else "ok"
+    return {
+        "enrolled_people": people,
+        "warn_at": warn_at,
+        "file_at": file_at,
+        "status": status,
+        "note": FILING_NOTE.format(threshold=file_at),
+    }
+
+
+def _clamp_note(clamped: str | None, card: ModelCard, target: float, fpir: float) -> str | None:
+    if clamped == "floor":
+        return (
+            f"the gallery is too large for the target FPIR {target:g}: the strictest threshold "
+            f"measured in model card {card.version} is used, so about {1000 * fpir:.3g} in "
+            "1,000 non-member visitors will meet a false match, more than the target"
+        )
+    if clamped == "ceiling":
+        return (
+            f"the loosest measured threshold of model card {card.version} is used: the expected "
+            f"FPIR {fpir:.3g} is below the target"
+        )
+    return None
