@@ -223,3 +223,32 @@ def _database_dump(ledger: Ledger) -> bytes:
         return b"".join(p.read_bytes() for p in ledger.settings.data_dir.glob("consentcam.db*"))
     libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
     return subprocess.run(["pg_dump", "--dbname", libpq], capture_output=True, check=True).stdout
+
+
+def test_profiles_require_written_release_and_guardian_consent(
+    ledger: Ledger, evidence: Path
+) -> None:
+    add_site(ledger, "chicago", "us-il")
+    add_site(ledger, "beijing", "cn")
+    member = add_member(ledger, "chicago", "Illinois Member")
+    with pytest.raises(ConsentError, match="signed written release"):
+        record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    assert (
+        record_consent(
+            ledger, member.id, purpose="recognition", evidence=evidence, channel="written"
+        ).channel
+        == "written"
+    )
+
+    child = add_member(ledger, "beijing", "Minor")
+    with pytest.raises(ConsentError, match="under 14 need a parent's or guardian's consent"):
+        record_consent(ledger, child.id, purpose="recognition", evidence=evidence, age=12)
+    consent = record_consent(
+        ledger, child.id, purpose="recognition", evidence=evidence, age=12, guardian_name="Parent"
+    )
+    assert consent.guardian_name == "Parent"
+    assert record_consent(ledger, child.id, purpose="recognition", evidence=evidence, age=15)
+    with pytest.raises(InputError, match="unknown channel"):
+        record_consent(ledger, child.id, purpose="recognition", evidence=evidence, channel="fax")
+    with ledger.store.transaction() as s:
+        assert s.execute(select(func.count()).select_from(Consent)).scalar_one() == 3

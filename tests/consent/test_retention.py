@@ -34,7 +34,15 @@ def _enrolled(
     ledger: Ledger, photos: Path, evidence: Path, site: str, expires: dt.datetime | None = None
 ) -> str:
     member = add_member(ledger, site, f"Member of {site}")
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, expires=expires)
+    # A signed release satisfies every profile, BIPA's included.
+    record_consent(
+        ledger,
+        member.id,
+        purpose="recognition",
+        evidence=evidence,
+        expires=expires,
+        channel="written",
+    )
     enroll(ledger, member.id, [photos / "obama.jpg"])
     return member.id
 

@@ -178,6 +178,19 @@ Example:
 )
 @click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), help="Last day of validity (UTC).")
 @click.option("--chain", "chain_scope", is_flag=True, help="Valid at every site of the chain.")
+@click.option(
+    "--channel",
+    type=click.Choice(["kiosk", "written", "app"]),
+    default="kiosk",
+    show_default=True,
+    help="How consent was given (BIPA sites need 'written').",
+)
+@click.option(
+    "--age",
+    type=click.IntRange(0, 130),
+    help="Member's age when it decides whether a guardian must consent.",
+)
+@click.option("--guardian", "guardian_name", help="Parent or guardian who consented for a minor.")
 @json_option
 @click.pass_obj
 def consent_record(
@@ -188,6 +201,9 @@ def consent_record(
     notice_version: str,
     expires: dt.datetime | None,
     chain_scope: bool,
+    channel: str,
+    age: int | None,
+    guardian_name: str | None,
     as_json: bool,
 ) -> None:
     """Record a member's explicit consent."""
@@ -202,6 +218,9 @@ def consent_record(
         notice_version=notice_version,
         expires=until,
         chain_scope=chain_scope,
+        channel=channel,
+        age=age,
+        guardian_name=guardian_name,
     )
     _emit(
         as_json,

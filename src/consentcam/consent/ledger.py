@@ -41,6 +41,9 @@ from consentcam.store.models import (
 )
 
 RECOGNITION = "recognition"
+# How consent was given: at the kiosk (explicit act on screen), on a signed paper or electronic
+# release, or in the member app.
+CHANNELS = ("kiosk", "written", "app")
 DEFAULT_TENANT = "default"
 DEV_KEY_FILE = "dev-template.key"
 
@@ -192,11 +195,20 @@ def record_consent(
     channel: str = "kiosk",
     chain_scope: bool = False,
     guardian_name: str | None = None,
+    age: int | None = None,
 ) -> Consent:
     """Record a consent with the hash of its evidence (signed form, kiosk record) and of the
-    exact notice text shown. The evidence file itself is not stored."""
+    exact notice text shown. The evidence file itself is not stored.
+
+    The site's profile decides what else is needed: a written release (BIPA) means the channel
+    must be ``written``; a member younger than the profile's guardian age (declared ``age``)
+    needs the guardian's name, and the evidence is then the guardian's signed consent."""
     if purpose != RECOGNITION:
         raise InputError(f"unknown purpose {purpose!r}; supported: {RECOGNITION}")
+    if channel not in CHANNELS:
+        raise InputError(f"unknown channel {channel!r}; choose one of: {', '.join(CHANNELS)}")
+    if age is not None and not 0 <= age <= 130:
+        raise InputError(f"age must be between 0 and 130, got {age}")
     if not evidence.is_file():
         raise NotFound(f"{evidence}: evidence file not found")
     now = utcnow()
@@ -207,6 +219,7 @@ def record_consent(
         member = member_by_id(s, member_id)
         site = s.get(Site, member.site_id)
         assert site is not None
+        _check_consent_form(site.jurisdiction, channel, age, guardian_name)
         notice = _notice(s, site, notice_version)
         consent = Consent(
             tenant_id=member.tenant_id,
@@ -236,6 +249,24 @@ def record_consent(
             tenant_id=member.tenant_id,
         )
         return consent
+
+
+def _check_consent_form(
+    jurisdiction: str, channel: str, age: int | None, guardian_name: str | None
+) -> None:
+    rules = profile(jurisdiction)
+    if rules.written_release and channel != "written":
+        raise ConsentError(
+            f"the {jurisdiction} profile ({rules.name}) needs a signed written release: record "
+            "it with --channel written and the signed release as --evidence"
+        )
+    minor = rules.guardian_under is not None and age is not None and age < rules.guardian_under
+    if minor and not guardian_name:
+        raise ConsentError(
+            f"members under {rules.guardian_under} need a parent's or guardian's consent "
+            f"under the {jurisdiction} profile: give --guardian NAME and their signed consent "
+            "as --evidence"
+        )
 
 
 def active_consent(s: Session, member: Member, now: dt.datetime | None = None) -> Consent | None:
