@@ -252,3 +252,18 @@ def test_profiles_require_written_release_and_guardian_consent(
         record_consent(ledger, child.id, purpose="recognition", evidence=evidence, channel="fax")
     with ledger.store.transaction() as s:
         assert s.execute(select(func.count()).select_from(Consent)).scalar_one() == 3
+
+
+def test_identifying_a_non_member_stores_nothing(
+    ledger: Ledger, photos: Path, evidence: Path
+) -> None:
+    """Privacy invariant 2 for still photos: an unknown face leaves no row, no audit entry and
+    no trace of its embedding in the database."""
+    from consentcam.vision.faces import file_faces
+
+    _enrolled_member(ledger, photos, evidence)
+    counts = [_count(ledger, m) for m in (AuditEntry, Template, Consent)]
+    assert identify(ledger, photos / "biden.jpg", "flagship").member_id is None
+    assert [_count(ledger, m) for m in (AuditEntry, Template, Consent)] == counts
+    probe = file_faces(photos / "biden.jpg")[0].vector
+    assert np.asarray(probe, np.float32).tobytes()[:32] not in _database_dump(ledger)
