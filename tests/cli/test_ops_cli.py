@@ -4,28 +4,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 import pytest
-
-from consentcam.cli import main as entry
-from consentcam.cli.ops_cmds import COMMANDS
 
 Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def consentcam(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """The real entry point (global options, exit codes) over a group built here: the registered
-    verbs plus the ones under test, whether or not main.py registers them yet."""
-    real = entry.cli
-    group = click.Group(
-        name=real.name,
-        callback=real.callback,
-        params=real.params,
-        commands={**real.commands, **{c.name: c for c in COMMANDS if c.name}},
-        context_settings=real.context_settings,
-    )
-    monkeypatch.setattr(entry, "cli", group)
+def consentcam(run_cli: Run) -> Run:
     return run_cli
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.config import Settings
-from consentcam.consent.profiles import FACE_MODES, MODES, profile
+from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.store import crypto
@@ -40,7 +40,6 @@ from consentcam.store.models import (
     utcnow,
 )
 
-RECOGNITION = "recognition"
 # How consent was given: at the kiosk (explicit act on screen), on a signed paper or electronic
 # release, or in the member app.
 CHANNELS = ("kiosk", "written", "app")

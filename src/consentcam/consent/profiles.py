@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from consentcam.errors import InputError
 
 MODES = ("count", "verify", "lane", "door")
+# The one purpose a face template may serve; consents name it explicitly (PIPL 14, GDPR 7).
+RECOGNITION = "recognition"
 FACE_MODES = frozenset({"verify", "lane", "door"})
 
 

@@ -17,14 +17,15 @@ import itertools
 import math
 from typing import Any
 
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from consentcam.consent.ledger import RECOGNITION, Ledger, site_by_name
+from consentcam.consent.ledger import Ledger, site_by_name
 from consentcam.consent.profiles import profile
 from consentcam.errors import InputError
+from consentcam.match.gallery import live_templates
 from consentcam.model_card import ModelCard, model_card
-from consentcam.store.models import Consent, Member, Site, Template, utcnow
+from consentcam.store.models import Site, Template, utcnow
 
 FILING_NOTE = (
     "file with the provincial regulator within 30 working days of reaching "
@@ -106,22 +107,8 @@ def fnmr_at(card: ModelCard, fmr: float) -> float:
 def site_gallery_size(s: Session, site: Site, now: dt.datetime | None = None) -> int:
     """Members searched at ``site``: at home there, with at least one template whose
     recognition consent is in force and covers the site (counted in SQL, nothing decrypted)."""
-    now = now or utcnow()
-    return int(
-        s.execute(
-            select(func.count(distinct(Template.member_id)))
-            .select_from(Template)
-            .join(Consent, Consent.id == Template.consent_id)
-            .join(Member, Member.id == Template.member_id)
-            .where(
-                Member.site_id == site.id,
-                Consent.purpose == RECOGNITION,
-                Consent.withdrawn_at.is_(None),
-                or_(Consent.expires_at.is_(None), Consent.expires_at > now),
-                or_(Consent.site_id.is_(None), Consent.site_id == Member.site_id),
-            )
-        ).scalar_one()
-    )
+    query = select(func.count(distinct(Template.member_id))).select_from(Template)
+    return int(s.execute(live_templates(query, site.id, now or utcnow())).scalar_one())
 
 
 def enrolled_people(s: Session, tenant_id: str) -> int:

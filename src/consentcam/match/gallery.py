@@ -14,12 +14,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from consentcam.consent.profiles import RECOGNITION
 from consentcam.match.index import GalleryIndex, make_index
 from consentcam.model_card import model_card
 from consentcam.store import crypto
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from consentcam.consent.ledger import Ledger
 
 
-RECOGNITION = "recognition"  # the purpose a template's consent must cover (consent.ledger)
+QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
 
 # Channel the migration-0002 triggers notify on PostgreSQL, with the site id as payload.
 NOTIFY_CHANNEL = "consentcam_gallery"
@@ -161,21 +162,30 @@ class SiteGallery:
         self, s: Session, now: dt.datetime
     ) -> dict[str, tuple[str, bytes, dt.datetime | None]]:
         rows = s.execute(
-            select(Template.id, Template.member_id, Template.sealed, Consent.expires_at)
-            .join(Consent, Consent.id == Template.consent_id)
-            .join(Member, Member.id == Template.member_id)
-            .where(
-                Member.site_id == self.site_id,
-                Consent.purpose == RECOGNITION,
-                Consent.withdrawn_at.is_(None),
-                or_(Consent.site_id.is_(None), Consent.site_id == self.site_id),
+            live_templates(
+                select(Template.id, Template.member_id, Template.sealed, Consent.expires_at),
+                self.site_id,
+                now,
             )
         ).all()
-        return {
-            t: (m, sealed, expires)
-            for t, m, sealed, expires in rows
-            if expires is None or expires > now
-        }
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def live_templates(query: QueryT, site_id: str, now: dt.datetime) -> QueryT:
+    """``query`` restricted to the templates searched at a site: members at home there whose
+    template's recognition consent is in force and covers the site. One definition, shared by
+    the worker gallery and calibration's count."""
+    return (
+        query.join(Consent, Consent.id == Template.consent_id)
+        .join(Member, Member.id == Template.member_id)
+        .where(
+            Member.site_id == site_id,
+            Consent.purpose == RECOGNITION,
+            Consent.withdrawn_at.is_(None),
+            or_(Consent.expires_at.is_(None), Consent.expires_at > now),
+            or_(Consent.site_id.is_(None), Consent.site_id == site_id),
+        )
+    )
 
 
 def _aad(tenant_id: str, template_id: str) -> bytes:
