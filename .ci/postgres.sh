@@ -6,7 +6,7 @@ if ! command -v pg_lsclusters >/dev/null 2>&1; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi
-read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1)
+read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1) || true
 if [ -z "${version:-}" ]; then
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
   cluster=main
