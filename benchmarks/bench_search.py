@@ -33,6 +33,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,10 +50,37 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+# The shape of the synthetic data: None for uniform unit vectors (the worst case for HNSW: all
+# distances concentrate), or (mean, Cholesky factor) fitted to real face embeddings.
+Shape = tuple[np.ndarray, np.ndarray] | None
+SHAPE: Shape = None
+
+
 def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
     v = rng.standard_normal((n, D), dtype=np.float32)
+    if SHAPE is not None:
+        mean, factor = SHAPE
+        v = (v @ factor.T + mean).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     return v
+
+
+def face_shape(lfw: Path, images: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Cholesky factor of real embeddings (our default pipeline on LFW images), so
+    synthetic templates have the anisotropy of real ones: they sit in a narrow cone, and most of
+    their variance lies in a few directions."""
+    from consentcam.config import VisionSettings
+    from consentcam.eval.embeddings import benchmark_embeddings
+    from consentcam.eval.lfw import image_path
+    from consentcam.eval.openset import lfw_people
+
+    people = lfw_people(lfw)
+    keys = [(name, numbers[0]) for name, numbers in sorted(people.items())][:images]
+    log(f"fitting the face-like distribution to {len(keys)} LFW embeddings")
+    found = benchmark_embeddings([str(image_path(lfw, k)) for k in keys], VisionSettings())
+    x = np.stack([r.vector for r in found]).astype(np.float64)
+    cov = np.cov(x, rowvar=False) + 1e-6 * np.eye(D)
+    return x.mean(0).astype(np.float32), np.linalg.cholesky(cov).astype(np.float32)
 
 
 def make_gallery(n: int, seed: int) -> np.ndarray:
@@ -363,8 +391,21 @@ def main(argv: list[str] | None = None) -> None:
         help="extra efSearch values timed on the same graph",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data",
+        choices=["uniform", "face"],
+        default="uniform",
+        help="synthetic templates: uniform unit vectors (worst case), or drawn from a Gaussian "
+        "fitted to real LFW embeddings (face-like)",
+    )
+    parser.add_argument(
+        "--lfw", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw"
+    )
+    parser.add_argument("--fit-images", type=int, default=1500, help="LFW images for --data face")
     parser.add_argument("--json", action="store_true", help="print only the JSON document")
     args = parser.parse_args(argv)
+    global SHAPE
+    SHAPE = face_shape(args.lfw, args.fit_images) if args.data == "face" else None
 
     out: dict[str, list[Any]] = {"rows": [], "anchor": [], "hnsw_ef_sweep": []}
     for n in args.sizes:
@@ -383,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         "hnsw_ef_sweep": out["hnsw_ef_sweep"],
         "targets_at_1m": targets(out["rows"]),
         "setup": {
+            "data": args.data,
             "dim": D,
             "queries": args.queries,
             "member_fraction": args.member_fraction,
