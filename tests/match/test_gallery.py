@@ -120,3 +120,18 @@ def test_postgres_notifications_wake_workers_at_once(
         while time.monotonic() < deadline and worker.identify(obama).member_id:
             time.sleep(0.02)
         assert worker.identify(obama).member_id is None
+
+
+def test_index_kind_follows_the_gallery_size(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    from consentcam.match.index import ExactIndex, HnswIndex
+
+    member_id = _enrol(ledger, photos, evidence)
+    small = SiteGallery(ledger, _site(ledger))
+    small.refresh()
+    assert isinstance(small._index, ExactIndex)
+    large = SiteGallery(ledger, _site(ledger), exact_max=0)  # any gallery counts as large
+    large.refresh()
+    assert isinstance(large._index, HnswIndex)
+    assert large.identify(obama).member_id == member_id

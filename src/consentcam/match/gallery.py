@@ -21,7 +21,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from consentcam.consent.profiles import RECOGNITION
-from consentcam.match.index import GalleryIndex, make_index
+from consentcam.match.index import GalleryIndex, IndexKind, make_index
 from consentcam.model_card import model_card
 from consentcam.store import crypto
 from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
@@ -45,12 +45,25 @@ class Identification:
 
 
 class SiteGallery:
-    def __init__(self, ledger: Ledger, site: Site, index: GalleryIndex | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        site: Site,
+        index: GalleryIndex | None = None,
+        *,
+        kind: IndexKind = "auto",
+        exact_max: int = 200_000,
+    ) -> None:
+        """``index`` injects a ready index (tests, fakes); otherwise one is made at the first
+        refresh, when the gallery's size is known: exact search up to ``exact_max`` templates,
+        HNSW above (``kind`` forces either)."""
         self._ledger = ledger
         self.site_id = site.id
         self.tenant_id = site.tenant_id
         self._transform = crypto.tenant_transform(ledger.keys.key, site.tenant_id)
-        self._index = index or make_index("auto", expected_size=0)
+        self._index = index
+        self._kind: IndexKind = kind
+        self._exact_max = exact_max
         self._member_of: dict[str, str] = {}  # template id -> member id
         self._version: int | None = None
         self._next_expiry: dt.datetime | None = None
@@ -81,6 +94,8 @@ class SiteGallery:
                 for t in fresh
             ]
         with self._lock:
+            if self._index is None:
+                self._index = make_index(self._kind, len(current), self._exact_max)
             if stale:
                 self._index.remove(stale)
                 for t in stale:
@@ -101,6 +116,7 @@ class SiteGallery:
             threshold = model_card().identification_threshold(max(members, 1), target_fpir)
             if not members:
                 return Identification(None, None, threshold, 0)
+            assert self._index is not None  # members exist only after a refresh made it
             probe = crypto.protect(self._transform, embedding[None, :])[0]
             (best,) = self._index.search(probe, k=1)
             member = self._member_of[best.id] if best.distance <= threshold else None

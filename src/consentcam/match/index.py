@@ -75,9 +75,10 @@ class GalleryIndex(Protocol):
         ...
 
 
-def make_index(
-    kind: Literal["exact", "hnsw", "auto"], expected_size: int, exact_max: int = 200_000
-) -> GalleryIndex:
+IndexKind = Literal["exact", "hnsw", "auto"]
+
+
+def make_index(kind: IndexKind, expected_size: int, exact_max: int = 200_000) -> GalleryIndex:
     """The index for a gallery of about ``expected_size`` templates.
 
     ``auto`` stays exact up to ``exact_max`` templates: below that a brute-force scan is already
