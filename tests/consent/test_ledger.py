@@ -267,3 +267,17 @@ def test_identifying_a_non_member_stores_nothing(
     assert [_count(ledger, m) for m in (AuditEntry, Template, Consent)] == counts
     probe = file_faces(photos / "biden.jpg")[0].vector
     assert np.asarray(probe, np.float32).tobytes()[:32] not in _database_dump(ledger)
+
+
+def test_every_profile_gates_every_mode(ledger: Ledger) -> None:
+    from consentcam.consent.profiles import MODES, PROFILES
+
+    for code, rules in PROFILES.items():
+        add_site(ledger, code, code)
+        for mode in MODES:
+            if mode in rules.allowed_modes:
+                assert add_camera(ledger, code, mode, "cam.mp4", mode, signage_attested=True)
+            else:
+                with pytest.raises(PolicyError, match=f"not allowed under the {code} profile"):
+                    add_camera(ledger, code, mode, "cam.mp4", mode, signage_attested=True)
+        assert rules.allowed_modes <= set(MODES) and "count" in rules.allowed_modes
