@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 
 from consentcam.config import VisionSettings
-from consentcam.errors import InputError
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
-from consentcam.vision.faces import file_faces
-from consentcam.vision.records import Face
+from consentcam.vision.faces import enrolment_face, file_faces
 
 SAMPLE_MEMBER = ("Barack Obama (sample member)", "obama.jpg")
 SAMPLE_PROBES = ("obama2.jpg", "biden.jpg")
@@ -34,19 +32,6 @@ class Identification:
     member: str | None
     distance: float | None
     threshold: float
-
-
-def enrolment_face(path: Path, settings: VisionSettings) -> Face:
-    """The single face of an enrolment photo, or InputError saying what to fix."""
-    faces = file_faces(path, settings)
-    if not faces:
-        raise InputError(f"{path.name}: no face found; enrolment needs one clear face")
-    if len(faces) > 1:
-        raise InputError(f"{path.name}: {len(faces)} faces found; enrolment needs exactly one")
-    face = faces[0]
-    if not face.quality.ok:
-        raise InputError(f"{path.name}: photo rejected: {'; '.join(face.quality.reasons)}")
-    return face
 
 
 def run_demo(settings: VisionSettings | None = None) -> dict[str, Any]:

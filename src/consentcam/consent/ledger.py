@@ -297,37 +297,21 @@ def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
     """Enrol a member from still photos taken through the consent flow (never from footage).
 
     All photos must pass: one face each, good quality. Nothing is stored unless all do."""
-    from consentcam.vision.faces import file_faces
+    from consentcam.vision.faces import enrolment_face
 
     if not photos:
         raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
+        _enrolment_consent(s, member_by_id(s, member_id))
+    # Decoding and embedding take seconds: done outside the write transaction, so the store is
+    # not held meanwhile; the consent is checked again where the templates are written.
+    faces = [(path, enrolment_face(path, ledger.settings.vision)) for path in photos]
+    with ledger.store.transaction() as s:
         member = member_by_id(s, member_id)
-        site = s.get(Site, member.site_id)
-        assert site is not None
-        rules = profile(site.jurisdiction)
-        if not rules.allowed_modes & FACE_MODES:
-            raise PolicyError(
-                f"face recognition is not allowed under the {site.jurisdiction} "
-                f"profile ({rules.name}); nothing was enrolled"
-            )
-        consent = active_consent(s, member)
-        if consent is None:
-            raise ConsentError(
-                f"member {member_id} has no active consent for purpose '{RECOGNITION}' at site "
-                f"{site.name!r}: record one first with 'consentcam consent record {member_id} "
-                "--purpose recognition --evidence FILE'"
-            )
+        consent = _enrolment_consent(s, member)
         transform = crypto.tenant_transform(ledger.keys.key, member.tenant_id)
         qualities = []
-        for path in photos:
-            faces = file_faces(path, ledger.settings.vision)
-            if len(faces) != 1:
-                found = "no face" if not faces else f"{len(faces)} faces"
-                raise InputError(f"{path}: {found} found; an enrolment photo needs exactly one")
-            face = faces[0]
-            if not face.quality.ok:
-                raise InputError(f"{path}: photo rejected: {'; '.join(face.quality.reasons)}")
+        for path, face in faces:
             template_id = new_id()
             protected = crypto.protect(transform, face.vector[None, :])[0]
             s.add(
@@ -357,6 +341,27 @@ def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
             tenant_id=member.tenant_id,
         )
         return Enrolment(member.id, len(photos), qualities)
+
+
+def _enrolment_consent(s: Session, member: Member) -> Consent:
+    """The consent a new template will rest on; PolicyError or ConsentError saying what is
+    missing when enrolment is not allowed."""
+    site = s.get(Site, member.site_id)
+    assert site is not None
+    rules = profile(site.jurisdiction)
+    if not rules.allowed_modes & FACE_MODES:
+        raise PolicyError(
+            f"face recognition is not allowed under the {site.jurisdiction} "
+            f"profile ({rules.name}); nothing was enrolled"
+        )
+    consent = active_consent(s, member)
+    if consent is None:
+        raise ConsentError(
+            f"member {member.id} has no active consent for purpose '{RECOGNITION}' at site "
+            f"{site.name!r}: record one first with 'consentcam consent record {member.id} "
+            "--purpose recognition --evidence FILE'"
+        )
+    return consent
 
 
 def template_aad(tenant_id: str, template_id: str) -> bytes:

@@ -18,7 +18,7 @@ import numpy as np
 
 from consentcam.config import VisionSettings
 from consentcam.vision.decode import load_image
-from consentcam.vision.detect import central_detection, face_detections
+from consentcam.vision.detect import central_detection, centre_offset, face_detections
 from consentcam.vision.faces import detected_faces
 from consentcam.vision.records import Box, Detection, ImageArray
 
@@ -54,14 +54,9 @@ def benchmark_detection(image: ImageArray, settings: VisionSettings) -> Detectio
     limit = MAX_CENTRE_OFFSET * min(image.shape[0], image.shape[1])
     for detections in passes:
         chosen = central_detection(detections(), image.shape)
-        if chosen is not None and _offset(chosen.box, image.shape) <= limit:
+        if chosen is not None and centre_offset(chosen.box, image.shape) <= limit:
             return chosen
     return Detection(centre_box(image.shape), 0.0, CENTRE)
-
-
-def _offset(box: Box, shape: tuple[int, ...]) -> float:
-    cx, cy = box.center
-    return float(((cx - shape[1] / 2) ** 2 + (cy - shape[0] / 2) ** 2) ** 0.5)
 
 
 def centre_box(shape: tuple[int, ...]) -> Box:

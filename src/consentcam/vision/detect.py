@@ -82,8 +82,13 @@ def central_detection(detections: list[Detection], shape: tuple[int, ...]) -> De
     """The detection whose centre is nearest the image centre (the subject of a portrait)."""
     if not detections:
         return None
-    cy, cx = shape[0] / 2, shape[1] / 2
-    return min(detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2)
+    return min(detections, key=lambda d: centre_offset(d.box, shape))
+
+
+def centre_offset(box: Box, shape: tuple[int, ...]) -> float:
+    """Distance in pixels from the box's centre to the image's centre."""
+    cx, cy = box.center
+    return float(((cx - shape[1] / 2) ** 2 + (cy - shape[0] / 2) ** 2) ** 0.5)
 
 
 def _clipped_box(rect: object, shape: tuple[int, ...]) -> Box:

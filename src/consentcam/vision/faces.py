@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -80,6 +81,19 @@ def file_faces(
 ) -> list[Face]:
     settings = settings or VisionSettings()
     return image_faces(load_image(source, settings.decode), settings, embed=embed)
+
+
+def enrolment_face(source: ImageSource, settings: VisionSettings | None = None) -> Face:
+    """The single, good-quality face of an enrolment photo, or InputError saying what to fix."""
+    faces = file_faces(source, settings)
+    name = source if isinstance(source, (str, Path)) else "photo"
+    if len(faces) != 1:
+        found = "no face" if not faces else f"{len(faces)} faces"
+        raise InputError(f"{name}: {found} found; an enrolment photo needs exactly one")
+    face = faces[0]
+    if not face.quality.ok:
+        raise InputError(f"{name}: photo rejected: {'; '.join(face.quality.reasons)}")
+    return face
 
 
 def main_face(faces: list[Face], shape: tuple[int, ...]) -> Face | None:
