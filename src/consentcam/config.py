@@ -151,6 +151,144 @@ class VisionSettings(_Section):
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
 
+class SourceSettings(_Section):
+    reconnect_initial_s: float = Field(
+        0.5, gt=0, le=60, description="First wait before reconnecting a dropped live stream, in s."
+    )
+    reconnect_max_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest wait between reconnection attempts, in s (the wait doubles each try).",
+    )
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="A live stream that delivers no frame for this long, in s, is reconnected.",
+    )
+    folder_fps: float = Field(
+        1.0, gt=0, le=240, description="Frame rate assigned to an image folder source, in frames/s."
+    )
+
+
+class TrackSettings(_Section):
+    min_iou: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Least overlap between a track's predicted box and a "
+        "detection for the detection to continue the track.",
+    )
+    max_missed: int = Field(
+        10,
+        ge=0,
+        le=300,
+        description="Frames a track may go undetected (coasting on its predicted box) before it "
+        "ends.",
+    )
+    min_hits: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Detections before a track is confirmed and reported (filters one-frame "
+        "false detections).",
+    )
+
+
+class PipelineSettings(_Section):
+    detect_scale: float = Field(
+        0.5,
+        gt=0,
+        le=4,
+        description="Scale applied to each video frame before face detection (0.5 halves each "
+        "side: four times faster; faces smaller than about 80/scale pixels are missed unless "
+        "upsample is raised).",
+    )
+    detect_upsample: int = Field(
+        0, ge=0, le=2, description="HOG upsampling on video frames (after detect_scale)."
+    )
+    detect_every: int = Field(
+        1,
+        ge=1,
+        le=60,
+        description="Scan the whole frame every N frames; in between, faces are found only near "
+        "where live tracks are predicted to be (cheap), so new faces appear within N frames.",
+    )
+    min_consistent: int = Field(
+        3,
+        ge=1,
+        le=60,
+        description="K: a track is decided only after it has been detected in K frames and every "
+        "embedded frame agrees on the identity.",
+    )
+    max_embeds: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="Most frames embedded per track (the best-quality ones), fused for the "
+        "decision; a track still unknown after these is decided unknown.",
+    )
+    embed_gap: int = Field(
+        2,
+        ge=1,
+        le=300,
+        description="Least frames between two embeddings of one track (nearby frames add little).",
+    )
+    min_face_px: int = Field(
+        60,
+        ge=20,
+        le=2000,
+        description="Smallest face box side, in frame pixels, that is embedded; smaller faces are "
+        "tracked and counted but never identified.",
+    )
+    cooldown_s: float = Field(
+        900.0,
+        ge=0,
+        le=86_400,
+        description="After a member's alert at a site, no new alert for the same member there for "
+        "this long, in s: one visit gives one alert.",
+    )
+    claim_ttl_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Verify mode: a member's claim (QR scan, member number) expires after this "
+        "long, in s, if the camera has not confirmed it.",
+    )
+    footfall_line: tuple[float, float, float, float] = Field(
+        (0.0, 0.5, 1.0, 0.5),
+        description="Default counting line as x1,y1,x2,y2 in fractions of the frame (0-1); a track "
+        "crossing it top-to-bottom (left side of the line's direction) is an entry, the other way "
+        "an exit. A camera's own line overrides it.",
+    )
+    footfall_flush_s: float = Field(
+        60.0, gt=0, le=3600, description="How often counted footfall is written to the store, in s."
+    )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Port of `consentcam run`'s Prometheus endpoint; 0 off."
+    )
+
+
+class EventSettings(_Section):
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="Time allowed for one webhook request, in s."
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="Attempts before a webhook delivery is marked failed."
+    )
+    webhook_backoff_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Wait before the first retry, in s; it doubles after each failure (with "
+        "jitter) up to webhook_backoff_max_s.",
+    )
+    webhook_backoff_max_s: float = Field(
+        600.0, gt=0, le=86_400, description="Longest wait between webhook retries, in s."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CONSENTCAM_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -169,6 +307,10 @@ class Settings(BaseSettings):
         "unsafe defaults. Never in production.",
     )
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    track: TrackSettings = Field(default_factory=TrackSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

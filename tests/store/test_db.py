@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from consentcam.config import Settings, load_settings
 from consentcam.errors import NotFound
-from consentcam.store.db import open_store
+from consentcam.store.db import MIGRATIONS, open_store
 from consentcam.store.models import Base
 
 
@@ -28,4 +29,5 @@ def test_reopening_is_idempotent(store_settings: Settings) -> None:
     open_store(store_settings, create=True)
     store = open_store(store_settings)
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        current = MigrationContext.configure(conn).get_current_revision()
+    assert current == ScriptDirectory(str(MIGRATIONS)).get_current_head()

@@ -88,6 +88,8 @@ class Camera(Base):
     source: Mapped[str] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(10))
     signage_attested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-camera pipeline overrides (counting line, detection scale), validated on write.
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -187,6 +189,73 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(40))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Door mode: "pending" until staff confirm ("confirmed") or dismiss ("dismissed"); until
+    # then the only allowed action is a greeting. NULL for events that need no confirmation.
+    status: Mapped[str | None] = mapped_column(String(20))
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class OutboxEntry(Base):
+    """Transactional outbox: written with its event, read in ``seq`` order by the SSE stream
+    (``seq`` is the stream's event id) and fanned out to webhook deliveries."""
+
+    __tablename__ = "outbox"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """A staff-system endpoint that receives signed event notifications. The signing secret is
+    sealed with the store key (AES-GCM, bound to the webhook id)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # NULL site: every site of the tenant.
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One outbox entry's delivery to one webhook, retried with backoff until delivered or
+    out of attempts."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbox_seq: Mapped[int] = mapped_column(
+        ForeignKey("outbox.seq", ondelete="CASCADE"), index=True
+    )
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class Claim(Base):
+    """Verify mode: a member says who they are at a camera (QR scan, member number); the camera
+    confirms or the claim expires."""
+
+    __tablename__ = "claims"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    # "open" until the camera verifies the member ("verified") or the claim times out.
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class FootfallBucket(Base):
@@ -200,6 +269,8 @@ class FootfallBucket(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
     exits: Mapped[int] = mapped_column(Integer, default=0)
     dwell_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # Tracks that ended in this hour; dwell_seconds / visits is the mean dwell.
+    visits: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class User(Base):
