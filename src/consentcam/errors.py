@@ -16,6 +16,11 @@ class InputError(ConsentcamError):
     """The caller gave something unusable: a corrupt image, a bad argument, a malformed file."""
 
 
+class SourceError(InputError):
+    """A camera's source cannot be opened or read: missing file, unsupported format, a stream
+    that refuses the connection. The message names the camera."""
+
+
 class NotFound(ConsentcamError):
     """A named thing (file, member, site, camera) does not exist."""
 

@@ -71,9 +71,22 @@ def cli(ctx: click.Context, data_dir: Path | None, db_url: str | None) -> None:
 
 
 def _register() -> None:
-    from consentcam.cli import demo, eval_cmds, ops_cmds, store_cmds, vision_cmds
+    from consentcam.cli import (
+        demo,
+        eval_cmds,
+        event_cmds,
+        ops_cmds,
+        pipeline_cmds,
+        store_cmds,
+        vision_cmds,
+    )
 
-    for command in [*store_cmds.COMMANDS, *ops_cmds.COMMANDS]:
+    for command in [
+        *store_cmds.COMMANDS,
+        *ops_cmds.COMMANDS,
+        *pipeline_cmds.COMMANDS,
+        *event_cmds.COMMANDS,
+    ]:
         cli.add_command(command)
     cli.add_command(vision_cmds.detect)
     cli.add_command(vision_cmds.compare)

@@ -1,0 +1,1 @@
+"""Camera pipeline: sources, the per-camera worker and the supervisor."""
