@@ -167,6 +167,13 @@ class SourceSettings(_Section):
         le=600,
         description="A live stream that delivers no frame for this long, in s, is reconnected.",
     )
+    open_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Longest wait for a live stream to connect and send its header, in s; past "
+        "it the first open fails with an error, a later one counts as a failed reconnect.",
+    )
     folder_fps: float = Field(
         1.0, gt=0, le=240, description="Frame rate assigned to an image folder source, in frames/s."
     )
