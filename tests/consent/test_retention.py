@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from consentcam.audit.chain import verify
 from consentcam.consent.ledger import (
     Ledger,
+    add_camera,
     add_member,
     add_site,
     enroll,
@@ -19,7 +20,16 @@ from consentcam.consent.ledger import (
 )
 from consentcam.consent.retention import purge
 from consentcam.errors import InputError
-from consentcam.store.models import AuditEntry, Consent, Event, Member, Template, utcnow
+from consentcam.store.models import (
+    AuditEntry,
+    Consent,
+    Event,
+    FootfallBucket,
+    Member,
+    Template,
+    utcnow,
+)
+from consentcam.track.footfall import FootfallCounts, add_footfall, hour_start
 
 DAY = dt.timedelta(days=1)
 NOTHING = {"expired_consent": 0, "withdrawn_consent": 0, "inactive": 0}
@@ -73,6 +83,7 @@ def test_expired_consent_takes_its_templates_and_the_consent_stays(
     assert report == {
         "templates_deleted": {"expired_consent": 1, "withdrawn_consent": 0, "inactive": 0},
         "events_deleted": 0,
+        "footfall_deleted": 0,
         "at": later.isoformat(),
     }
     assert _count(ledger, Template) == 0
@@ -175,6 +186,36 @@ def test_events_expire_on_their_profile_schedule(ledger: Ledger) -> None:
     assert left == [(il.id, {"age_days": 10})]
     with ledger.store.transaction() as s:
         assert verify(s).ok
+
+
+def test_footfall_buckets_expire_after_two_years_in_every_profile(ledger: Ledger) -> None:
+    """Anonymous hourly counts outlive events (730 days everywhere, us-portland included); a
+    bucket goes once its whole hour is past the limit."""
+    now = hour_start(utcnow()) + 30 * dt.timedelta(minutes=1)
+    limit = 730 * DAY
+    cameras = []
+    for name, jurisdiction in (("berlin", "eu"), ("portland", "us-portland")):
+        add_site(ledger, name, jurisdiction)
+        cameras.append(add_camera(ledger, name, "door", f"rtsp://{name}", "count", False).id)
+    hours = {
+        "gone": hour_start(now - limit) - dt.timedelta(hours=1),  # ended 30 min past the limit
+        "straddling": hour_start(now - limit),  # ends 30 min after the limit: kept for now
+        "recent": now - 10 * DAY,
+    }
+    with ledger.store.transaction() as s:
+        for camera in cameras:
+            add_footfall(s, camera, {at: FootfallCounts(entries=1) for at in hours.values()})
+
+    report = purge(ledger, now=now)
+    assert report["footfall_deleted"] == 2 and report["events_deleted"] == 0
+    with ledger.store.transaction() as s:
+        left = set(s.execute(select(FootfallBucket.camera_id, FootfallBucket.hour)).all())
+    assert left == {
+        (camera, hour_start(hours[kept])) for camera in cameras for kept in ("straddling", "recent")
+    }
+    assert purge(ledger, now=now)["footfall_deleted"] == 0
+    assert purge(ledger, now=now + dt.timedelta(hours=1))["footfall_deleted"] == 2
+    assert _count(ledger, FootfallBucket) == 2
 
 
 def test_purge_needs_an_aware_clock(ledger: Ledger) -> None:

@@ -14,6 +14,11 @@ MODES = ("count", "verify", "lane", "door")
 # The one purpose a face template may serve; consents name it explicitly (PIPL 14, GDPR 7).
 RECOGNITION = "recognition"
 FACE_MODES = frozenset({"verify", "lane", "door"})
+# Footfall buckets are aggregate counts with no identifier, so they are not personal data (GDPR
+# recital 26, PIPL 4, BIPA and CUBI cover biometric identifiers only) and no regime caps their
+# retention. Two years allows year-on-year comparison; every profile, us-portland included, keeps
+# them that long, well past the events that can name a member.
+FOOTFALL_RETENTION_DAYS = 730
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,7 @@ class Profile:
     guardian_under: int | None  # age below which a guardian must consent
     template_inactivity_days: int | None  # destroy templates this long after last interaction
     event_retention_days: int
+    footfall_retention_days: int  # anonymous hourly counts per camera (see FOOTFALL_RETENTION_DAYS)
     filing_thresholds: tuple[int, ...]  # enrolled-people counts that trigger regulator filing
     signage: str  # the sign's core sentence; the full sign adds controller, purpose, contact
     source: str
@@ -43,6 +49,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=16,
             template_inactivity_days=365,
             event_retention_days=90,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="Face recognition is used here only for members who gave explicit consent. "
             "Everyone else is counted anonymously; no other face is kept.",
@@ -59,6 +66,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=14,
             template_inactivity_days=365,
             event_retention_days=90,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(80_000, 100_000),
             signage="人脸识别区域：仅识别已单独同意的会员，其他顾客仅匿名计数。"  # noqa: RUF001 - Chinese punctuation
             " Face recognition area: only members who gave separate consent are recognised.",
@@ -74,6 +82,7 @@ PROFILES: dict[str, Profile] = {
             # BIPA 15(a): at most 3 years after the last interaction.
             template_inactivity_days=3 * 365,
             event_retention_days=365,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="Biometric identifiers are collected here only from members who signed a "
             "written release. Our retention policy is published at the desk and online.",
@@ -88,6 +97,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=18,
             template_inactivity_days=365,  # CUBI: destroy within a year after the purpose ends
             event_retention_days=365,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="Face recognition is used here only for members who consented.",
             source="Tex. Bus. & Com. Code 503.001",
@@ -101,6 +111,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=18,
             template_inactivity_days=365,
             event_retention_days=365,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="Biometric identifier information collected at this location: this business "
             "collects, retains, converts, stores or shares customers' biometric identifier "
@@ -117,6 +128,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=18,
             template_inactivity_days=0,
             event_retention_days=90,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="People are counted anonymously here. No face recognition is used.",
             source="Portland City Code 34.10",
@@ -130,6 +142,7 @@ PROFILES: dict[str, Profile] = {
             guardian_under=16,
             template_inactivity_days=3 * 365,
             event_retention_days=365,
+            footfall_retention_days=FOOTFALL_RETENTION_DAYS,
             filing_thresholds=(),
             signage="Face recognition is used here only for members who consented.",
             source="product policy",

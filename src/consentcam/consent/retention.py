@@ -2,7 +2,8 @@
 
 Templates go when the consent they were enrolled under has been withdrawn or has expired, or when
 their member has not interacted for the site profile's ``template_inactivity_days`` (BIPA 15(a):
-three years; GDPR and PIPL 19: as short as needed). Events go after ``event_retention_days``.
+three years; GDPR and PIPL 19: as short as needed). Events go after ``event_retention_days``,
+anonymous footfall buckets after ``footfall_retention_days`` (their whole hour past it).
 Consents themselves are kept: they are the evidence of what was agreed and when.
 
 The job is idempotent and runs in one transaction with one audit entry, so a crash leaves the
@@ -21,11 +22,23 @@ from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger
 from consentcam.consent.profiles import PROFILES
 from consentcam.errors import InputError
-from consentcam.store.models import Consent, Event, Member, Site, Template, utcnow
+from consentcam.store.models import (
+    Camera,
+    Consent,
+    Event,
+    FootfallBucket,
+    Member,
+    Site,
+    Template,
+    utcnow,
+)
+
+HOUR = dt.timedelta(hours=1)
 
 
 def purge(ledger: Ledger, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Delete expired templates and events; return the counts (also the audit entry's details).
+    """Delete expired templates, events and footfall; return the counts (also the audit entry's
+    details).
 
     Each template is counted once, under the first reason that applies: withdrawn consent,
     expired consent, inactivity. ``now`` is the clock the rules are applied at (tests pass a
@@ -48,7 +61,7 @@ def purge(ledger: Ledger, now: dt.datetime | None = None) -> dict[str, Any]:
                 Template.consent_id.in_(select(Consent.id).where(Consent.expires_at <= now))
             ),
         )
-        inactive = events = 0
+        inactive = events = footfall = 0
         for code, rules in PROFILES.items():
             if rules.template_inactivity_days is not None:
                 cutoff = now - dt.timedelta(days=rules.template_inactivity_days)
@@ -73,6 +86,9 @@ def purge(ledger: Ledger, now: dt.datetime | None = None) -> dict[str, Any]:
                     Event.at < now - dt.timedelta(days=rules.event_retention_days),
                 ),
             )
+            footfall += _footfall_deleted(
+                s, code, now - dt.timedelta(days=rules.footfall_retention_days)
+            )
         report: dict[str, Any] = {
             "templates_deleted": {
                 "expired_consent": expired,
@@ -80,10 +96,26 @@ def purge(ledger: Ledger, now: dt.datetime | None = None) -> dict[str, Any]:
                 "inactive": inactive,
             },
             "events_deleted": events,
+            "footfall_deleted": footfall,
             "at": now.astimezone(dt.UTC).isoformat(),
         }
         chain.append(s, actor=ledger.actor, action="retention.purge", details=report)
         return report
+
+
+def _footfall_deleted(s: Session, jurisdiction: str, cutoff: dt.datetime) -> int:
+    """Delete this jurisdiction's cameras' hourly buckets whose hour had ended by ``cutoff``."""
+    cameras = (
+        select(Camera.id)
+        .join(Site, Site.id == Camera.site_id)
+        .where(Site.jurisdiction == jurisdiction)
+    )
+    return _deleted(
+        s,
+        delete(FootfallBucket).where(
+            FootfallBucket.camera_id.in_(cameras), FootfallBucket.hour <= cutoff - HOUR
+        ),
+    )
 
 
 def _deleted(s: Session, statement: Delete) -> int:
