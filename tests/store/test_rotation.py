@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -16,9 +18,17 @@ from consentcam.consent.ledger import (
     identify,
     record_consent,
 )
-from consentcam.errors import InputError
+from consentcam.errors import ConfigError, InputError
+from consentcam.events.outbox import record_event
+from consentcam.events.webhooks import (
+    SIGNATURE_HEADER,
+    add_webhook,
+    deliver_due,
+    open_secret,
+    verify_signature,
+)
 from consentcam.store.crypto import TemplateKeys
-from consentcam.store.models import Template
+from consentcam.store.models import Template, Webhook, utcnow
 from consentcam.store.rotation import rotate_keys
 
 
@@ -51,3 +61,49 @@ def test_rotation_rewraps_templates_and_recognition_still_works(
 def test_rotating_to_the_same_key_is_refused(ledger: Ledger) -> None:
     with pytest.raises(InputError, match="key in use"):
         rotate_keys(ledger, ledger.keys)
+
+
+def test_rotation_reseals_webhook_secrets(ledger: Ledger) -> None:
+    site = add_site(ledger, "flagship", "eu")
+    hook, secret = add_webhook(ledger, "https://staff.example.com/hook")
+    with ledger.store.transaction() as s:
+        before = s.get(Webhook, hook.id)
+        assert before is not None
+
+    new_keys = TemplateKeys(os.urandom(32))
+    report = rotate_keys(ledger, new_keys)
+    assert report["webhook_secrets_resealed"] == 1
+
+    rotated = dataclasses.replace(ledger, keys=new_keys)
+    with rotated.store.transaction() as s:
+        after = s.get(Webhook, hook.id)
+        assert after is not None and verify(s).ok
+        record_event(
+            s,
+            tenant_id=site.tenant_id,
+            site_id=site.id,
+            camera_id=None,
+            member_id=None,
+            kind="system.test",
+            payload={},
+            at=utcnow(),
+        )
+    assert after.key_id == new_keys.key_id and after.secret_sealed != before.secret_sealed
+    assert open_secret(new_keys, after) == secret.encode()
+    with pytest.raises(ConfigError, match="does not open"):
+        open_secret(ledger.keys, after)  # the old key opens nothing
+
+    sent: list[httpx.Request] = []
+
+    def accept(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    transport = httpx.MockTransport(accept)
+    now = utcnow() + dt.timedelta(seconds=1)
+    with httpx.Client(transport=transport) as client:
+        assert deliver_due(rotated, client, now=now).delivered == 1
+    # The receiver still verifies with the secret it was given before the rotation.
+    assert verify_signature(
+        secret.encode(), sent[0].headers[SIGNATURE_HEADER], sent[0].content, now.timestamp()
+    )

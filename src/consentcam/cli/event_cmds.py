@@ -1,7 +1,162 @@
-"""Placeholder until the verbs land."""
+"""Event verbs: webhooks (add, list, remove), delivering them, and serving the API. Each is a thin
+layer over ``consentcam.events`` and ``consentcam.api``."""
 
 from __future__ import annotations
 
+import json
+import threading
+
 import click
 
-COMMANDS: list[click.Command] = []
+from consentcam.cli.common import State, json_option, print_json
+from consentcam.cli.store_cmds import _emit, _ledger
+
+
+@click.group()
+def webhook() -> None:
+    """Staff-system endpoints that receive signed event notifications."""
+
+
+@webhook.command(
+    "add",
+    epilog="""\b
+Examples:
+  consentcam webhook add https://staff.example.com/hooks/consentcam --site flagship
+  consentcam webhook add https://crm.example.com/events --json   # every site
+\b
+The secret is printed once; the receiver checks each request's Consentcam-Signature header
+(t=<unix>,v1=<hex HMAC-SHA256 of "<t>." + body>) with it.""",
+)
+@click.argument("url")
+@click.option("--site", "site_name", help="Only this site's events (default: every site).")
+@json_option
+@click.pass_obj
+def webhook_add(state: State, url: str, site_name: str | None, as_json: bool) -> None:
+    """Register a webhook; prints its id and signing secret (shown only this once)."""
+    from consentcam.events.webhooks import add_webhook
+
+    hook, secret = add_webhook(_ledger(state), url, site_name)
+    _emit(
+        as_json,
+        {"webhook_id": hook.id, "url": hook.url, "site": site_name, "secret": secret},
+        f"webhook {hook.id} added\nsecret: {secret}\n(store it now: it is not shown again)",
+    )
+
+
+@webhook.command("list", epilog="Example: consentcam webhook list --json")
+@json_option
+@click.pass_obj
+def webhook_list(state: State, as_json: bool) -> None:
+    """Webhooks with their scope and delivery counts (secrets are never shown)."""
+    from consentcam.events.webhooks import list_webhooks
+
+    hooks = list_webhooks(_ledger(state))
+    if as_json:
+        print_json([h.as_dict() for h in hooks])
+        return
+    if not hooks:
+        click.echo("no webhooks")
+    for h in hooks:
+        d = h.deliveries
+        click.echo(
+            f"{h.id}  {h.url}  site={h.site or '*'}  {'active' if h.active else 'inactive'}  "
+            f"pending={d['pending']} delivered={d['delivered']} failed={d['failed']}"
+        )
+
+
+@webhook.command("remove", epilog="Example: consentcam webhook remove 9c1e...")
+@click.argument("webhook_id", metavar="ID")
+@json_option
+@click.pass_obj
+def webhook_remove(state: State, webhook_id: str, as_json: bool) -> None:
+    """Delete a webhook, its secret and its deliveries (pending ones are dropped)."""
+    from consentcam.events.webhooks import remove_webhook
+
+    info = remove_webhook(_ledger(state), webhook_id)
+    dropped = info.deliveries["pending"]
+    _emit(
+        as_json,
+        {"webhook_id": info.id, "removed": True, "pending_dropped": dropped},
+        f"webhook {info.id} removed ({dropped} pending deliveries dropped)",
+    )
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam deliver --json                 # one round, then exit (e.g. from cron)
+  consentcam deliver --follow --interval 2  # until Ctrl-C; JSON lines with --json""",
+)
+@click.option("--follow", is_flag=True, help="Keep delivering until interrupted (Ctrl-C).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    help="With --follow: seconds between rounds when nothing is due.",
+)
+@json_option
+@click.pass_obj
+def deliver(state: State, follow: bool, interval: float, as_json: bool) -> None:
+    """Send due webhook deliveries (signed, retried with backoff, failed after max attempts)."""
+    import httpx
+
+    from consentcam.events.webhooks import DeliveryReport, deliver_due, deliver_forever
+
+    ledger = _ledger(state)
+
+    def show(report: DeliveryReport) -> None:
+        if as_json:
+            click.echo(json.dumps(report.as_dict()))
+        else:
+            click.echo(
+                f"attempted {report.attempted}: delivered {report.delivered}, "
+                f"retrying {report.retrying}, failed {report.failed}"
+            )
+
+    if not follow:
+        with httpx.Client() as client:
+            show(deliver_due(ledger, client))
+        return
+    stop = threading.Event()
+    try:
+        deliver_forever(ledger, stop, interval, on_report=show)
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo("stopped", err=True)
+
+
+@click.command(
+    epilog="""\b
+Example:
+  consentcam serve --port 8080
+  curl -N -H 'Last-Event-ID: 0' 'http://127.0.0.1:8080/api/v1/events/stream?site=flagship'""",
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Development settings (a store initialised with --dev keeps its generated key).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to listen on; others are refused until the API has authentication.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.pass_obj
+def serve(state: State, dev: bool, host: str, port: int) -> None:
+    """Serve the API (health, server-sent event stream) on a loopback address.
+
+    There is no authentication yet, so any host other than a loopback address (127.0.0.1, ::1,
+    localhost) is refused: put an authenticating reverse proxy in front for remote access."""
+    import uvicorn
+
+    from consentcam.api.app import check_bind_host, create_app
+
+    check_bind_host(host)
+    app = create_app(state.settings(**({"dev": True} if dev else {})))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+COMMANDS: list[click.Command] = [webhook, deliver, serve]

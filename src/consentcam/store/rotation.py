@@ -1,18 +1,22 @@
 """Key rotation: every template re-encrypted under a new key and moved to the new key's tenant
 transform, in one transaction, without the raw embedding ever being formed (ISO/IEC 24745
-renewability). Recognition keeps working; the old key opens nothing afterwards."""
+renewability). Webhook signing secrets, sealed under the same key, are re-sealed in that
+transaction, so receivers keep verifying with the secret they hold. Recognition and delivery
+keep working; the old key opens nothing afterwards."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger, template_aad
 from consentcam.errors import InputError
+from consentcam.events.webhooks import secret_aad
 from consentcam.store import crypto
-from consentcam.store.models import Template, utcnow
+from consentcam.store.models import Template, Webhook, utcnow
 
 
 def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
@@ -35,6 +39,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             template.sealed = crypto.seal(new_keys, renewed, aad)
             template.key_id = new_keys.key_id
             moved += 1
+        resealed = _reseal_webhook_secrets(s, ledger.keys, new_keys)
         chain.append(
             s,
             actor=ledger.actor,
@@ -42,13 +47,27 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             subject=None,
             details={
                 "templates": moved,
+                "webhook_secrets": resealed,
                 "old_key_id": ledger.keys.key_id,
                 "new_key_id": new_keys.key_id,
             },
         )
     return {
         "templates_rewrapped": moved,
+        "webhook_secrets_resealed": resealed,
         "old_key_id": ledger.keys.key_id,
         "new_key_id": new_keys.key_id,
         "at": utcnow().isoformat(),
     }
+
+
+def _reseal_webhook_secrets(
+    s: Session, old_keys: crypto.TemplateKeys, new_keys: crypto.TemplateKeys
+) -> int:
+    count = 0
+    for webhook in s.execute(select(Webhook)).scalars():
+        aad = secret_aad(webhook.tenant_id, webhook.id)
+        webhook.secret_sealed = crypto.rotate(old_keys, new_keys, webhook.secret_sealed, aad)
+        webhook.key_id = new_keys.key_id
+        count += 1
+    return count

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from consentcam.api.app import check_bind_host, create_app, status_code
+from consentcam.config import Settings
+from consentcam.consent.ledger import Ledger
+from consentcam.errors import (
+    ConfigError,
+    ConsentcamError,
+    ConsentError,
+    DependencyError,
+    InputError,
+    NotFound,
+    PolicyError,
+    SourceError,
+)
+from tests.events.support import place, record
+
+with warnings.catch_warnings():
+    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+STREAM = "/api/v1/events/stream"
+
+
+@pytest.fixture
+def client(ledger: Ledger, store_settings: Settings) -> Iterator[TestClient]:
+    app = create_app(store_settings, poll_interval_s=0.01, stream_max_idle_s=0)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _events(body: str) -> list[dict[str, Any]]:
+    """Parse a text/event-stream body into {id, event, data} dicts (comments skipped)."""
+    events = []
+    for block in body.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":")
+        )
+        if fields:
+            events.append({**fields, "data": json.loads(fields["data"])})
+    return events
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_stream_sends_events_in_seq_order_and_resumes_after_last_event_id(
+    ledger: Ledger, client: TestClient
+) -> None:
+    a, b = place(ledger, "alpha"), place(ledger, "beta")
+    seqs = [record(ledger, w, n=i)[0] for i, w in enumerate([a, a, b, a])]
+
+    response = client.get(STREAM, headers={"Last-Event-ID": "0"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    events = _events(response.text)
+    assert [int(e["id"]) for e in events] == seqs
+    assert [e["data"]["payload"]["n"] for e in events] == [0, 1, 2, 3]
+    assert all(e["event"] == "recognition" and e["data"]["seq"] == int(e["id"]) for e in events)
+
+    resumed = _events(client.get(STREAM, headers={"Last-Event-ID": str(seqs[1])}).text)
+    assert [int(e["id"]) for e in resumed] == seqs[2:]
+
+    at_alpha = _events(
+        client.get(STREAM, params={"site": "alpha"}, headers={"Last-Event-ID": "0"}).text
+    )
+    assert [int(e["id"]) for e in at_alpha] == [seqs[0], seqs[1], seqs[3]]
+
+
+def test_a_new_stream_without_last_event_id_starts_at_the_next_event(
+    ledger: Ledger, client: TestClient
+) -> None:
+    record(ledger, place(ledger))
+    assert _events(client.get(STREAM).text) == []
+
+
+def test_errors_map_to_statuses_with_a_json_body(client: TestClient) -> None:
+    response = client.get(STREAM, params={"site": "nowhere"})
+    assert response.status_code == 404 and "no site named 'nowhere'" in response.json()["error"]
+    response = client.get(STREAM, headers={"Last-Event-ID": "-1"})
+    assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InputError("x"), 400),
+        (SourceError("x"), 400),
+        (ConfigError("x"), 400),
+        (PolicyError("x"), 403),
+        (ConsentError("x"), 403),
+        (NotFound("x"), 404),
+        (DependencyError("x"), 500),
+        (ConsentcamError("x"), 500),
+    ],
+)
+def test_status_codes_follow_the_exception_tree(error: ConsentcamError, status: int) -> None:
+    assert status_code(error) == status
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_hosts_are_allowed(host: str) -> None:
+    check_bind_host(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "shop.example.com"])
+def test_other_hosts_are_refused_until_the_api_authenticates(host: str) -> None:
+    with pytest.raises(PolicyError, match="no authentication yet"):
+        check_bind_host(host)
+
+
+def test_create_app_needs_an_existing_store(tmp_path: Any) -> None:
+    from consentcam.config import load_settings
+
+    with pytest.raises(NotFound, match="consentcam init"):
+        create_app(load_settings(data_dir=tmp_path / "missing", dev=True))
