@@ -1,7 +1,207 @@
-"""Placeholder until the verbs land."""
+"""Camera verbs: watch one camera, run all of a site's cameras, verify-mode claims and door-mode
+confirmations. Thin layers over ``consentcam.pipeline``."""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from consentcam.cli.common import State, json_option
+from consentcam.cli.store_cmds import _emit, _ledger
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam watch door-1 --json               # events as JSON lines; a file source ends at EOF
+  consentcam watch door-1 --site main --max-frames 300"""
+)
+@click.argument("camera")
+@click.option("--site", "site_name", help="Site of the camera, when several share its name.")
+@click.option(
+    "--max-frames", type=click.IntRange(min=1), help="Stop after this many frames (testing)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines on stdout.")
+@click.pass_obj
+def watch(
+    state: State, camera: str, site_name: str | None, max_frames: int | None, as_json: bool
+) -> None:
+    """Process one camera in this terminal: member events are printed as they happen, and a
+    summary line at the end. Face modes refuse to start without the profile's permission and
+    signage attestation. Stops at the end of a file source, or on Ctrl-C."""
+    from consentcam.pipeline.sources import open_source
+    from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
+
+    ledger = _ledger(state)
+    ctx = camera_context(ledger, camera, site_name)
+    worker = CameraWorker(ledger, ctx)
+    source = open_source(ctx.source, ctx.camera, ledger.settings.source)
+    stop = threading.Event()
+    final: list[WorkerStats] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if as_json:
+            click.echo(json.dumps(event, sort_keys=False))
+        else:
+            member = event["payload"].get("member", {})
+            click.echo(
+                f"{event['at']} {event['kind']}: {member.get('name', '?')} ({member.get('id')}) "
+                f"at {ctx.camera}, distance {event['payload'].get('distance')}"
+            )
+
+    def on_frame(n: int) -> None:
+        if max_frames is not None and n >= max_frames:
+            stop.set()
+
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        run_camera(
+            worker,
+            source,
+            stop=stop,
+            on_event=on_event,
+            on_frame=on_frame,
+            on_stats=lambda s: final.append(s),
+            stats_every_s=3600,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        source.close()
+    stats = final[-1]
+    summary = {
+        "kind": "summary",
+        "camera": ctx.camera,
+        "mode": ctx.mode,
+        "frames": stats.frames,
+        "fps": stats.fps,
+        "dropped": stats.dropped,
+        "reconnects": stats.reconnects,
+        "events": stats.events,
+        "stage_ms": stats.stage_ms,
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"{ctx.camera}: {stats.frames} frames at {stats.fps} fps, {stats.events} event(s), "
+            f"{stats.dropped} dropped"
+        )
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam run --site main                   # every camera of site 'main'
+  consentcam run --metrics-port 9464           # all cameras; metrics at :9464/metrics"""
+)
+@click.option("--site", "site_name", help="Only this site's cameras (default: every camera).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Port for Prometheus metrics on 127.0.0.1 (0 turns them off) [default: setting].",
+)
+@click.pass_obj
+def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
+    """Supervise cameras: one process per camera, a crashed worker restarted with backoff, a
+    camera refused by policy reported and left off, webhook deliveries from the outbox, and
+    Prometheus metrics (fps, per-stage latency, drops, queue depth, restarts). Ctrl-C stops."""
+    from consentcam.errors import InputError
+    from consentcam.pipeline.metrics import serve_metrics
+    from consentcam.pipeline.supervisor import Supervisor, site_cameras
+
+    settings = state.settings()
+    cameras = site_cameras(settings, site_name)
+    if not cameras:
+        raise InputError("no cameras to run; add one with 'consentcam camera add'")
+    supervisor = Supervisor(settings, cameras)
+    port = settings.pipeline.metrics_port if metrics_port is None else metrics_port
+    server = serve_metrics(supervisor.metrics, port) if port else None
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    deliverer = _start_deliveries(state, stop)
+    click.echo(
+        f"running {len(cameras)} camera(s)"
+        + (f"; metrics at http://127.0.0.1:{port}/metrics" if port else ""),
+        err=True,
+    )
+    try:
+        supervisor.run(stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if server is not None:
+            server.shutdown()
+        if deliverer is not None:
+            deliverer.join(5)
+
+
+def _start_deliveries(state: State, stop: threading.Event) -> threading.Thread | None:
+    from consentcam.events.webhooks import deliver_forever
+
+    ledger = _ledger(state)
+    thread = threading.Thread(
+        target=deliver_forever, args=(ledger, stop), name="webhooks", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+@click.command(
+    epilog="""\b
+Example (a kiosk after scanning the member's QR code):
+  consentcam claim kiosk-cam 3f2a...e1 --json"""
+)
+@click.argument("camera")
+@click.argument("member_id")
+@click.option("--site", "site_name", help="Site of the camera, when several share its name.")
+@click.option(
+    "--ttl", "ttl_s", type=click.FloatRange(min=1), help="Seconds before the claim expires."
+)
+@json_option
+@click.pass_obj
+def claim(
+    state: State,
+    camera: str,
+    member_id: str,
+    site_name: str | None,
+    ttl_s: float | None,
+    as_json: bool,
+) -> None:
+    """Verify mode: MEMBER_ID says they stand at CAMERA; the camera checks that one person
+    (1:1) and the claim expires if it does not see them in time."""
+    from consentcam.pipeline.claims import open_claim
+
+    c = open_claim(_ledger(state), camera, member_id, site_name=site_name, ttl_s=ttl_s)
+    document = {
+        "claim_id": c.id,
+        "camera_id": c.camera_id,
+        "member_id": c.member_id,
+        "expires_at": c.expires_at.isoformat(),
+    }
+    _emit(as_json, document, f"claim {c.id} open until {c.expires_at.isoformat()}")
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam confirm 9b1c...77                 # staff confirm a door recognition
+  consentcam confirm 9b1c...77 --dismiss       # not that member: no action beyond the greeting"""
+)
+@click.argument("event_id")
+@click.option("--dismiss", is_flag=True, help="Reject the recognition instead of confirming it.")
+@json_option
+@click.pass_obj
+def confirm(state: State, event_id: str, dismiss: bool, as_json: bool) -> None:
+    """Door mode: a staff member confirms (or dismisses) a recognition before any action beyond
+    a greeting. Audited with the actor (CONSENTCAM_ACTOR)."""
+    from consentcam.pipeline.staff import confirm_event
+
+    document = confirm_event(_ledger(state), event_id, confirm=not dismiss)
+    _emit(as_json, document, f"event {event_id} {document['status']}")
+
+
+COMMANDS: list[click.Command] = [watch, run, claim, confirm]

@@ -86,6 +86,26 @@ def site_by_name(session: Session, name: str) -> Site:
     return site
 
 
+def camera_by_ref(session: Session, ref: str, site_name: str | None = None) -> Camera:
+    """A camera by id, or by name (within ``site_name`` when given; a name used at several
+    sites needs the site)."""
+    camera = session.get(Camera, ref)
+    if camera is not None and (
+        site_name is None or camera.site_id == site_by_name(session, site_name).id
+    ):
+        return camera
+    query = select(Camera).where(Camera.name == ref)
+    if site_name is not None:
+        query = query.where(Camera.site_id == site_by_name(session, site_name).id)
+    found = session.execute(query).scalars().all()
+    if not found:
+        where = f" at site {site_name!r}" if site_name else ""
+        raise NotFound(f"no camera {ref!r}{where}")
+    if len(found) > 1:
+        raise InputError(f"several sites have a camera named {ref!r}; name the site (--site)")
+    return found[0]
+
+
 def member_by_id(session: Session, member_id: str) -> Member:
     member = session.get(Member, member_id)
     if member is None:

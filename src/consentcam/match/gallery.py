@@ -25,6 +25,7 @@ from consentcam.match.index import GalleryIndex, IndexKind, make_index
 from consentcam.model_card import model_card
 from consentcam.store import crypto
 from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
+from consentcam.vision.embed import EMBEDDING_SIZE
 
 if TYPE_CHECKING:
     from consentcam.consent.ledger import Ledger
@@ -121,6 +122,36 @@ class SiteGallery:
             (best,) = self._index.search(probe, k=1)
             member = self._member_of[best.id] if best.distance <= threshold else None
             return Identification(member, best.distance, threshold, members)
+
+    def member_templates(self, member_id: str, now: dt.datetime | None = None) -> np.ndarray:
+        """The member's live templates at this site (tenant-transformed, as the index holds
+        them), read from the store: verify mode compares a probe with these only, so a claim
+        is checked against the store's current consent state, not a cached copy."""
+        now = now or utcnow()
+        with self._ledger.store.transaction() as s:
+            rows = s.execute(
+                live_templates(select(Template.id, Template.sealed), self.site_id, now).where(
+                    Template.member_id == member_id
+                )
+            ).all()
+            vectors = [
+                crypto.open_sealed(self._ledger.keys, sealed, _aad(self.tenant_id, tid))
+                for tid, sealed in rows
+            ]
+        return np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_SIZE), np.float32)
+
+    def verify(
+        self, embedding: np.ndarray, member_id: str, templates: np.ndarray
+    ) -> Identification:
+        """1:1 check of a raw embedding against one member's ``member_templates``: a match at
+        the model card's verification threshold (the claim narrows the search to one person,
+        so no gallery-size correction applies)."""
+        threshold = model_card().verification_threshold
+        if not len(templates):
+            return Identification(None, None, threshold, 0)
+        probe = crypto.protect(self._transform, embedding[None, :])[0]
+        distance = float(np.min(np.linalg.norm(templates - probe, axis=1)))
+        return Identification(member_id if distance <= threshold else None, distance, threshold, 1)
 
     @contextmanager
     def watch(self, interval_s: float = 0.25) -> Iterator[SiteGallery]:

@@ -1,0 +1,107 @@
+"""Verify-mode claims: a member says who they are at a camera (QR scan, member number) and the
+camera checks that one person (1:1) instead of searching the gallery.
+
+A claim is a row, so the kiosk, the API and the CLI can open one for any worker; it is open until
+the camera verifies the member or ``expires_at`` passes. Opening and resolving are audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consentcam.audit import chain
+from consentcam.consent.ledger import (
+    Ledger,
+    active_consent,
+    camera_by_ref,
+    member_by_id,
+)
+from consentcam.errors import ConsentError, InputError, PolicyError
+from consentcam.store.models import Claim, Site, utcnow
+
+OPEN, VERIFIED, EXPIRED = "open", "verified", "expired"
+
+
+def open_claim(
+    ledger: Ledger,
+    camera_ref: str,
+    member_id: str,
+    *,
+    site_name: str | None = None,
+    ttl_s: float | None = None,
+    now: dt.datetime | None = None,
+) -> Claim:
+    """Open a claim that ``member_id`` stands at a verify-mode camera; it expires after
+    ``ttl_s`` (default: the pipeline's claim_ttl_s)."""
+    now = now or utcnow()
+    ttl = ttl_s if ttl_s is not None else ledger.settings.pipeline.claim_ttl_s
+    if ttl <= 0:
+        raise InputError("a claim's time to live must be positive")
+    with ledger.store.transaction() as s:
+        camera = camera_by_ref(s, camera_ref, site_name)
+        if camera.mode != "verify":
+            raise PolicyError(
+                f"camera {camera.name!r} runs in {camera.mode!r} mode; claims are for verify mode"
+            )
+        member = member_by_id(s, member_id)
+        if member.site_id != camera.site_id:
+            raise InputError(f"member {member_id} is not a member at camera {camera.name!r}'s site")
+        if active_consent(s, member, now) is None:
+            raise ConsentError(
+                f"member {member_id} has no active recognition consent; the camera cannot "
+                "verify them"
+            )
+        claim = Claim(
+            camera_id=camera.id,
+            member_id=member.id,
+            actor=ledger.actor,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=ttl),
+            status=OPEN,
+        )
+        s.add(claim)
+        s.flush()
+        site = s.get(Site, camera.site_id)
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="claim.open",
+            subject=member.id,
+            details={"camera": camera.name, "claim_id": claim.id, "ttl_s": ttl},
+            tenant_id=site.tenant_id if site else None,
+        )
+        return claim
+
+
+def open_claims(s: Session, camera_id: str, now: dt.datetime) -> list[Claim]:
+    """Claims waiting at the camera, oldest first."""
+    return list(
+        s.execute(
+            select(Claim)
+            .where(Claim.camera_id == camera_id, Claim.status == OPEN, Claim.expires_at > now)
+            .order_by(Claim.created_at)
+        ).scalars()
+    )
+
+
+def expire_claims(s: Session, camera_id: str, now: dt.datetime) -> int:
+    """Close the camera's claims whose time is up; returns how many."""
+    result = s.execute(
+        update(Claim)
+        .where(Claim.camera_id == camera_id, Claim.status == OPEN, Claim.expires_at <= now)
+        .values(status=EXPIRED, resolved_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def resolve_claim(s: Session, claim_id: str, status: str, now: dt.datetime) -> bool:
+    """Mark an open claim resolved; False if it was no longer open (expired or taken)."""
+    result = s.execute(
+        update(Claim)
+        .where(Claim.id == claim_id, Claim.status == OPEN)
+        .values(status=status, resolved_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,58 @@
+"""Staff decisions on door-mode events: until a person confirms, the only allowed action on a
+door recognition is a greeting (DESIGN.md, modes). Confirming or dismissing is audited with the
+staff member as actor and announced on the event stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from consentcam.audit import chain
+from consentcam.consent.ledger import Ledger
+from consentcam.errors import InputError, NotFound
+from consentcam.store.models import Event, utcnow
+
+PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
+
+
+def confirm_event(
+    ledger: Ledger, event_id: str, *, confirm: bool = True, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Confirm (or dismiss) a pending door event; returns the updated event document."""
+    from consentcam.events.outbox import record_event
+
+    now = now or utcnow()
+    status = CONFIRMED if confirm else DISMISSED
+    with ledger.store.transaction() as s:
+        event = s.get(Event, event_id)
+        if event is None:
+            raise NotFound(f"no event {event_id!r}")
+        if event.status != PENDING:
+            state = event.status or "not a door event"
+            raise InputError(f"event {event_id} needs no confirmation ({state})")
+        event.status, event.confirmed_by, event.confirmed_at = status, ledger.actor, now
+        notice = record_event(
+            s,
+            tenant_id=event.tenant_id,
+            site_id=event.site_id,
+            camera_id=event.camera_id,
+            member_id=event.member_id,
+            kind=f"{event.kind}.{status}",
+            payload={"event_id": event.id, "by": ledger.actor},
+            at=now,
+        )
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action=f"event.{status}",
+            subject=event.member_id,
+            details={"event_id": event.id, "notice_event_id": notice.id},
+            tenant_id=event.tenant_id,
+        )
+        s.flush()
+        return {
+            "event_id": event.id,
+            "status": status,
+            "confirmed_by": ledger.actor,
+            "confirmed_at": now.isoformat(),
+        }

@@ -1,0 +1,707 @@
+"""The per-camera worker: frames in; tracks, decisions, member events and footfall out.
+
+Per frame: detect (on a scaled frame; between full scans only near where tracks are predicted),
+track, count footfall, and, in a face mode, embed a few of each track's best frames, fuse them and
+decide once the track has been seen K times. ``count`` mode never reaches the embedder.
+
+Bystanders (privacy invariant 2): a track's chips, landmarks and embeddings exist only in this
+process's memory, in ``_Track``; they are zeroed when the track is decided unknown or ends, and
+nothing about an unmatched track is written, logged or counted beyond anonymous footfall.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+
+from consentcam.audit import chain
+from consentcam.config import PipelineSettings, Settings
+from consentcam.consent.ledger import Ledger, camera_by_ref
+from consentcam.consent.profiles import FACE_MODES, profile
+from consentcam.consent.purchases import purchase_summary
+from consentcam.errors import ConfigError, PolicyError
+from consentcam.match.gallery import Identification, SiteGallery
+from consentcam.pipeline import claims
+from consentcam.pipeline.sources import Frame, Source, open_source
+from consentcam.store.models import Camera, Event, Member, Site, utcnow
+from consentcam.track.footfall import FootfallCounter, add_footfall
+from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
+from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
+from consentcam.vision.detect import DETECTORS, Detector
+from consentcam.vision.embed import Embedder, fused_embeddings, unit_vectors
+from consentcam.vision.quality import face_quality
+from consentcam.vision.records import Box, ImageArray
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect", "track", "embed", "match", "events")
+ALERT_KINDS = ("recognition", "verification")
+# ROI search between full scans: the region around a predicted box, and the face width the crop
+# is scaled to (HOG finds faces from about 80 px).
+ROI_MARGIN = 0.75
+ROI_FACE_PX = 100.0
+# A track decided unknown gets another chance once its face has grown this much (a member seen
+# far away first, then close up), at most this many times.
+REGROW = 1.5
+MAX_RETRIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class TrackReport:
+    """One track's outcome: its identity applies to every frame it covers."""
+
+    track_id: int
+    member_id: str | None
+    frames: tuple[tuple[int, Box], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRun:
+    frames: int
+    seconds: float
+    stage_ms: dict[str, float]
+    tracks: tuple[TrackReport, ...]
+    events: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """A worker's running figures for metrics and logs: counts and timings only."""
+
+    camera: str
+    frames: int
+    fps: float
+    dropped: int
+    reconnects: int
+    queue_depth: int
+    live_tracks: int
+    events: int
+    stage_ms: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraContext:
+    """What a worker needs to know about its camera, read once from the store."""
+
+    camera_id: str
+    camera: str
+    source: str
+    mode: str
+    site_id: str
+    site: str
+    tenant_id: str
+    jurisdiction: str
+    pipeline: PipelineSettings
+
+
+def camera_context(ledger: Ledger, camera_ref: str, site_name: str | None = None) -> CameraContext:
+    """Load a camera and refuse to run it unless its site's profile allows its mode and, for a
+    face mode, its signage is attested (privacy invariant 7: no covert operation)."""
+    with ledger.store.transaction() as s:
+        camera = camera_by_ref(s, camera_ref, site_name)
+        site = s.get(Site, camera.site_id)
+        assert site is not None  # foreign key
+        check_lawful(camera, site)
+        return CameraContext(
+            camera_id=camera.id,
+            camera=camera.name,
+            source=camera.source,
+            mode=camera.mode,
+            site_id=site.id,
+            site=site.name,
+            tenant_id=site.tenant_id,
+            jurisdiction=site.jurisdiction,
+            pipeline=camera_pipeline(ledger.settings.pipeline, camera.config),
+        )
+
+
+def check_lawful(camera: Camera, site: Site) -> None:
+    rules = profile(site.jurisdiction)
+    if camera.mode not in rules.allowed_modes:
+        raise PolicyError(
+            f"camera {camera.name!r}: mode {camera.mode!r} is not allowed under the "
+            f"{site.jurisdiction} profile ({rules.name})"
+        )
+    if camera.mode in FACE_MODES and not camera.signage_attested:
+        raise PolicyError(
+            f"camera {camera.name!r}: mode {camera.mode!r} recognises faces and needs signage "
+            "attestation; it will not start without it"
+        )
+
+
+def camera_pipeline(defaults: PipelineSettings, overrides: dict[str, Any]) -> PipelineSettings:
+    """The pipeline settings with a camera's own overrides (its counting line, scale, ...)."""
+    try:
+        return PipelineSettings.model_validate({**defaults.model_dump(), **overrides})
+    except ValueError as exc:
+        raise ConfigError(f"invalid camera setting: {exc}") from None
+
+
+@dataclass(slots=True)
+class _Track:
+    """A live track's working state. Face data here never leaves memory (see module doc)."""
+
+    track_id: int
+    frames: list[tuple[int, Box]] = field(default_factory=list)  # kept for reports only
+    seen: int = 0
+    confirmed: bool = False
+    detected: int = 0  # len(frames) at the last matched detection: reports drop the coasting tail
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    candidate: np.ndarray | None = None  # best chip views since the last embedding
+    candidate_score: float = 0.0
+    candidate_width: int = 0
+    last_embed: int = -(10**9)
+    embedded_width: int = 0
+    min_width: int = 0  # after an unknown decision: wait for the face to grow to this width
+    retries: int = 0
+    decided: bool = False
+    member_id: str | None = None
+    result: Identification | None = None
+
+    def forget_faces(self) -> None:
+        """Zero and drop every chip and embedding (the arrays may be shared with no one else,
+        but zeroing makes sure no copy of a bystander's face outlives the decision)."""
+        for vector in self.embeddings:
+            vector.fill(0)
+        self.embeddings.clear()
+        if self.candidate is not None:
+            self.candidate.fill(0)
+        self.candidate = None
+        self.candidate_score = 0.0
+
+
+class CameraWorker:
+    """Processes one camera's frames. Seams (detector, embedder, tracker, gallery, clock) are
+    injectable so tests drive it with fakes."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        ctx: CameraContext,
+        *,
+        detector: Detector | None = None,
+        embedder: Embedder | None = None,
+        tracker: Tracker | None = None,
+        gallery: SiteGallery | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        keep_reports: bool = False,
+    ) -> None:
+        self.ledger = ledger
+        self.ctx = ctx
+        self.settings: Settings = ledger.settings
+        self.p = ctx.pipeline
+        self._detector = detector or DETECTORS[self.settings.vision.detect.type]
+        self._embedder = embedder
+        self._tracker = tracker or make_tracker(self.settings.track)
+        self._face_mode = ctx.mode in FACE_MODES
+        self.gallery = gallery
+        if self._face_mode and gallery is None:
+            with ledger.store.transaction() as s:
+                site = s.get(Site, ctx.site_id)
+                assert site is not None
+                self.gallery = SiteGallery(ledger, site)
+        self._clock = clock
+        self._keep_reports = keep_reports
+        self._tracks: dict[int, _Track] = {}
+        self._footfall: FootfallCounter | None = None
+        self._last_flush = time.monotonic()
+        self._claim_cache: tuple[float, list[tuple[str, str, np.ndarray]]] = (-1.0, [])
+        self._resolved: set[str] = set()
+        self._cooldown: dict[str, dt.datetime] = {}
+        self.frames = 0
+        self.events: list[dict[str, Any]] = []
+        self.reports: list[TrackReport] = []
+        self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    # -- per frame -------------------------------------------------------------------------
+
+    def process(self, frame: Frame) -> list[dict[str, Any]]:
+        """Run one frame through the pipeline; returns the events it produced."""
+        self.frames += 1
+        if self._footfall is None:
+            height, width = frame.image.shape[:2]
+            self._footfall = FootfallCounter(self.p.footfall_line, (width, height))
+        with self._timed("detect"):
+            boxes = self._detections(frame.image)
+        with self._timed("track"):
+            update = self._tracker.update(boxes)
+        emitted = self._follow(frame, update, boxes)
+        self._end(update.ended, frame.captured_at)
+        self._maybe_flush_footfall()
+        return emitted
+
+    def finish(self, at: dt.datetime | None = None) -> None:
+        """End of stream: end every track and write the remaining footfall."""
+        self._end(self._tracker.finish(), at or self._clock())
+        self._flush_footfall()
+
+    def _detections(self, image: ImageArray) -> list[Box]:
+        predicted = self._tracker.predicted()
+        if (self.frames - 1) % self.p.detect_every == 0 or not predicted:
+            return scaled_detections(
+                image, self._detector, self.p.detect_scale, self.p.detect_upsample
+            )
+        return roi_detections(image, self._detector, [box for _, box in predicted])
+
+    def _follow(self, frame: Frame, update: TrackUpdate, boxes: list[Box]) -> list[dict[str, Any]]:
+        emitted: list[dict[str, Any]] = []
+        assert self._footfall is not None
+        for tb in update.boxes:
+            track = self._tracks.get(tb.track_id)
+            if track is None:
+                track = self._tracks[tb.track_id] = _Track(tb.track_id)
+            if self._keep_reports:
+                track.frames.append((frame.index, tb.box))
+                if tb.detection is not None:
+                    track.detected = len(track.frames)
+            track.seen += 1
+            if not tb.confirmed:
+                continue
+            track.confirmed = True
+            self._footfall.observe(tb.track_id, tb.box, frame.captured_at)
+            if self._face_mode and tb.detection is not None and not track.decided:
+                event = self._consider(track, frame, boxes[tb.detection], tb.hits)
+                if event is not None:
+                    emitted.append(event)
+        return emitted
+
+    def _end(self, ended: Iterable[int], at: dt.datetime) -> None:
+        for track_id in ended:
+            track = self._tracks.pop(track_id, None)
+            if self._footfall is not None:
+                self._footfall.end(track_id, at)
+            if track is None:
+                continue
+            track.forget_faces()
+            if self._keep_reports and track.confirmed and track.detected:
+                frames = tuple(track.frames[: track.detected])
+                self.reports.append(TrackReport(track.track_id, track.member_id, frames))
+
+    # -- identification --------------------------------------------------------------------
+
+    def _consider(self, track: _Track, frame: Frame, box: Box, hits: int) -> dict[str, Any] | None:
+        """Collect this frame as a candidate for embedding, embed when due, decide when the
+        track has been seen K times."""
+        if box.width < max(self.p.min_face_px, track.min_width):
+            return None
+        claimed = self._claims(frame.captured_at) if self.ctx.mode == "verify" else []
+        if self.ctx.mode == "verify" and not claimed:
+            return None  # nobody claimed: no reason to look at anyone's face
+        with self._timed("embed"):
+            self._collect(track, frame.image, box)
+            due = frame.index - track.last_embed >= self.p.embed_gap
+            if due and track.candidate is not None:
+                self._embed_candidate(track, frame.index)
+        if hits < self.p.min_consistent or not track.embeddings:
+            return None
+        with self._timed("match"):
+            decision = self._decide(track, claimed)
+        if decision is None:
+            return None
+        with self._timed("events"):
+            return self._alert(track, *decision, frame.captured_at)
+
+    def _collect(self, track: _Track, image: ImageArray, box: Box) -> None:
+        landmarks = face_landmarks(image, box)
+        chip = face_chip(image, box, landmarks)
+        quality = face_quality(box, landmarks, chip, self.settings.vision.quality)
+        score = candidate_score(box, quality.sharpness, quality.yaw, quality.roll_deg)
+        if score <= track.candidate_score:
+            chip.fill(0)
+            return
+        views = [chip] + [
+            face_chip(image, box, landmarks, pad)
+            for pad in self.settings.vision.embed.paddings
+            if pad != CHIP_PADDING
+        ]
+        if CHIP_PADDING not in self.settings.vision.embed.paddings:
+            views = views[1:]
+            chip.fill(0)
+        if track.candidate is not None:
+            track.candidate.fill(0)
+        track.candidate = np.stack(views)
+        track.candidate_score = score
+        track.candidate_width = box.width
+
+    def _embed_candidate(self, track: _Track, frame_index: int) -> None:
+        assert track.candidate is not None
+        vector = fused_embeddings(
+            track.candidate[None], self.settings.vision.embed, self._embedder
+        )[0]
+        track.candidate.fill(0)
+        track.candidate = None
+        track.candidate_score = 0.0
+        track.embeddings.append(vector)
+        track.last_embed = frame_index
+        track.embedded_width = max(track.embedded_width, track.candidate_width)
+
+    def _decide(
+        self, track: _Track, claimed: list[tuple[str, str, np.ndarray]]
+    ) -> tuple[Identification, str | None] | None:
+        """(identification, verified claim id) once the fused embedding matches and no embedded
+        frame points at someone else; None to keep looking. A spent embedding budget makes the
+        track unknown: for good after MAX_RETRIES, else until its face has grown by REGROW (a
+        member first seen far away may be recognisable close up)."""
+        assert self.gallery is not None
+        fused = unit_vectors(np.mean(track.embeddings, axis=0))
+        if claimed:
+            result, claim_id = self._verify(fused, claimed)
+        else:
+            result, claim_id = self.gallery.identify(fused), None
+            if result.member_id is not None:
+                others = {self.gallery.identify(e).member_id for e in track.embeddings}
+                if others - {result.member_id, None}:
+                    result = Identification(None, result.distance, result.threshold, 0)
+        fused.fill(0)
+        if result.member_id is not None:
+            track.decided, track.member_id = True, result.member_id
+            track.forget_faces()
+            return result, claim_id
+        if len(track.embeddings) >= self.p.max_embeds:
+            track.forget_faces()
+            track.retries += 1
+            track.decided = track.retries > MAX_RETRIES
+            track.min_width = int(np.ceil(REGROW * track.embedded_width))
+            track.last_embed = -(10**9)
+        return None
+
+    def _verify(
+        self, fused: np.ndarray, claimed: list[tuple[str, str, np.ndarray]]
+    ) -> tuple[Identification, str | None]:
+        assert self.gallery is not None
+        best = Identification(None, None, 0.0, 0)
+        for claim_id, member_id, templates in claimed:
+            result = self.gallery.verify(fused, member_id, templates)
+            if result.member_id is not None:
+                return result, claim_id
+            if best.distance is None or (
+                result.distance is not None and result.distance < best.distance
+            ):
+                best = result
+        return best, None
+
+    def _claims(self, now: dt.datetime) -> list[tuple[str, str, np.ndarray]]:
+        """Open claims at this camera with the claimed members' templates, re-read from the
+        store at most twice a second (claims come from kiosks while the worker runs)."""
+        read_at, cached = self._claim_cache
+        if time.monotonic() - read_at < 0.5:
+            return [c for c in cached if c[0] not in self._resolved]
+        assert self.gallery is not None
+        with self.ledger.store.transaction() as s:
+            claims.expire_claims(s, self.ctx.camera_id, now)
+            rows = [(c.id, c.member_id) for c in claims.open_claims(s, self.ctx.camera_id, now)]
+        fresh = [(cid, mid, self.gallery.member_templates(mid, now)) for cid, mid in rows]
+        self._claim_cache = (time.monotonic(), fresh)
+        return fresh
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _alert(
+        self, track: _Track, result: Identification, claim_id: str | None, at: dt.datetime
+    ) -> dict[str, Any] | None:
+        """Write the member's event (with outbox and audit, one transaction) unless the member
+        was alerted at this site within the cooldown."""
+        from consentcam.events.outbox import event_document, record_event
+
+        assert result.member_id is not None
+        member_id = result.member_id
+        kind = "verification" if claim_id else "recognition"
+        with self.ledger.store.transaction() as s:
+            if claim_id is not None:
+                claims.resolve_claim(s, claim_id, claims.VERIFIED, at)
+                self._resolved.add(claim_id)
+                self._claim_cache = (-1.0, [])
+            if self._cooling_down(s, member_id, at):
+                return None
+            member = s.get(Member, member_id)
+            if member is None:  # withdrawn and erased since the gallery's last refresh
+                return None
+            member.last_interaction_at = at
+            door = self.ctx.mode == "door"
+            payload = {
+                "camera": self.ctx.camera,
+                "site": self.ctx.site,
+                "mode": self.ctx.mode,
+                "member": {"id": member.id, "name": member.name, "profile": member.profile},
+                "distance": round(float(result.distance or 0.0), 4),
+                "threshold": round(float(result.threshold), 4),
+                "frames": track.seen,
+                "purchases": purchase_summary(s, member.id, at),
+                # Door mode (DESIGN.md): nothing beyond a greeting until staff confirm.
+                "allowed_actions": ["greet"] if door else ["greet", "assist"],
+                "confirmation": "required" if door else "not_required",
+            }
+            event = record_event(
+                s,
+                tenant_id=self.ctx.tenant_id,
+                site_id=self.ctx.site_id,
+                camera_id=self.ctx.camera_id,
+                member_id=member.id,
+                kind=kind,
+                payload=payload,
+                at=at,
+                status="pending" if door else None,
+            )
+            chain.append(
+                s,
+                actor=f"camera:{self.ctx.camera}",
+                action=f"{kind}.alert",
+                subject=member.id,
+                details={
+                    "event_id": event.id,
+                    "camera": self.ctx.camera,
+                    "distance": payload["distance"],
+                    "threshold": payload["threshold"],
+                    "profile_shown": True,
+                },
+                tenant_id=self.ctx.tenant_id,
+            )
+            s.flush()
+            seq = _outbox_seq(s, event.id)
+            document = event_document(seq, event)
+        self._cooldown[member_id] = at
+        self.events.append(document)
+        return document
+
+    def _cooling_down(self, s: Any, member_id: str, at: dt.datetime) -> bool:
+        since = at - dt.timedelta(seconds=self.p.cooldown_s)
+        if self._cooldown.get(member_id, since - dt.timedelta(seconds=1)) >= since:
+            return True
+        recent = s.execute(
+            select(Event.id)
+            .where(
+                Event.site_id == self.ctx.site_id,
+                Event.member_id == member_id,
+                Event.kind.in_(ALERT_KINDS),
+                Event.at >= since,
+            )
+            .limit(1)
+        ).first()
+        return recent is not None
+
+    # -- footfall and timing -----------------------------------------------------------------
+
+    def _maybe_flush_footfall(self) -> None:
+        if time.monotonic() - self._last_flush >= self.p.footfall_flush_s:
+            self._flush_footfall()
+
+    def _flush_footfall(self) -> None:
+        self._last_flush = time.monotonic()
+        if self._footfall is None:
+            return
+        buckets = self._footfall.drain()
+        if buckets:
+            with self.ledger.store.transaction() as s:
+                add_footfall(s, self.ctx.camera_id, buckets)
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_s[stage] += time.perf_counter() - start
+
+    def stage_ms(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {k: round(v * 1000 / n, 3) for k, v in self.stage_s.items()}
+
+    @property
+    def live_tracks(self) -> int:
+        return len(self._tracks)
+
+
+def _outbox_seq(s: Any, event_id: str) -> int:
+    from consentcam.store.models import OutboxEntry
+
+    return int(
+        s.execute(select(OutboxEntry.seq).where(OutboxEntry.event_id == event_id)).scalar_one()
+    )
+
+
+def candidate_score(box: Box, sharpness: float, yaw: float, roll_deg: float) -> float:
+    """How good a frame is for embedding: bigger, sharper, more frontal faces first."""
+    size = min(box.width, 200) / 200
+    sharp = min(sharpness / 100.0, 1.0)
+    frontal = max(0.0, 1.0 - abs(yaw) / 0.5) * max(0.0, 1.0 - abs(roll_deg) / 45.0)
+    return size * (0.5 + 0.5 * sharp) * frontal + 1e-9
+
+
+def scaled_detections(
+    image: ImageArray, detector: Detector, scale: float, upsample: int
+) -> list[Box]:
+    """Face boxes, in frame pixels, found on the frame resized by ``scale``."""
+    height, width = image.shape[:2]
+    small = image
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(
+            cv2.resize(
+                image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            ),
+            dtype=np.uint8,
+        )
+    return [_clip(d.box.scaled(1 / scale), width, height) for d in detector(small, upsample)]
+
+
+def roi_detections(image: ImageArray, detector: Detector, around: list[Box]) -> list[Box]:
+    """Face boxes found near where tracks are expected: each region is cropped and scaled so
+    the face is about ROI_FACE_PX wide, which costs a fraction of a full-frame scan."""
+    height, width = image.shape[:2]
+    found: list[Box] = []
+    for box in around:
+        margin = ROI_MARGIN * max(box.width, box.height)
+        region = _clip(
+            Box(
+                round(box.left - margin),
+                round(box.top - margin),
+                round(box.right + margin),
+                round(box.bottom + margin),
+            ),
+            width,
+            height,
+        )
+        if region.width < 8 or region.height < 8:
+            continue
+        crop = image[region.top : region.bottom, region.left : region.right]
+        scale = min(max(ROI_FACE_PX / max(box.width, 1), 0.25), 2.0)
+        for b in scaled_detections(np.ascontiguousarray(crop), detector, scale, 0):
+            moved = Box(
+                b.left + region.left,
+                b.top + region.top,
+                b.right + region.left,
+                b.bottom + region.top,
+            )
+            if all(moved.iou(f) < 0.5 for f in found):
+                found.append(moved)
+    return found
+
+
+def _clip(box: Box, width: int, height: int) -> Box:
+    return Box(
+        max(0, min(box.left, width)),
+        max(0, min(box.top, height)),
+        max(0, min(box.right, width)),
+        max(0, min(box.bottom, height)),
+    )
+
+
+# -- running a camera ----------------------------------------------------------------------------
+
+
+def run_camera(
+    worker: CameraWorker,
+    source: Source,
+    *,
+    stop: threading.Event | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_stats: Callable[[WorkerStats], None] | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    stats_every_s: float = 1.0,
+) -> None:
+    """Feed ``source`` through ``worker`` until the source ends or ``stop`` is set, keeping the
+    gallery current in the background."""
+    stop = stop or threading.Event()
+    watching = worker.gallery.watch() if worker.gallery is not None else nullcontext()
+    started = last_stats = time.monotonic()
+    with watching, _closed_on(stop, source):
+        frames = iter(source.frames())
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            worker.stage_s["decode"] += time.perf_counter() - t0
+            if frame is None:
+                break
+            for event in worker.process(frame):
+                if on_event:
+                    on_event(event)
+            if on_frame:
+                on_frame(worker.frames)
+            now = time.monotonic()
+            if on_stats and now - last_stats >= stats_every_s:
+                on_stats(worker_stats(worker, source, now - started))
+                last_stats = now
+        worker.finish()
+    if on_stats:
+        on_stats(worker_stats(worker, source, time.monotonic() - started))
+
+
+@contextmanager
+def _closed_on(stop: threading.Event, source: Source) -> Iterator[None]:
+    """Close a live source as soon as ``stop`` is set: a stream that is down blocks the frame
+    loop in the source, where checking ``stop`` between frames would never happen."""
+    if not source.live:
+        yield
+        return
+    done = threading.Event()
+
+    def close_when_stopped() -> None:
+        while not done.is_set():
+            if stop.wait(0.2):
+                source.close()
+                return
+
+    thread = threading.Thread(target=close_when_stopped, name="source-closer", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def worker_stats(worker: CameraWorker, source: Source, elapsed_s: float) -> WorkerStats:
+    stats = source.stats()
+    return WorkerStats(
+        camera=worker.ctx.camera,
+        frames=worker.frames,
+        fps=round(worker.frames / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+        dropped=stats.frames_dropped,
+        reconnects=stats.reconnects,
+        queue_depth=stats.queue_depth,
+        live_tracks=worker.live_tracks,
+        events=len(worker.events),
+        stage_ms=worker.stage_ms(),
+    )
+
+
+def process_video(
+    ledger: Ledger,
+    camera: str,
+    *,
+    settings: Settings | None = None,
+    site: str | None = None,
+    source: Source | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> VideoRun:
+    """Run a camera's (file) source to its end and report every track; for benchmarks, tests
+    and ``watch`` on recordings."""
+    if settings is not None and settings is not ledger.settings:
+        ledger = Ledger(ledger.store, ledger.keys, ledger.actor, settings)
+    ctx = camera_context(ledger, camera, site)
+    worker = CameraWorker(ledger, ctx, keep_reports=True)
+    if worker.gallery is not None:
+        worker.gallery.refresh()
+    src = source or open_source(ctx.source, ctx.camera, ledger.settings.source)
+    started = time.perf_counter()
+    try:
+        run_camera(worker, src, on_frame=on_frame)
+    finally:
+        src.close()
+    seconds = time.perf_counter() - started
+    return VideoRun(
+        frames=worker.frames,
+        seconds=round(seconds, 3),
+        stage_ms=worker.stage_ms(),
+        tracks=tuple(sorted(worker.reports, key=lambda r: r.track_id)),
+        events=tuple(worker.events),
+    )
