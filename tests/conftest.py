@@ -11,6 +11,8 @@ import pytest
 
 from consentcam.config import Settings, VisionSettings, load_settings
 from consentcam.consent.ledger import Ledger, open_ledger
+from consentcam.pipeline.clips import Actor, ClipTruth, write_clip
+from consentcam.vision.decode import load_image
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -93,3 +95,73 @@ def evidence(tmp_path: Path) -> Path:
     path = tmp_path / "signed-consent-form.txt"
     path.write_text("I consent to face recognition for member greetings. Signed, A. Member")
     return path
+
+
+# Short labelled clips made from the public-domain photos, for pipeline and CLI tests.
+
+
+@pytest.fixture(scope="session")
+def two_people_clip(
+    tmp_path_factory: pytest.TempPathFactory, photos: Path
+) -> tuple[Path, ClipTruth]:
+    """Obama (a different photo from his enrolment one) walks right while Biden walks left."""
+    path = tmp_path_factory.mktemp("clips") / "two.mp4"
+    truth = write_clip(
+        path,
+        [
+            Actor(
+                "obama",
+                load_image(photos / "obama2.jpg"),
+                0,
+                60,
+                ((0.2, 0.5), (0.6, 0.5)),
+                (0.6, 0.7),
+            ),
+            Actor(
+                "biden",
+                load_image(photos / "biden.jpg"),
+                30,
+                90,
+                ((0.8, 0.5), (0.5, 0.5)),
+                (0.6, 0.6),
+            ),
+        ],
+        size=(640, 360),
+        fps=30,
+        frames=90,
+    )
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def stranger_clip(tmp_path_factory: pytest.TempPathFactory, photos: Path) -> Path:
+    """Only Biden, who is never enrolled in these tests: every face in it is a bystander's."""
+    path = tmp_path_factory.mktemp("clips") / "stranger.mp4"
+    write_clip(
+        path,
+        [
+            Actor(
+                "biden",
+                load_image(photos / "biden.jpg"),
+                0,
+                45,
+                ((0.3, 0.5), (0.7, 0.5)),
+                (0.6, 0.7),
+            )
+        ],
+        size=(640, 360),
+        fps=30,
+        frames=45,
+    )
+    return path
+
+
+def _walker(
+    name: str,
+    photo: Path,
+    frames: tuple[int, int],
+    x: tuple[float, float],
+    height: tuple[float, float],
+) -> Actor:
+    """A person crossing the frame at mid-height from x[0] to x[1] (fractions of the width)."""
+    return Actor(name, load_image(photo), *frames, ((x[0], 0.5), (x[1], 0.5)), height)

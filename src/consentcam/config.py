@@ -7,12 +7,15 @@ states its unit and bounds; unknown keys are refused so a typo never silently ke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consentcam.errors import ConfigError
+
+# A position as a fraction of the frame's width or height.
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Section(BaseModel):
@@ -263,7 +266,7 @@ class PipelineSettings(_Section):
         description="Verify mode: a member's claim (QR scan, member number) expires after this "
         "long, in s, if the camera has not confirmed it.",
     )
-    footfall_line: tuple[float, float, float, float] = Field(
+    footfall_line: tuple[Fraction, Fraction, Fraction, Fraction] = Field(
         (0.0, 0.5, 1.0, 0.5),
         description="Default counting line as x1,y1,x2,y2 in fractions of the frame (0-1); a track "
         "crossing it top-to-bottom (left side of the line's direction) is an entry, the other way "

@@ -107,6 +107,16 @@ Examples:
     is_flag=True,
     help="Confirm the required signs are up; face modes refuse to start without it.",
 )
+@click.option(
+    "--line",
+    help="Footfall counting line as x1,y1,x2,y2 in fractions of the frame (crossing it "
+    "left-to-right of its direction is an entry) [default: across the middle, top to bottom].",
+)
+@click.option(
+    "--detect-scale",
+    type=click.FloatRange(0.05, 4.0),
+    help="Scale frames by this before face detection (1.0 for small faces; see `pipeline`).",
+)
 @json_option
 @click.pass_obj
 def camera_add(
@@ -116,17 +126,34 @@ def camera_add(
     source: str,
     mode: str,
     signage_attested: bool,
+    line: str | None,
+    detect_scale: float | None,
     as_json: bool,
 ) -> None:
     """Add a camera to a site (face modes need the profile's permission and signage)."""
     from consentcam.consent.ledger import add_camera
 
-    c = add_camera(_ledger(state), site_name, name, source, mode, signage_attested)
+    config: dict[str, Any] = {}
+    if line is not None:
+        config["footfall_line"] = _numbers(line, 4, "--line")
+    if detect_scale is not None:
+        config["detect_scale"] = detect_scale
+    c = add_camera(_ledger(state), site_name, name, source, mode, signage_attested, config)
     _emit(
         as_json,
         {"camera_id": c.id, "name": c.name, "mode": c.mode},
         f"camera {c.name} ({c.mode}) added: {c.id}",
     )
+
+
+def _numbers(text: str, count: int, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise click.BadParameter(f"expected {count} comma-separated numbers", param_hint=option)
+    return values
 
 
 @click.group()

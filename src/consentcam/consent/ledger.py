@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.config import Settings
+from consentcam.config import PipelineSettings, Settings
 from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
 from consentcam.match.gallery import Identification
@@ -134,13 +135,27 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
 
 
 def add_camera(
-    ledger: Ledger, site_name: str, name: str, source: str, mode: str, signage_attested: bool
+    ledger: Ledger,
+    site_name: str,
+    name: str,
+    source: str,
+    mode: str,
+    signage_attested: bool,
+    config: dict[str, Any] | None = None,
 ) -> Camera:
     """Register a camera; a face mode needs a profile that allows it and signage attestation
-    (privacy invariant 7: no covert operation)."""
+    (privacy invariant 7: no covert operation). ``config`` overrides pipeline settings for this
+    camera (its counting line, detection scale) and is checked like the settings."""
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     _check_name(name, "camera name")
+    config = config or {}
+    try:
+        PipelineSettings.model_validate({**ledger.settings.pipeline.model_dump(), **config})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name)
         rules = profile(site.jurisdiction)
@@ -157,7 +172,12 @@ def add_camera(
         if s.execute(select(Camera).where(Camera.site_id == site.id, Camera.name == name)).scalar():
             raise InputError(f"site {site_name!r} already has a camera named {name!r}")
         camera = Camera(
-            site_id=site.id, name=name, source=source, mode=mode, signage_attested=signage_attested
+            site_id=site.id,
+            name=name,
+            source=source,
+            mode=mode,
+            signage_attested=signage_attested,
+            config=config,
         )
         _add_audited(
             s,

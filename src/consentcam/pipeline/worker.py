@@ -612,6 +612,8 @@ def run_camera(
     """Feed ``source`` through ``worker`` until the source ends or ``stop`` is set, keeping the
     gallery current in the background."""
     stop = stop or threading.Event()
+    if worker.gallery is not None:
+        worker.gallery.refresh()  # loaded before the first frame, not by the watcher's first poll
     watching = worker.gallery.watch() if worker.gallery is not None else nullcontext()
     started = last_stats = time.monotonic()
     with watching, _closed_on(stop, source):
@@ -689,8 +691,6 @@ def process_video(
         ledger = Ledger(ledger.store, ledger.keys, ledger.actor, settings)
     ctx = camera_context(ledger, camera, site)
     worker = CameraWorker(ledger, ctx, keep_reports=True)
-    if worker.gallery is not None:
-        worker.gallery.refresh()
     src = source or open_source(ctx.source, ctx.camera, ledger.settings.source)
     started = time.perf_counter()
     try:
