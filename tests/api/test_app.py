@@ -125,3 +125,34 @@ def test_create_app_needs_an_existing_store(tmp_path: Any) -> None:
 
     with pytest.raises(NotFound, match="consentcam init"):
         create_app(load_settings(data_dir=tmp_path / "missing", dev=True))
+
+
+def test_claims_and_door_confirmations_over_the_api(
+    ledger: Ledger, client: TestClient, evidence: Any
+) -> None:
+    from sqlalchemy import update
+
+    from consentcam.consent.ledger import add_camera, record_consent
+    from consentcam.store.models import Event
+
+    where = place(ledger, "shop")
+    add_camera(ledger, "shop", "kiosk", "kiosk.mp4", "verify", True)
+    body = {"camera": "kiosk", "member_id": where.member_id, "ttl_s": 30}
+    refused = client.post("/api/v1/claims", json=body)
+    assert refused.status_code == 403 and "consent" in refused.json()["error"]
+    record_consent(ledger, where.member_id, purpose="recognition", evidence=evidence)
+    created = client.post("/api/v1/claims", json=body)
+    assert created.status_code == 201 and created.json()["member_id"] == where.member_id
+    missing = client.post("/api/v1/claims", json={**body, "camera": "nowhere"})
+    assert missing.status_code == 404 and "nowhere" in missing.json()["error"]
+    assert client.post("/api/v1/claims", json={**body, "ttl_s": -1}).status_code == 422
+
+    _, event = record(ledger, where)
+    with ledger.store.transaction() as s:
+        s.execute(update(Event).where(Event.id == event.id).values(status="pending"))
+    url = f"/api/v1/events/{event.id}/confirm"
+    done = client.post(url, json={"confirm": True})
+    assert done.status_code == 200 and done.json()["status"] == "confirmed"
+    again = client.post(url, json={"confirm": False})
+    assert again.status_code == 400 and "needs no confirmation" in again.json()["error"]
+    assert client.post("/api/v1/events/nope/confirm", json={}).status_code == 404

@@ -99,3 +99,23 @@ def test_claims_through_the_cli(
     assert code == 2 and "verify mode" in err
     code, _, err = cli("claim", "kiosk", "no-such-member")
     assert code == 2 and "no member" in err
+
+
+def test_count_camera_footfall_report(cli: Run, two_people_clip: tuple[Path, ClipTruth]) -> None:
+    clip = str(two_people_clip[0])
+    add = ("camera", "add", "shop", "entrance", "--source", clip, "--mode", "count")
+    assert cli(*add, "--line", "0.5,0,0.5,1")[0] == 0  # a vertical line: Obama walks across it
+    code, out, err = cli("watch", "entrance", "--json")
+    assert code == 0, err
+    assert [json.loads(line)["kind"] for line in out.splitlines()] == ["summary"]
+    code, out, _ = cli("footfall", "--site", "shop", "--json")
+    assert code == 0
+    (hour,) = json.loads(out)["hours"]
+    assert hour["camera"] == "entrance"
+    assert hour["visits"] >= 2 and hour["entries"] + hour["exits"] >= 1
+    code, out, _ = cli("footfall", "--site", "shop")
+    assert code == 0 and "entrance:" in out and "visits" in out
+    code, _, err = cli(
+        "footfall", "--site", "shop", "--since", "2030-01-01", "--until", "2029-01-01"
+    )
+    assert code == 2 and "--since" in err

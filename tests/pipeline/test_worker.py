@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,45 @@ def test_staff_confirm_door_events_once_and_are_audited(
     assert "recognition.confirmed" in kinds  # announced on the stream
     entries = [a for a in _rows(site_ledger, AuditEntry) if a.action == "event.confirmed"]
     assert [a.actor for a in entries] == ["staff:ana"]
+
+
+def test_a_worker_rides_out_a_stream_that_drops(site_ledger: Ledger, camera: AddCamera) -> None:
+    """A live camera that drops its connection every few frames: the worker keeps processing
+    frames from new connections, and the reconnects show in its figures."""
+    from tests.pipeline.stream_fixtures import MjpegServer, frame_connection
+
+    settings = site_ledger.settings
+    fast = settings.model_copy(
+        update={
+            "source": settings.source.model_copy(
+                update={"reconnect_initial_s": 0.05, "reconnect_max_s": 0.2}
+            )
+        }
+    )
+    ledger = Ledger(site_ledger.store, site_ledger.keys, site_ledger.actor, fast)
+    server = MjpegServer(per_connection=5, interval_s=0.01)
+    with server.running():
+        camera("street", Path(server.url), "count")
+        ctx = camera_context(ledger, "street")
+        source = open_source(server.url, ctx.camera, fast.source)
+        worker = CameraWorker(ledger, ctx)
+        connections: set[int] = set()
+        stop = threading.Event()
+        stats: list[Any] = []
+
+        def on_frame(n: int) -> None:
+            if n >= 15:
+                stop.set()
+
+        original = worker.process
+
+        def process(frame: Any) -> list[dict[str, Any]]:
+            connections.add(frame_connection(frame.image[:, :, ::-1]))
+            return original(frame)
+
+        worker.process = process  # type: ignore[method-assign]
+        run_camera(worker, source, stop=stop, on_frame=on_frame, on_stats=stats.append)
+        source.close()
+    assert worker.frames >= 15
+    assert len(connections) >= 3
+    assert stats[-1].reconnects >= 2

@@ -11,14 +11,16 @@ JSON body ``{"error": message}``.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from consentcam import __version__
 from consentcam.config import Settings
+from consentcam.consent.ledger import Ledger, store_keys
 from consentcam.errors import (
     ConfigError,
     ConsentcamError,
@@ -36,6 +38,7 @@ STATUS_CODES: dict[type[ConsentcamError], int] = {
     NotFound: 404,
 }
 LOOPBACK_NAMES = ("localhost",)
+API_ACTOR = "api:loopback"
 
 
 def status_code(error: ConsentcamError) -> int:
@@ -111,7 +114,48 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    @app.post("/api/v1/claims", status_code=201)
+    def post_claim(body: ClaimIn) -> dict[str, str]:
+        """Verify mode: a member claims to stand at a camera (a kiosk's QR scan); the camera
+        then checks that one member and the claim expires after ``ttl_s``."""
+        from consentcam.pipeline.claims import open_claim
+
+        claim = open_claim(
+            ledger(), body.camera, body.member_id, site_name=body.site, ttl_s=body.ttl_s
+        )
+        return {
+            "claim_id": claim.id,
+            "camera_id": claim.camera_id,
+            "member_id": claim.member_id,
+            "expires_at": claim.expires_at.isoformat(),
+        }
+
+    @app.post("/api/v1/events/{event_id}/confirm")
+    def post_confirm(event_id: str, body: ConfirmIn) -> dict[str, Any]:
+        """Door mode: staff confirm (or dismiss) a recognition before any action beyond a
+        greeting; audited with the actor."""
+        from consentcam.pipeline.staff import confirm_event
+
+        return confirm_event(ledger(), event_id, confirm=body.confirm)
+
+    def ledger() -> Ledger:
+        # Until the API authenticates callers (a later release), the actor is the local host.
+        return Ledger(store, store_keys(settings), API_ACTOR, settings)
+
     return app
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    camera: str = Field(description="Camera id or name (verify mode).")
+    member_id: str = Field(description="The member who claims to be at the camera.")
+    site: str | None = Field(None, description="Site of the camera, when names repeat.")
+    ttl_s: float | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: bool = Field(True, description="True to confirm, False to dismiss.")
 
 
 def _stream_start(

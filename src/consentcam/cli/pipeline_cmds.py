@@ -3,6 +3,7 @@ confirmations. Thin layers over ``consentcam.pipeline``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import threading
@@ -204,4 +205,63 @@ def confirm(state: State, event_id: str, dismiss: bool, as_json: bool) -> None:
     _emit(as_json, document, f"event {event_id} {document['status']}")
 
 
-COMMANDS: list[click.Command] = [watch, run, claim, confirm]
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam footfall --site flagship --json            # the last 24 hours, per camera and hour
+  consentcam footfall --site flagship --since 2026-11-01 --until 2026-12-01"""
+)
+@click.option("--site", "site_name", required=True, help="Site whose cameras to report.")
+@click.option("--camera", "camera_name", help="Only this camera.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), help="From (UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]), help="To (UTC).")
+@json_option
+@click.pass_obj
+def footfall(
+    state: State,
+    site_name: str,
+    camera_name: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """Anonymous footfall: entries, exits, visits and mean dwell per camera and hour. Counts
+    only; no person, face or track is stored."""
+    from sqlalchemy import select
+
+    from consentcam.consent.ledger import camera_by_ref, site_by_name
+    from consentcam.errors import InputError
+    from consentcam.store.models import Camera, utcnow
+    from consentcam.track.footfall import footfall_report
+
+    end = until.replace(tzinfo=dt.UTC) if until else utcnow()
+    start = since.replace(tzinfo=dt.UTC) if since else end - dt.timedelta(days=1)
+    if start >= end:
+        raise InputError("--since must be before --until")
+    with _ledger(state).store.transaction() as s:
+        site = site_by_name(s, site_name)
+        if camera_name is not None:
+            cameras = {camera_by_ref(s, camera_name, site_name).id: camera_name}
+        else:
+            rows = s.execute(select(Camera.id, Camera.name).where(Camera.site_id == site.id))
+            cameras = {cid: name for cid, name in rows.all()}
+        rows_out = footfall_report(s, list(cameras), start, end)
+    for row in rows_out:
+        row["camera"] = cameras[row["camera_id"]]
+    document = {"site": site_name, "since": start.isoformat(), "until": end.isoformat()}
+    if as_json:
+        click.echo(json.dumps({**document, "hours": rows_out}, indent=2))
+        return
+    if not rows_out:
+        click.echo(
+            f"no footfall at {site_name} between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}"
+        )
+    for row in rows_out:
+        dwell = "-" if row["mean_dwell_s"] is None else f"{row['mean_dwell_s']} s"
+        click.echo(
+            f"{row['hour']}  {row['camera']}: {row['entries']} in, {row['exits']} out, "
+            f"{row['visits']} visits, mean dwell {dwell}"
+        )
+
+
+COMMANDS: list[click.Command] = [watch, run, claim, confirm, footfall]

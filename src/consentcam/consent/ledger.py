@@ -62,13 +62,18 @@ def open_ledger(settings: Settings, actor: str, *, create: bool = False) -> Ledg
     """Open the store and its template key. A store initialised with ``--dev`` keeps using the
     key generated for it (the key file in its data directory marks it as a development store);
     any other store needs CONSENTCAM_TEMPLATE_KEY or CONSENTCAM_TEMPLATE_KEY_FILE."""
-    dev_key = settings.data_dir / DEV_KEY_FILE
-    dev = settings.dev or (not settings.database_url and dev_key.is_file())
     # A missing store is the first thing to report; but 'init' checks the key before creating
     # anything, so a refused init leaves nothing behind.
     store = None if create else open_store(settings)
-    keys = crypto.load_keys(os.environ, dev=dev, dev_key_path=dev_key)
+    keys = store_keys(settings)
     return Ledger(store or open_store(settings, create=True), keys, actor, settings)
+
+
+def store_keys(settings: Settings) -> crypto.TemplateKeys:
+    """The template key from the environment, or a development store's own key file."""
+    dev_key = settings.data_dir / DEV_KEY_FILE
+    dev = settings.dev or (not settings.database_url and dev_key.is_file())
+    return crypto.load_keys(os.environ, dev=dev, dev_key_path=dev_key)
 
 
 def default_tenant(session: Session) -> Tenant:
