@@ -117,6 +117,19 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     report = json.loads(out)
     members = {r["photo"]: r["member"] for r in report["identified"]}
     assert members == {"obama2.jpg": "Barack Obama (sample member)", "biden.jpg": None}
+    camera = report["camera"]
+    (event,) = camera["events"]
+    assert event["member"] == "Barack Obama (sample member)" and event["status"] == "pending"
+    assert camera["member_tracks"] == 1 and camera["unknown_tracks"] >= 1
+
+
+def test_demo_leaves_nothing_behind(run_cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("demo")[0] == 0
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_python_dash_m_entry_point() -> None:

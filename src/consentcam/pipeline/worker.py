@@ -48,8 +48,8 @@ STAGES = ("decode", "detect", "track", "embed", "match", "events")
 ALERT_KINDS = ("recognition", "verification")
 # ROI search between full scans: the region around a predicted box, and the face width the crop
 # is scaled to (HOG finds faces from about 80 px).
-ROI_MARGIN = 0.75
-ROI_FACE_PX = 100.0
+ROI_MARGIN = 0.5
+ROI_FACE_PX = 90.0
 # A track decided unknown gets another chance once its face has grown this much (a member seen
 # far away first, then close up), at most this many times.
 REGROW = 1.5
