@@ -257,7 +257,7 @@ def test_verify_mode_checks_the_claimed_member_only(
 
     def run() -> CameraWorker:
         ctx = camera_context(site_ledger, "kiosk")
-        worker = CameraWorker(site_ledger, ctx, embedder=counting)
+        worker = CameraWorker(site_ledger, ctx, embedder=counting, keep_reports=True)
         run_camera(worker, open_source(ctx.source, ctx.camera))
         return worker
 
@@ -281,7 +281,7 @@ def test_claims_expire_and_are_refused_where_they_make_no_sense(
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     open_claim(site_ledger, "kiosk", obama, ttl_s=60, now=past)
     ctx = camera_context(site_ledger, "kiosk")
-    worker = CameraWorker(site_ledger, ctx)
+    worker = CameraWorker(site_ledger, ctx, keep_reports=True)
     run_camera(worker, open_source(ctx.source, ctx.camera))
     assert worker.events == []
     assert [c.status for c in _rows(site_ledger, Claim)] == ["expired"]

@@ -219,7 +219,8 @@ class CameraWorker:
         self._resolved: set[str] = set()
         self._cooldown: dict[str, dt.datetime] = {}
         self.frames = 0
-        self.events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # kept for reports only
+        self.event_count = 0
         self.reports: list[TrackReport] = []
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
@@ -469,8 +470,12 @@ class CameraWorker:
             s.flush()
             seq = _outbox_seq(s, event.id)
             document = event_document(seq, event)
+        since = at - dt.timedelta(seconds=self.p.cooldown_s)
+        self._cooldown = {m: t for m, t in self._cooldown.items() if t >= since}
         self._cooldown[member_id] = at
-        self.events.append(document)
+        self.event_count += 1
+        if self._keep_reports:
+            self.events.append(document)
         return document
 
     def _cooling_down(self, s: Any, member_id: str, at: dt.datetime) -> bool:
@@ -671,7 +676,7 @@ def worker_stats(worker: CameraWorker, source: Source, elapsed_s: float) -> Work
         reconnects=stats.reconnects,
         queue_depth=stats.queue_depth,
         live_tracks=worker.live_tracks,
-        events=len(worker.events),
+        events=worker.event_count,
         stage_ms=worker.stage_ms(),
     )
 
