@@ -119,3 +119,31 @@ def test_count_camera_footfall_report(cli: Run, two_people_clip: tuple[Path, Cli
         "footfall", "--site", "shop", "--since", "2030-01-01", "--until", "2029-01-01"
     )
     assert code == 2 and "--since" in err
+
+
+def test_run_supervises_every_camera_of_the_site(
+    cli: Run, tmp_path: Path, photos: Path, two_people_clip: tuple[Path, ClipTruth]
+) -> None:
+    """Real camera processes: a door camera alerts for the member and a count camera counts;
+    with file sources `run` ends by itself when both files have been processed."""
+    member = _member(cli, tmp_path, photos)
+    clip = str(two_people_clip[0])
+    door = ("camera", "add", "shop", "door-1", "--source", clip, "--mode", "door")
+    assert cli(*door, "--signage-attested")[0] == 0
+    count = ("camera", "add", "shop", "entrance", "--source", clip, "--mode", "count")
+    assert cli(*count, "--line", "0.5,0,0.5,1")[0] == 0
+    code, _, err = cli("run", "--site", "shop", "--metrics-port", "0")
+    assert code == 0, err
+    assert "running 2 camera(s)" in err
+    hours = json.loads(cli("footfall", "--site", "shop", "--json")[1])["hours"]
+    assert {h["camera"] for h in hours} == {"entrance", "door-1"}
+    from sqlalchemy import select
+
+    from consentcam.config import load_settings
+    from consentcam.consent.ledger import open_ledger
+    from consentcam.store.models import Event
+
+    ledger = open_ledger(load_settings(data_dir=tmp_path / "store"), "test")
+    with ledger.store.transaction() as s:
+        events = [(e.kind, e.member_id) for e in s.execute(select(Event)).scalars()]
+    assert events == [("recognition", member)]

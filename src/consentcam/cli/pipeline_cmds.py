@@ -123,7 +123,7 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     server = serve_metrics(supervisor.metrics, port) if port else None
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     deliverer = _start_deliveries(state, stop)
     click.echo(
         f"running {len(cameras)} camera(s)"
@@ -133,7 +133,9 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     try:
         supervisor.run(stop)
     finally:
+        stop.set()  # also when every camera finished by itself (file sources)
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         if server is not None:
             server.shutdown()
         if deliverer is not None:
@@ -145,7 +147,7 @@ def _start_deliveries(state: State, stop: threading.Event) -> threading.Thread |
 
     ledger = _ledger(state)
     thread = threading.Thread(
-        target=deliver_forever, args=(ledger, stop), name="webhooks", daemon=True
+        target=deliver_forever, args=(ledger, stop, 1.0), name="webhooks", daemon=True
     )
     thread.start()
     return thread
