@@ -240,10 +240,12 @@ def footfall(
     start = since.replace(tzinfo=dt.UTC) if since else end - dt.timedelta(days=1)
     if start >= end:
         raise InputError("--since must be before --until")
-    with _ledger(state).store.transaction() as s:
-        site = site_by_name(s, site_name)
+    ledger = _ledger(state)
+    with ledger.store.transaction() as s:
+        tenant_id = ledger.tenant_id(s)
+        site = site_by_name(s, site_name, tenant_id)
         if camera_name is not None:
-            cameras = {camera_by_ref(s, camera_name, site_name).id: camera_name}
+            cameras = {camera_by_ref(s, camera_name, site_name, tenant_id).id: camera_name}
         else:
             rows = s.execute(select(Camera.id, Camera.name).where(Camera.site_id == site.id))
             cameras = {cid: name for cid, name in rows.all()}

@@ -56,6 +56,12 @@ class Ledger:
     keys: crypto.TemplateKeys
     actor: str
     settings: Settings
+    # The tenant every call works in (and is confined to): the API sets the caller's; the CLI
+    # and camera workers use the default tenant of a single-company deployment.
+    tenant: str = DEFAULT_TENANT
+
+    def tenant_id(self, session: Session) -> str:
+        return tenant_row(session, self.tenant).id
 
 
 def open_ledger(settings: Settings, actor: str, *, create: bool = False) -> Ledger:
@@ -76,34 +82,41 @@ def store_keys(settings: Settings) -> crypto.TemplateKeys:
     return crypto.load_keys(os.environ, dev=dev, dev_key_path=dev_key)
 
 
-def default_tenant(session: Session) -> Tenant:
-    tenant = session.execute(select(Tenant).where(Tenant.name == DEFAULT_TENANT)).scalar()
+def tenant_row(session: Session, name: str = DEFAULT_TENANT) -> Tenant:
+    """The tenant named ``name``, created on first use."""
+    tenant = session.execute(select(Tenant).where(Tenant.name == name)).scalar()
     if tenant is None:
-        tenant = Tenant(name=DEFAULT_TENANT)
+        tenant = Tenant(name=name)
         session.add(tenant)
         session.flush()
     return tenant
 
 
-def site_by_name(session: Session, name: str) -> Site:
-    site = session.execute(select(Site).where(Site.name == name)).scalar()
+def site_by_name(session: Session, name: str, tenant_id: str | None = None) -> Site:
+    """A site by name, within ``tenant_id`` when given (another tenant's site is not found)."""
+    query = select(Site).where(Site.name == name)
+    if tenant_id is not None:
+        query = query.where(Site.tenant_id == tenant_id)
+    site = session.execute(query).scalar()
     if site is None:
         raise NotFound(f"no site named {name!r} (create it with 'consentcam site add')")
     return site
 
 
-def camera_by_ref(session: Session, ref: str, site_name: str | None = None) -> Camera:
+def camera_by_ref(
+    session: Session, ref: str, site_name: str | None = None, tenant_id: str | None = None
+) -> Camera:
     """A camera by id, or by name (within ``site_name`` when given; a name used at several
-    sites needs the site)."""
-    camera = session.get(Camera, ref)
-    if camera is not None and (
-        site_name is None or camera.site_id == site_by_name(session, site_name).id
-    ):
-        return camera
-    query = select(Camera).where(Camera.name == ref)
+    sites needs the site); within ``tenant_id`` when given."""
+    query = select(Camera).join(Site, Site.id == Camera.site_id)
+    if tenant_id is not None:
+        query = query.where(Site.tenant_id == tenant_id)
     if site_name is not None:
-        query = query.where(Camera.site_id == site_by_name(session, site_name).id)
-    found = session.execute(query).scalars().all()
+        query = query.where(Camera.site_id == site_by_name(session, site_name, tenant_id).id)
+    by_id = session.execute(query.where(Camera.id == ref)).scalar()
+    if by_id is not None:
+        return by_id
+    found = session.execute(query.where(Camera.name == ref)).scalars().all()
     if not found:
         where = f" at site {site_name!r}" if site_name else ""
         raise NotFound(f"no camera {ref!r}{where}")
@@ -112,9 +125,10 @@ def camera_by_ref(session: Session, ref: str, site_name: str | None = None) -> C
     return found[0]
 
 
-def member_by_id(session: Session, member_id: str) -> Member:
+def member_by_id(session: Session, member_id: str, tenant_id: str | None = None) -> Member:
+    """A member by id, within ``tenant_id`` when given (another tenant's member is not found)."""
     member = session.get(Member, member_id)
-    if member is None:
+    if member is None or (tenant_id is not None and member.tenant_id != tenant_id):
         raise NotFound(f"no member {member_id!r}")
     return member
 
@@ -123,8 +137,9 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
     profile(jurisdiction)  # refuse unknown codes before writing anything
     _check_name(name, "site name")
     with ledger.store.transaction() as s:
-        tenant = default_tenant(s)
-        if s.execute(select(Site).where(Site.name == name)).scalar() is not None:
+        tenant = tenant_row(s, ledger.tenant)
+        exists = select(Site).where(Site.name == name, Site.tenant_id == tenant.id)
+        if s.execute(exists).scalar() is not None:
             raise InputError(f"a site named {name!r} already exists")
         site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
         _add_audited(
@@ -162,7 +177,7 @@ def add_camera(
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
     with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name)
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
         rules = profile(site.jurisdiction)
         if mode not in rules.allowed_modes:
             raise PolicyError(
@@ -201,7 +216,7 @@ def add_member(
 ) -> Member:
     _check_name(name, "member name")
     with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name)
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
         member = Member(
             tenant_id=site.tenant_id, site_id=site.id, name=name, profile=profile_fields or {}
         )
@@ -260,7 +275,7 @@ def record_consent(
         raise InputError(f"consent expiry {expires.isoformat()} is in the past")
     evidence_hash = hashlib.sha256(evidence.read_bytes()).hexdigest()
     with ledger.store.transaction() as s:
-        member = member_by_id(s, member_id)
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
         site = s.get(Site, member.site_id)
         assert site is not None
         _check_consent_form(site.jurisdiction, channel, age, guardian_name)
@@ -347,12 +362,12 @@ def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
     if not photos:
         raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
-        _enrolment_consent(s, member_by_id(s, member_id))
+        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)))
     # Decoding and embedding take seconds: done outside the write transaction, so the store is
     # not held meanwhile; the consent is checked again where the templates are written.
     faces = [(path, enrolment_face(path, ledger.settings.vision)) for path in photos]
     with ledger.store.transaction() as s:
-        member = member_by_id(s, member_id)
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
         consent = _enrolment_consent(s, member)
         transform = crypto.tenant_transform(ledger.keys.key, member.tenant_id)
         qualities = []
@@ -424,13 +439,13 @@ def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     if not faces:
         raise InputError(f"{photo}: no face found")
     with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name)
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
     gallery = SiteGallery(ledger, site)
     gallery.refresh()
     result = gallery.identify(faces[0].vector)
     if result.member_id is not None:
         with ledger.store.transaction() as s:
-            member = member_by_id(s, result.member_id)
+            member = member_by_id(s, result.member_id, ledger.tenant_id(s))
             member.last_interaction_at = utcnow()
             chain.append(
                 s,
@@ -451,7 +466,7 @@ def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
     """Withdraw every recognition consent and delete the member's templates in one transaction;
     return a deletion receipt (no biometric content)."""
     with ledger.store.transaction() as s:
-        member = member_by_id(s, member_id)
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
         now = utcnow()
         templates = s.execute(
             select(func.count()).select_from(Template).where(Template.member_id == member.id)
@@ -496,7 +511,7 @@ def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
     """Everything held about a member (data-subject access): profile, consents, purchases and
     template metadata, never the templates themselves. The read is audited with its actor."""
     with ledger.store.transaction() as s:
-        member = member_by_id(s, member_id)
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
         consents = s.execute(select(Consent).where(Consent.member_id == member.id)).scalars()
         templates = s.execute(select(Template).where(Template.member_id == member.id)).scalars()
         purchases = s.execute(select(Purchase).where(Purchase.member_id == member.id)).scalars()

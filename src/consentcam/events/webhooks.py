@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import Ledger, _add_audited, default_tenant, site_by_name
+from consentcam.consent.ledger import Ledger, _add_audited, site_by_name
 from consentcam.errors import ConfigError, InputError, NotFound
 from consentcam.events.outbox import event_document
 from consentcam.store import crypto
@@ -140,8 +140,8 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
     _check_url(url)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name) if site_name is not None else None
-        tenant_id = site.tenant_id if site else default_tenant(s).id
+        tenant_id = ledger.tenant_id(s)
+        site = site_by_name(s, site_name, tenant_id) if site_name is not None else None
         webhook_id = new_id()
         webhook = Webhook(
             id=webhook_id,

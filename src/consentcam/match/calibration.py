@@ -38,7 +38,7 @@ def calibration(ledger: Ledger, site_name: str, target_fpir: float | None = None
     ``calibration_at``), plus, where the site's profile sets filing thresholds (``cn``), the
     tenant-wide count of enrolled people against them."""
     with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name)
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
         rules = profile(site.jurisdiction)
         report: dict[str, Any] = {
             "site": site.name,

@@ -41,12 +41,13 @@ def open_claim(
     if ttl <= 0:
         raise InputError("a claim's time to live must be positive")
     with ledger.store.transaction() as s:
-        camera = camera_by_ref(s, camera_ref, site_name)
+        tenant_id = ledger.tenant_id(s)
+        camera = camera_by_ref(s, camera_ref, site_name, tenant_id)
         if camera.mode != "verify":
             raise PolicyError(
                 f"camera {camera.name!r} runs in {camera.mode!r} mode; claims are for verify mode"
             )
-        member = member_by_id(s, member_id)
+        member = member_by_id(s, member_id, tenant_id)
         if member.site_id != camera.site_id:
             raise InputError(f"member {member_id} is not a member at camera {camera.name!r}'s site")
         if active_consent(s, member, now) is None:

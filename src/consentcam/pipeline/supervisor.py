@@ -43,7 +43,8 @@ def site_cameras(settings: Settings, site_name: str | None) -> list[tuple[str, s
     with ledger.store.transaction() as s:
         query = select(Camera.id, Camera.name).order_by(Camera.name)
         if site_name is not None:
-            query = query.where(Camera.site_id == site_by_name(s, site_name).id)
+            site = site_by_name(s, site_name, ledger.tenant_id(s))
+            query = query.where(Camera.site_id == site.id)
         return [(cid, name) for cid, name in s.execute(query).all()]
 
 

@@ -108,7 +108,7 @@ def camera_context(ledger: Ledger, camera_ref: str, site_name: str | None = None
     """Load a camera and refuse to run it unless its site's profile allows its mode and, for a
     face mode, its signage is attested (privacy invariant 7: no covert operation)."""
     with ledger.store.transaction() as s:
-        camera = camera_by_ref(s, camera_ref, site_name)
+        camera = camera_by_ref(s, camera_ref, site_name, ledger.tenant_id(s))
         site = s.get(Site, camera.site_id)
         assert site is not None  # foreign key
         check_lawful(camera, site)

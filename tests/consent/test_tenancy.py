@@ -1,0 +1,47 @@
+"""Tenants are confined: a ledger working for one tenant cannot see or touch another's sites,
+cameras or members, and both may use the same names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from consentcam.consent.ledger import (
+    Ledger,
+    add_camera,
+    add_member,
+    add_site,
+    export_member,
+    record_consent,
+    withdraw,
+)
+from consentcam.errors import NotFound
+from consentcam.pipeline.claims import open_claim
+from consentcam.pipeline.worker import camera_context
+
+
+def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:
+    acme = replace(ledger, tenant="acme")
+    globex = replace(ledger, tenant="globex")
+    add_site(acme, "main", "eu")
+    add_site(globex, "main", "eu")  # the same name in another tenant is another site
+    add_camera(acme, "main", "kiosk", "k.mp4", "verify", True)
+    member = add_member(acme, "main", "Ada")
+    record_consent(acme, member.id, purpose="recognition", evidence=evidence)
+
+    for call in (
+        lambda: export_member(globex, member.id),
+        lambda: withdraw(globex, member.id),
+        lambda: record_consent(globex, member.id, purpose="recognition", evidence=evidence),
+        lambda: camera_context(globex, "kiosk"),
+        lambda: open_claim(globex, "kiosk", member.id),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    add_camera(globex, "main", "kiosk", "k.mp4", "verify", True)
+    with pytest.raises(NotFound):
+        open_claim(globex, "kiosk", member.id)  # globex's kiosk, acme's member
+    assert export_member(acme, member.id)["member"]["id"] == member.id
+    assert open_claim(acme, "kiosk", member.id).member_id == member.id
