@@ -76,6 +76,8 @@ def create_app(
     yet. ``stream_max_idle_s`` ends event streams after that long without an event (tests)."""
     store = open_store(settings)
     app = FastAPI(title="consentcam", version=__version__)
+    app.state.store = store
+    app.state.settings = settings
 
     @app.exception_handler(ConsentcamError)
     async def _library_error(request: Request, exc: ConsentcamError) -> JSONResponse:
@@ -142,6 +144,10 @@ def create_app(
         # Until the API authenticates callers (a later release), the actor is the local host.
         return Ledger(store, store_keys(settings), API_ACTOR, settings)
 
+    from consentcam.api.routes import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api/v1")
     return app
 
 

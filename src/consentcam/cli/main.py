@@ -78,6 +78,7 @@ def _register() -> None:
         ops_cmds,
         pipeline_cmds,
         store_cmds,
+        user_cmds,
         vision_cmds,
     )
 
@@ -86,6 +87,7 @@ def _register() -> None:
         *ops_cmds.COMMANDS,
         *pipeline_cmds.COMMANDS,
         *event_cmds.COMMANDS,
+        *user_cmds.COMMANDS,
     ]:
         cli.add_command(command)
     cli.add_command(vision_cmds.detect)

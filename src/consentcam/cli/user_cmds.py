@@ -1,0 +1,7 @@
+"""Placeholder until the verbs land."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
