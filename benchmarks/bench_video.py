@@ -7,10 +7,11 @@ same process on the same file: HOG with upsample 1, encode and compare every fac
 nearest enrolled name if its distance is at most 0.6. Both decode with OpenCV; decoding counts in
 both fps figures and is also reported on its own. Everything runs pinned to ``--cores`` cores
 (default one). With ``--truth`` (or ``--make-clip``) attributions are scored against the clip's
-labels. The last line printed is one JSON document.
+labels. ``--lfw-members N`` adds N LFW people to the made clip as members, each enrolled from one
+of their images and walking in another. The last line printed is one JSON document.
 
 Usage:
-  python benchmarks/bench_video.py --make-clip [OUT.mp4] [--anchor] --json
+  python benchmarks/bench_video.py --make-clip [OUT.mp4] [--lfw-members N] [--anchor] --json
   python benchmarks/bench_video.py VIDEO --enroll NAME=PHOTO ... [--truth T.json] [--anchor] --json
   python benchmarks/bench_video.py ../shared/data/video/pedestrians-1080p.mp4 --anchor --json
 """
@@ -77,14 +78,26 @@ Attribution = tuple[int, str | None, Box]
 # -- the labelled clip ---------------------------------------------------------------------------
 
 
-def make_clip(out: Path, seed: int = 0) -> ClipTruth:
+@dataclass(frozen=True, slots=True)
+class LfwMember:
+    """An LFW person made a member of the clip: enrolled from one image, walking in another."""
+
+    name: str  # "George W Bush" for lfw-deepfunneled/George_W_Bush
+    enrol: Path
+    walk: Path
+
+
+def make_clip(out: Path, seed: int = 0, members: Sequence[LfwMember] = ()) -> ClipTruth:
     """The benchmark clip: Obama twice and Biden once, in photos other than their enrolment
-    photos, with six LFW strangers between them; truth written beside it."""
+    photos, with six LFW strangers between them, then each of ``members`` walking in its walk
+    image; truth written beside it."""
     if out.resolve().is_relative_to(REPO):
         raise SystemExit(f"{out}: the clip holds LFW faces and must not be written in the repo")
     out.parent.mkdir(parents=True, exist_ok=True)
     walkers = [(name, _walk_photo(photo)) for name, photo in WALKS]
-    actors = sample_actors(walkers, lfw_strangers(STRANGERS, seed))
+    walkers += [(m.name, load_image(m.walk)) for m in members]
+    strangers = lfw_strangers(STRANGERS, seed, exclude={m.enrol.parent.name for m in members})
+    actors = sample_actors(walkers, strangers)
     return write_clip(out, actors, frames=max(a.end for a in actors), seed=seed)
 
 
@@ -95,22 +108,70 @@ def _walk_photo(name: str) -> ImageArray:
     return image
 
 
-def lfw_strangers(count: int, seed: int) -> list[ImageArray]:
-    """First images of ``count`` LFW people drawn with ``seed`` (never the members), each with a
-    face our detector finds (the clip's truth needs it)."""
+def lfw_strangers(count: int, seed: int, exclude: Iterable[str] = ()) -> list[ImageArray]:
+    """First images of ``count`` LFW people drawn with ``seed`` (never the members, nor the LFW
+    folders in ``exclude``), each with a face our detector finds (the clip's truth needs it)."""
     from consentcam.vision.faces import image_faces
 
-    people = sorted(
-        p.name for p in LFW.iterdir() if not any(m in p.name for m in ("Obama", "Biden"))
-    )
+    people = _lfw_people()
+    # The draw is over all people, the excluded skipped after it: without ``exclude`` (the
+    # default clip) the strangers are the same whatever members are added.
+    excluded = set(exclude)
     chosen: list[ImageArray] = []
     for name in random.Random(seed).sample(people, 4 * count):
+        if name in excluded:
+            continue
         image = load_image(sorted((LFW / name).glob("*.jpg"))[0])
         if image_faces(image, embed=False):
             chosen.append(image)
         if len(chosen) == count:
             break
     return chosen
+
+
+def lfw_members(count: int, seed: int) -> list[LfwMember]:
+    """``count`` LFW people with at least two images, drawn with ``seed`` (never Obama or
+    Biden, who are members already), in the draw's order. Each is enrolled from image 1 if the
+    consent flow's quality gate (``enrolment_face``, the store's vision settings) accepts it, else
+    from the next image it accepts, and walks in the first other image where the detector finds
+    exactly one face (image 2 unless that fails); a person with no such pair is skipped for the
+    next one drawn. Deterministic for a seed."""
+    from consentcam.config import load_settings
+    from consentcam.errors import InputError
+    from consentcam.vision.faces import enrolment_face, image_faces
+
+    vision = load_settings(dev=True).vision  # what run_ours's store enrols with
+    people = [p for p in _lfw_people() if len(list((LFW / p).glob("*.jpg"))) >= 2]
+    random.Random(seed).shuffle(people)
+    chosen: list[LfwMember] = []
+    for person in people:
+        if len(chosen) == count:
+            break
+        images = sorted((LFW / person).glob("*.jpg"))
+        enrol = None
+        for image in images:
+            try:
+                enrolment_face(image, vision)
+            except InputError:
+                continue
+            enrol = image
+            break
+        if enrol is None:
+            continue
+        walk = next(
+            (i for i in images if i != enrol and len(image_faces(load_image(i), embed=False)) == 1),
+            None,
+        )
+        if walk is not None:
+            chosen.append(LfwMember(person.replace("_", " "), enrol, walk))
+    if len(chosen) < count:
+        raise SystemExit(f"--lfw-members {count}: only {len(chosen)} eligible LFW people")
+    return chosen
+
+
+def _lfw_people() -> list[str]:
+    """LFW folders in name order, the clip's public-domain members (Obama, Biden) left out."""
+    return sorted(p.name for p in LFW.iterdir() if not any(m in p.name for m in ("Obama", "Biden")))
 
 
 def truncated(video: Path, max_frames: int, workdir: Path) -> Path:
@@ -369,18 +430,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, help="only the first N frames (both systems)")
     parser.add_argument("--cores", type=int, default=1, help="cores to pin the process to")
     parser.add_argument("--seed", type=int, default=0, help="seed of the made clip")
+    parser.add_argument(
+        "--lfw-members",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --make-clip: N more members drawn from LFW (--seed), enrolled from one image "
+        "and walking in another",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON document")
     args = parser.parse_args(argv)
 
     enrol = dict(_enrol_arg(e) for e in args.enroll)
     truth_file = args.truth
+    members: list[LfwMember] = []
+    if args.lfw_members:
+        if args.make_clip is None:
+            parser.error("--lfw-members needs --make-clip")
+        if args.lfw_members < 0:
+            parser.error("--lfw-members: expected N >= 0")
+        members = lfw_members(args.lfw_members, args.seed)
     if args.make_clip is not None:
-        made = make_clip(args.make_clip, args.seed)
+        made = make_clip(args.make_clip, args.seed, members)
         if not args.json:
             print(f"clip: {args.make_clip} ({made.frames} frames)", file=sys.stderr)
         if args.video is None:
             args.video, truth_file = args.make_clip, truth_path(args.make_clip)
             enrol = enrol or {name: PUBLIC_DOMAIN / photo for name, photo in ENROL.items()}
+            enrol |= {m.name: m.enrol for m in members}
     if args.video is None:
         parser.error("give a VIDEO or --make-clip")
     truth = ClipTruth.from_json(truth_file.read_text()) if truth_file else None
@@ -417,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "events": len(run.events),
             "pipeline": pipeline,
         }
+        if members:
+            report["lfw_members"] = {
+                m.name: {"enrol": m.enrol.name, "walk": m.walk.name} for m in members
+            }
         if args.anchor:
             with progress.task("anchor", run.frames):
                 anchor = run_anchor(video, enrol, args.max_frames, progress)
