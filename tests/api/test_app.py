@@ -20,6 +20,7 @@ from consentcam.errors import (
     PolicyError,
     SourceError,
 )
+from tests.auth.support import bearer, use_fast_hashing, user_with_token
 from tests.events.support import place, record
 
 with warnings.catch_warnings():
@@ -31,9 +32,14 @@ STREAM = "/api/v1/events/stream"
 
 
 @pytest.fixture
-def client(ledger: Ledger, store_settings: Settings) -> Iterator[TestClient]:
+def client(
+    ledger: Ledger, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """A client authenticated as an owner of the default tenant (an API token)."""
+    use_fast_hashing(monkeypatch)
+    token = user_with_token(ledger, "olivia", "owner")
     app = create_app(store_settings, poll_interval_s=0.01, stream_max_idle_s=0)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer(token)) as test_client:
         yield test_client
 
 
@@ -63,7 +69,7 @@ def test_stream_sends_events_in_seq_order_and_resumes_after_last_event_id(
     response = client.get(STREAM, headers={"Last-Event-ID": "0"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == "no-store"
     events = _events(response.text)
     assert [int(e["id"]) for e in events] == seqs
     assert [e["data"]["payload"]["n"] for e in events] == [0, 1, 2, 3]

@@ -1,26 +1,37 @@
-"""The HTTP API: ``GET /healthz`` and ``GET /api/v1/events/stream`` (server-sent events).
+"""The HTTP API: ``GET /healthz`` (public), the login routes, ``GET /api/v1/events/stream``
+(server-sent events), claims and door confirmations, and the routers of ``consentcam.api.routes``,
+all under /api/v1.
 
-The API has no authentication yet (it comes with user accounts in a later release), so
-``consentcam serve`` listens on loopback addresses only and refuses any other host
-(``check_bind_host``): events name members, and nobody on the network may read them unasked.
+Every route but the public ones (``security.PUBLIC_ROUTES``) needs a Bearer API token or a
+session cookie, and works in the caller's tenant and sites only (``consentcam.api.security``).
 
-Library errors become HTTP errors in exactly one place (``STATUS_CODES`` and one handler), with a
-JSON body ``{"error": message}``.
+Errors have one JSON shape, ``{"error": message}``, set in one place (``install_error_handlers``):
+library errors through ``STATUS_CODES``, FastAPI's HTTP errors, request validation (422) and
+anything unexpected (500, without details). Every response carries the security headers of
+``SecurityHeaders``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
+from sqlalchemy import select, text
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentcam import __version__
+from consentcam.api.security import principal_ledger, require
+from consentcam.api.security import router as auth_router
+from consentcam.auth.ratelimit import Clock, RateLimits
+from consentcam.auth.roles import Principal
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, store_keys
 from consentcam.errors import (
     ConfigError,
     ConsentcamError,
@@ -38,7 +49,26 @@ STATUS_CODES: dict[type[ConsentcamError], int] = {
     NotFound: 404,
 }
 LOOPBACK_NAMES = ("localhost",)
-API_ACTOR = "api:loopback"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# FastAPI's interactive docs page loads Swagger UI from a CDN and starts it with an inline
+# script; only that page gets a policy that allows them (the dashboard and kiosk never do).
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # The kiosk page takes the enrolment photo with the webcam; nothing else is allowed.
+    "Permissions-Policy": "camera=(self)",
+}
 
 
 def status_code(error: ConsentcamError) -> int:
@@ -49,8 +79,9 @@ def status_code(error: ConsentcamError) -> int:
 
 
 def check_bind_host(host: str) -> None:
-    """PolicyError unless ``host`` is a loopback address: until the API authenticates its
-    callers it must not be reachable from the network."""
+    """PolicyError unless ``host`` is a loopback address. ``serve`` still calls it; now that
+    every route but the public ones authenticates its caller, ``serve`` may relax it (put TLS
+    in front of any non-loopback listener: the session cookie and tokens travel in headers)."""
     try:
         loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -63,25 +94,88 @@ def check_bind_host(host: str) -> None:
         )
 
 
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every response, and ``Cache-Control:
+    no-store`` to API responses (they name members and carry session data). Plain ASGI rather
+    than BaseHTTPMiddleware, so the event stream passes through unbuffered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                docs = path in DOCS_PATHS
+                headers["Content-Security-Policy"] = (
+                    DOCS_CONTENT_SECURITY_POLICY if docs else CONTENT_SECURITY_POLICY
+                )
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if path.startswith("/api/"):
+                    headers["Cache-Control"] = "no-store"
+                if https:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place errors become responses, all shaped ``{"error": message}``."""
+
+    @app.exception_handler(ConsentcamError)
+    async def _library_error(request: Request, exc: ConsentcamError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=status_code(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Details stay in the server log: they may name rows, paths or settings.
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One line naming each invalid field; never the submitted values (a password may be one)."""
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
 def create_app(
     settings: Settings,
     *,
     poll_interval_s: float = 1.0,
     keepalive_s: float = 15.0,
     stream_max_idle_s: float | None = None,
+    clock: Clock = time.monotonic,
 ) -> FastAPI:
     """The API over the store named by ``settings`` (which must exist: 'consentcam init').
 
-    Serve it on a loopback address only (see ``check_bind_host``): there is no authentication
-    yet. ``stream_max_idle_s`` ends event streams after that long without an event (tests)."""
+    ``stream_max_idle_s`` ends event streams after that long without an event (tests);
+    ``clock`` drives the rate limits (tests)."""
     store = open_store(settings)
-    app = FastAPI(title="consentcam", version=__version__)
+    app = FastAPI(title="consentcam", version=__version__, redoc_url=None)
     app.state.store = store
     app.state.settings = settings
-
-    @app.exception_handler(ConsentcamError)
-    async def _library_error(request: Request, exc: ConsentcamError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=status_code(exc))
+    app.state.rate_limits = RateLimits(clock)
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -92,15 +186,16 @@ def create_app(
 
     @app.get("/api/v1/events/stream", response_class=StreamingResponse)
     def events_stream(
+        principal: Annotated[Principal, Depends(require("events:read"))],
         site: Annotated[str | None, Query(description="Site name; all sites if omitted.")] = None,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
-        """Events as ``text/event-stream``, each with its outbox seq as id. Without a
-        ``Last-Event-ID`` header the stream starts with the next new event; with one it resumes
-        after that seq (``0`` replays every event still retained)."""
+        """Events at the caller's sites as ``text/event-stream``, each with its outbox seq as
+        id. Without a ``Last-Event-ID`` header the stream starts with the next new event; with
+        one it resumes after that seq (``0`` replays every event still retained)."""
         from consentcam.events.sse import tail_events
 
-        site_ids, after = _stream_start(store, site, last_event_id)
+        site_ids, after = _stream_start(store, principal, site, last_event_id)
         stream = tail_events(
             store,
             site_ids,
@@ -109,21 +204,24 @@ def create_app(
             keepalive_s=keepalive_s,
             max_idle_s=stream_max_idle_s,
         )
+        # Buffering proxies (nginx) would hold messages back; SecurityHeaders adds no-store.
         return StreamingResponse(
-            stream,
-            media_type="text/event-stream",
-            # Buffering proxies (nginx) would hold messages back; caches must not keep them.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            stream, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
         )
 
     @app.post("/api/v1/claims", status_code=201)
-    def post_claim(body: ClaimIn) -> dict[str, str]:
+    def post_claim(
+        body: ClaimIn,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("claims:write"))],
+    ) -> dict[str, str]:
         """Verify mode: a member claims to stand at a camera (a kiosk's QR scan); the camera
         then checks that one member and the claim expires after ``ttl_s``."""
         from consentcam.pipeline.claims import open_claim
 
+        camera_id = _camera_in_scope(store, principal, body.camera, body.site)
         claim = open_claim(
-            ledger(), body.camera, body.member_id, site_name=body.site, ttl_s=body.ttl_s
+            principal_ledger(request, principal), camera_id, body.member_id, ttl_s=body.ttl_s
         )
         return {
             "claim_id": claim.id,
@@ -133,17 +231,20 @@ def create_app(
         }
 
     @app.post("/api/v1/events/{event_id}/confirm")
-    def post_confirm(event_id: str, body: ConfirmIn) -> dict[str, Any]:
+    def post_confirm(
+        event_id: str,
+        body: ConfirmIn,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("events:confirm"))],
+    ) -> dict[str, Any]:
         """Door mode: staff confirm (or dismiss) a recognition before any action beyond a
         greeting; audited with the actor."""
         from consentcam.pipeline.staff import confirm_event
 
-        return confirm_event(ledger(), event_id, confirm=body.confirm)
+        _check_event_in_scope(store, principal, event_id)
+        return confirm_event(principal_ledger(request, principal), event_id, confirm=body.confirm)
 
-    def ledger() -> Ledger:
-        # Until the API authenticates callers (a later release), the actor is the local host.
-        return Ledger(store, store_keys(settings), API_ACTOR, settings)
-
+    app.include_router(auth_router, prefix="/api/v1")
     from consentcam.api.routes import ROUTERS
 
     for router in ROUTERS:
@@ -165,12 +266,13 @@ class ConfirmIn(BaseModel):
 
 
 def _stream_start(
-    store: Store, site: str | None, last_event_id: str | None
-) -> tuple[list[str] | None, int]:
-    """The site filter and the seq to resume after; raises before the response starts, so bad
-    input gets a proper error status."""
+    store: Store, principal: Principal, site: str | None, last_event_id: str | None
+) -> tuple[list[str], int]:
+    """The caller's site ids (one site when ``site`` is given) and the seq to resume after;
+    raises before the response starts, so bad input gets a proper error status."""
     from consentcam.consent.ledger import site_by_name
     from consentcam.events.outbox import latest_seq
+    from consentcam.store.models import Site
 
     after: int | None = None
     if last_event_id is not None:
@@ -179,7 +281,40 @@ def _stream_start(
             raise InputError(f"Last-Event-ID must be an event seq (an integer >= 0), got {value!r}")
         after = int(value)
     with store.transaction() as s:
-        site_ids = [site_by_name(s, site).id] if site is not None else None
+        if site is not None:
+            found = site_by_name(s, site, principal.tenant_id)
+            if not principal.covers(found.id):
+                raise NotFound(f"no site named {site!r}")
+            site_ids = [found.id]
+        else:
+            # Never None ("every site of every tenant"): always the tenant's sites in scope.
+            # Sites added while a stream is open appear when the client reconnects.
+            query = select(Site.id).where(Site.tenant_id == principal.tenant_id)
+            site_ids = [i for i in s.execute(query).scalars() if principal.covers(i)]
         if after is None:
             after = latest_seq(s)
     return site_ids, after
+
+
+def _camera_in_scope(store: Store, principal: Principal, ref: str, site: str | None) -> str:
+    """The id of camera ``ref`` in the caller's tenant and sites; NotFound otherwise."""
+    from consentcam.consent.ledger import camera_by_ref
+
+    with store.transaction() as s:
+        camera = camera_by_ref(s, ref, site, principal.tenant_id)
+        if not principal.covers(camera.site_id):
+            raise NotFound(f"no camera {ref!r}")
+        return camera.id
+
+
+def _check_event_in_scope(store: Store, principal: Principal, event_id: str) -> None:
+    """NotFound unless the event belongs to the caller's tenant and sites (the same answer as
+    for an event that does not exist, so ids of other tenants reveal nothing)."""
+    from consentcam.store.models import Event
+
+    with store.transaction() as s:
+        event = s.get(Event, event_id)
+        if event is None or event.tenant_id != principal.tenant_id:
+            raise NotFound(f"no event {event_id!r}")
+        if not principal.covers(event.site_id):
+            raise NotFound(f"no event {event_id!r}")

@@ -1,7 +1,233 @@
-"""Placeholder until the verbs land."""
+"""Verbs for users and API tokens: user add, list, disable, token, revoke. Thin over
+``consentcam.auth``; every verb works in ``--tenant`` (default: the default tenant).
+
+Passwords are read from ``--password-file``, the CONSENTCAM_PASSWORD environment variable or a
+hidden prompt (twice), never from the command line, where other local users and the shell
+history would see them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from consentcam.auth.roles import ROLES
+from consentcam.auth.tokens import DEFAULT_DAYS, MAX_DAYS
+from consentcam.cli.common import State, json_option, print_json
+from consentcam.consent.ledger import DEFAULT_TENANT, Ledger
+from consentcam.errors import InputError
+
+if TYPE_CHECKING:
+    from consentcam.auth.users import UserInfo
+
+PASSWORD_ENV = "CONSENTCAM_PASSWORD"
+
+
+def tenant_option(func: Any) -> Any:
+    return click.option(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        show_default=True,
+        help="Tenant (the company) the user belongs to.",
+    )(func)
+
+
+def sites_option(func: Any) -> Any:
+    return click.option(
+        "--site",
+        "sites",
+        multiple=True,
+        help="Confine to this site (repeatable); without it: every site of the tenant.",
+    )(func)
+
+
+def _ledger(state: State, tenant: str) -> Ledger:
+    from consentcam.cli.store_cmds import _actor
+    from consentcam.consent.ledger import open_ledger
+
+    return dataclasses.replace(open_ledger(state.settings(), _actor()), tenant=tenant)
+
+
+def _password(password_file: Path | None) -> str:
+    if password_file is not None:
+        # One trailing line break is the file's, not the password's.
+        return password_file.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise InputError(
+            f"no password: give --password-file FILE or {PASSWORD_ENV}, or run in a terminal"
+        )
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.group(epilog="Example: consentcam user add alice --role owner")
+def user() -> None:
+    """Users of the dashboard and the API (roles owner, admin, staff, auditor, kiosk)."""
+
+
+@user.command(
+    "add",
+    epilog="""\b
+Examples:
+  consentcam user add alice --role owner
+  consentcam user add bob --role staff --site flagship --password-file bob.txt""",
+)
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the user may do.")
+@sites_option
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=f"File holding the password (else {PASSWORD_ENV}, else a prompt). 12+ characters.",
+)
+@tenant_option
+@json_option
+@click.pass_obj
+def user_add(
+    state: State,
+    name: str,
+    role: str,
+    sites: tuple[str, ...],
+    password_file: Path | None,
+    tenant: str,
+    as_json: bool,
+) -> None:
+    """Add a user with a password (argon2id-hashed; never stored or logged in clear)."""
+    from consentcam.auth.users import add_user
+
+    password = _password(password_file)
+    added = add_user(_ledger(state, tenant), name, role, password, list(sites) or None)
+    document = {"user_id": added.id, "name": added.name, "role": added.role, "tenant": tenant}
+    _emit(as_json, document, f"user {added.name} ({added.role}) added: {added.id}")
+
+
+@user.command("list", epilog="Example: consentcam user list --json")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_list(state: State, tenant: str, as_json: bool) -> None:
+    """List the tenant's users with their roles and sites."""
+    from consentcam.auth.users import list_users
+
+    users = list_users(_ledger(state, tenant))
+    if as_json:
+        print_json({"tenant": tenant, "users": [_user_document(u) for u in users]})
+        return
+    for u in users:
+        sites = "all sites" if u.sites is None else ", ".join(u.sites)
+        state_text = "disabled" if u.disabled else "active"
+        click.echo(f"{u.name}\t{u.role}\t{state_text}\t{sites}")
+
+
+@user.command("disable", epilog="Example: consentcam user disable bob")
+@click.argument("name")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_disable(state: State, name: str, tenant: str, as_json: bool) -> None:
+    """Disable a user: their sessions end and their API tokens stop working."""
+    from consentcam.auth.users import disable_user
+
+    disabled = disable_user(_ledger(state, tenant), name)
+    _emit(as_json, {"user_id": disabled.id, "disabled": True}, f"user {name} disabled")
+
+
+@user.command(
+    "token",
+    epilog="""\b
+Example:
+  consentcam user token bob --label 'till 3 tablet' --role staff --site flagship --days 30""",
+)
+@click.argument("name")
+@click.option("--label", required=True, help="What the token is for (shown in the audit log).")
+@click.option(
+    "--role", type=click.Choice(ROLES), help="Role of the token (at most the user's) [the user's]."
+)
+@sites_option
+@click.option(
+    "--days",
+    type=click.IntRange(1, MAX_DAYS),
+    default=DEFAULT_DAYS,
+    show_default=True,
+    help="Days until the token expires.",
+)
+@tenant_option
+@json_option
+@click.pass_obj
+def user_token(
+    state: State,
+    name: str,
+    label: str,
+    role: str | None,
+    sites: tuple[str, ...],
+    days: int,
+    tenant: str,
+    as_json: bool,
+) -> None:
+    """Issue an API token for a user and print it once (only its hash is stored)."""
+    from consentcam.auth.tokens import issue_token
+
+    issued = issue_token(
+        _ledger(state, tenant), name, label, role=role, site_names=list(sites) or None, days=days
+    )
+    if as_json:
+        print_json(
+            {
+                "token": issued.token,
+                "token_id": issued.id,
+                "prefix": issued.prefix,
+                "user": issued.user,
+                "label": issued.label,
+                "role": issued.role,
+                "sites": list(sites) or None,
+                "expires_at": issued.expires_at.isoformat(),
+            }
+        )
+        return
+    click.echo(issued.token)
+    click.echo(
+        f"token {issued.prefix} ({issued.role}) for {issued.user}, expires "
+        f"{issued.expires_at:%Y-%m-%d}; store it now, it is not shown again",
+        err=True,
+    )
+
+
+@user.command("revoke", epilog="Example: consentcam user revoke Ab3dE5gH7jK9")
+@click.argument("token_ref", metavar="TOKEN")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_revoke(state: State, token_ref: str, tenant: str, as_json: bool) -> None:
+    """Revoke an API token, named by its prefix or id."""
+    from consentcam.auth.tokens import revoke_token
+
+    revoked = revoke_token(_ledger(state, tenant), token_ref)
+    _emit(as_json, {"token_id": revoked.id, "revoked": True}, f"token {revoked.prefix} revoked")
+
+
+def _user_document(u: UserInfo) -> dict[str, Any]:
+    return {
+        "user_id": u.id,
+        "name": u.name,
+        "role": u.role,
+        "sites": u.sites,
+        "disabled": u.disabled,
+        "created_at": u.created_at.isoformat(),
+    }
+
+
+def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    if as_json:
+        print_json(document)
+    else:
+        click.echo(text)
+
+
+COMMANDS: list[click.Command] = [user]

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.auth.support import use_fast_hashing
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_fast_hashing(monkeypatch)
