@@ -45,3 +45,28 @@ def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:
         open_claim(globex, "kiosk", member.id)  # globex's kiosk, acme's member
     assert export_member(acme, member.id)["member"]["id"] == member.id
     assert open_claim(acme, "kiosk", member.id).member_id == member.id
+
+
+def test_another_tenant_cannot_confirm_a_door_event(ledger: Ledger) -> None:
+    from consentcam.events.outbox import record_event
+    from consentcam.pipeline.staff import confirm_event
+    from consentcam.store.models import utcnow
+
+    acme = replace(ledger, tenant="acme")
+    site = add_site(acme, "main", "eu")
+    member = add_member(acme, "main", "Ada")
+    with acme.store.transaction() as s:
+        event = record_event(
+            s,
+            tenant_id=site.tenant_id,
+            site_id=site.id,
+            camera_id=None,
+            member_id=member.id,
+            kind="recognition",
+            payload={"camera": "door"},
+            at=utcnow(),
+            status="pending",
+        )
+    with pytest.raises(NotFound):
+        confirm_event(replace(ledger, tenant="globex"), event.id)
+    assert confirm_event(acme, event.id)["status"] == "confirmed"

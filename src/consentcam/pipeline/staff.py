@@ -25,7 +25,7 @@ def confirm_event(
     status = CONFIRMED if confirm else DISMISSED
     with ledger.store.transaction() as s:
         event = s.get(Event, event_id)
-        if event is None:
+        if event is None or event.tenant_id != ledger.tenant_id(s):
             raise NotFound(f"no event {event_id!r}")
         if event.status != PENDING:
             state = event.status or "not a door event"
