@@ -121,9 +121,11 @@ def test_loopback_hosts_are_allowed(host: str) -> None:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "shop.example.com"])
-def test_other_hosts_are_refused_until_the_api_authenticates(host: str) -> None:
-    with pytest.raises(PolicyError, match="no authentication yet"):
+def test_other_hosts_need_tls(host: str) -> None:
+    with pytest.raises(PolicyError, match="without TLS"):
         check_bind_host(host)
+    check_bind_host(host, tls=True)
+    check_bind_host(host, behind_proxy=True)
 
 
 def test_create_app_needs_an_existing_store(tmp_path: Any) -> None:

@@ -118,10 +118,16 @@ def test_deliver_follow_prints_json_lines_until_interrupted(
     assert [line["attempted"] for line in lines] == [1, 2]
 
 
-def test_serve_refuses_a_non_loopback_host(cli: Run) -> None:
+def test_serve_refuses_a_network_host_in_clear(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = cli("serve", "--host", "0.0.0.0")
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "no authentication yet" in err and "loopback" in err
+    assert "without TLS" in err
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    assert cli("serve", "--host", "0.0.0.0", "--behind-proxy")[0] == 0
+    assert calls[0]["proxy_headers"] is True and calls[0]["host"] == "0.0.0.0"
 
 
 def test_serve_runs_uvicorn_on_loopback(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -78,19 +78,19 @@ def status_code(error: ConsentcamError) -> int:
     return 500
 
 
-def check_bind_host(host: str) -> None:
-    """PolicyError unless ``host`` is a loopback address. ``serve`` still calls it; now that
-    every route but the public ones authenticates its caller, ``serve`` may relax it (put TLS
-    in front of any non-loopback listener: the session cookie and tokens travel in headers)."""
+def check_bind_host(host: str, *, tls: bool = False, behind_proxy: bool = False) -> None:
+    """PolicyError for a non-loopback ``host`` served in clear: API tokens and session cookies
+    travel in headers, so off the machine they need TLS, either served here (``tls``) or
+    terminated by a reverse proxy in front (``behind_proxy``)."""
     try:
         loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         loopback = host.lower() in LOOPBACK_NAMES
-    if not loopback:
+    if not (loopback or tls or behind_proxy):
         raise PolicyError(
-            f"refusing to listen on {host}: the API has no authentication yet, and its event "
-            "stream names members, so it only listens on a loopback address (127.0.0.1, ::1, "
-            "localhost); reach it from elsewhere through an authenticating reverse proxy"
+            f"refusing to listen on {host} without TLS: tokens and session cookies would cross "
+            "the network in clear; give --tls-cert and --tls-key, or --behind-proxy when a "
+            "TLS-terminating reverse proxy is in front"
         )
 
 

@@ -128,35 +128,65 @@ def deliver(state: State, follow: bool, interval: float, as_json: bool) -> None:
 
 @click.command(
     epilog="""\b
-Example:
-  consentcam serve --port 8080
-  curl -N -H 'Last-Event-ID: 0' 'http://127.0.0.1:8080/api/v1/events/stream?site=flagship'""",
+Examples:
+  consentcam serve --port 8080                                   # http://127.0.0.1:8080
+  consentcam serve --host 0.0.0.0 --tls-cert shop.pem --tls-key shop.key
+  consentcam serve --host 0.0.0.0 --behind-proxy                 # TLS ends at the proxy""",
 )
 @click.option(
     "--dev",
     is_flag=True,
     help="Development settings (a store initialised with --dev keeps its generated key).",
 )
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="TLS certificate.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="TLS private key.")
 @click.option(
-    "--host",
+    "--behind-proxy",
+    is_flag=True,
+    help="A TLS-terminating reverse proxy is in front: trust its X-Forwarded-* headers "
+    "(from --forwarded-allow-ips) for client addresses and https.",
+)
+@click.option(
+    "--forwarded-allow-ips",
     default="127.0.0.1",
     show_default=True,
-    help="Loopback address to listen on; others are refused until the API has authentication.",
+    help="Proxy addresses whose X-Forwarded-* headers are trusted.",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_obj
-def serve(state: State, dev: bool, host: str, port: int) -> None:
-    """Serve the API (health, server-sent event stream) on a loopback address.
-
-    There is no authentication yet, so any host other than a loopback address (127.0.0.1, ::1,
-    localhost) is refused: put an authenticating reverse proxy in front for remote access."""
+def serve(
+    state: State,
+    dev: bool,
+    host: str,
+    port: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    behind_proxy: bool,
+    forwarded_allow_ips: str,
+) -> None:
+    """Serve the API, the staff dashboard and the kiosk. Every route but the health check
+    needs a login or an API token ('consentcam user add', 'consentcam user token'); off the
+    machine it must be served over TLS (here, or at a reverse proxy in front)."""
     import uvicorn
 
     from consentcam.api.app import check_bind_host, create_app
+    from consentcam.errors import InputError
 
-    check_bind_host(host)
+    if (tls_cert is None) != (tls_key is None):
+        raise InputError("give both --tls-cert and --tls-key, or neither")
+    check_bind_host(host, tls=tls_cert is not None, behind_proxy=behind_proxy)
     app = create_app(state.settings(**({"dev": True} if dev else {})))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        proxy_headers=behind_proxy,
+        forwarded_allow_ips=forwarded_allow_ips if behind_proxy else None,
+    )
 
 
 COMMANDS: list[click.Command] = [webhook, deliver, serve]
