@@ -41,6 +41,17 @@ def test_login_shows_the_role_s_sections_and_logs_out(
     expect(page.locator("#stream-state")).to_have_text("live")
     browser.shot("dashboard-staff")
 
+    # The tabs work from the keyboard (arrow keys move between them, as ARIA tabs do).
+    page.get_by_role("tab", name="Live alerts").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Footfall")).to_be_focused()
+    expect(page.get_by_role("tab", name="Footfall")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel", name="Footfall")).to_be_visible()
+    page.keyboard.press("End")
+    expect(page.get_by_role("tabpanel", name="Compliance")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("tabpanel", name="Live alerts")).to_be_visible()
+
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/login"))
     page.goto("/dashboard")
