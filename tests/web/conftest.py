@@ -26,8 +26,12 @@ from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import Ledger, add_camera, add_site
 from tests.auth.support import PASSWORD, use_fast_hashing
 
+TIMEOUT_MS = 15_000  # generous: CI has two cores, and the first enrolment loads the models
+
 try:
     from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
 except ImportError:  # the chromium fixture fails (CI) or skips every browser test
     expect = None  # type: ignore[assignment]
 
@@ -48,7 +52,6 @@ CHROMIUM_ARGS = [
 ]
 SITE = "north"
 USERS = {"sam": "staff", "kim": "kiosk", "olga": "owner", "audrey": "auditor"}
-TIMEOUT_MS = 15_000
 
 
 def _unavailable(reason: str) -> None:

@@ -53,6 +53,10 @@ async function start() {
 
   for (const tab of tabs()) tab.hidden = !may(tab.dataset.permission);
   setUpTabs();
+  if (state.me.role === "kiosk") {
+    const status = showStatus($("#page-status"), "info", "This is a kiosk account. ");
+    status.firstChild.append(el("a", { href: "/kiosk" }, "Open the consent kiosk"));
+  }
 
   try {
     state.sites = await api("/sites");
