@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from consentcam.config import Settings, VisionSettings
+from consentcam.consent.ledger import Ledger
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
 from consentcam.vision.faces import enrolment_face, file_faces
 
 SAMPLE_MEMBER = ("Barack Obama (sample member)", "obama.jpg")
 SAMPLE_PROBES = ("obama2.jpg", "biden.jpg")
+DEMO_SITE = "demo-store"
 
 
 def sample_photo(name: str) -> Path:
@@ -70,10 +72,9 @@ def _as_dict(r: Identification) -> dict[str, Any]:
     return {"photo": r.photo, "member": r.member, "distance": r.distance, "threshold": r.threshold}
 
 
-def run_video_demo(settings: Settings) -> dict[str, Any]:
-    """The camera pipeline on a generated door clip, in a temporary store deleted afterwards."""
-    import tempfile
-
+def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, Any]]:
+    """The camera pipeline on a generated door clip, with a development store in ``root``
+    (the caller deletes it): a consenting, enrolled member and a passer-by walk in."""
     from consentcam.consent.ledger import (
         add_camera,
         add_member,
@@ -87,26 +88,23 @@ def run_video_demo(settings: Settings) -> dict[str, Any]:
     from consentcam.vision.decode import load_image
 
     name, photo = SAMPLE_MEMBER
-    with tempfile.TemporaryDirectory(prefix="consentcam-demo-") as tmp:
-        root = Path(tmp)
-        clip = root / "door.mp4"
-        walkers = {"member": load_image(sample_photo("obama2.jpg"))}
-        truth = sample_clip(clip, walkers, [load_image(sample_photo("biden.jpg"))])
-        ledger = open_ledger(
-            settings.model_copy(
-                update={"data_dir": root / "store", "database_url": None, "dev": True}
-            ),
-            actor="demo:staff",
-            create=True,
-        )
-        add_site(ledger, "demo-store", "eu")
-        add_camera(ledger, "demo-store", "door", str(clip), "door", signage_attested=True)
-        member = add_member(ledger, "demo-store", name)
-        evidence = root / "consent.txt"
-        evidence.write_text("Sample member's consent to recognition at the demo store.")
-        record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
-        enroll(ledger, member.id, [sample_photo(photo)])
-        run = process_video(ledger, "door")
+    clip = root / "door.mp4"
+    walkers = {"member": load_image(sample_photo("obama2.jpg"))}
+    truth = sample_clip(clip, walkers, [load_image(sample_photo("biden.jpg"))])
+    ledger = open_ledger(
+        settings.model_copy(update={"data_dir": root / "store", "database_url": None, "dev": True}),
+        actor="demo:staff",
+        create=True,
+    )
+    add_site(ledger, DEMO_SITE, "eu")
+    add_camera(ledger, DEMO_SITE, "door", str(clip), "door", signage_attested=True)
+    member = add_member(ledger, DEMO_SITE, name)
+    evidence = root / "consent.txt"
+    evidence.write_text("Sample member's consent to recognition at the demo store.")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, member.id, [sample_photo(photo)])
+    run = process_video(ledger, "door")
+    clip.unlink()  # the footage stood in for a live camera, whose frames are never kept
     events = [
         {
             "kind": e["kind"],
@@ -118,11 +116,50 @@ def run_video_demo(settings: Settings) -> dict[str, Any]:
         }
         for e in run.events
     ]
-    return {
+    return ledger, {
         "clip": {"frames": truth.frames, "size": list(truth.size), "fps": truth.fps},
         "fps": round(run.frames / run.seconds, 1) if run.seconds else None,
         "events": events,
         "member_tracks": sum(1 for t in run.tracks if t.member_id is not None),
         "unknown_tracks": sum(1 for t in run.tracks if t.member_id is None),
-        "stored": "nothing: the demo store was deleted; unknown faces never left memory",
+        "footfall": footfall_totals(ledger),
+        "stored": stored_rows(ledger),
+        "not_stored": "frames, face crops and embeddings of the passer-by: they never left memory",
     }
+
+
+def footfall_totals(ledger: Ledger) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from consentcam.store.models import FootfallBucket
+
+    with ledger.store.transaction() as s:
+        row = s.execute(
+            select(
+                func.coalesce(func.sum(FootfallBucket.entries), 0),
+                func.coalesce(func.sum(FootfallBucket.exits), 0),
+                func.coalesce(func.sum(FootfallBucket.visits), 0),
+            )
+        ).one()
+    return {"entries": int(row[0]), "exits": int(row[1]), "visits": int(row[2])}
+
+
+def stored_rows(ledger: Ledger) -> dict[str, int]:
+    """Rows per table after the run: what the store holds, and nothing about the passer-by."""
+    from sqlalchemy import func, select
+
+    from consentcam.store import models
+
+    tables = {
+        "members": models.Member,
+        "consents": models.Consent,
+        "templates (encrypted)": models.Template,
+        "events": models.Event,
+        "footfall buckets": models.FootfallBucket,
+        "audit entries": models.AuditEntry,
+    }
+    with ledger.store.transaction() as s:
+        return {
+            name: int(s.execute(select(func.count()).select_from(model)).scalar_one())
+            for name, model in tables.items()
+        }

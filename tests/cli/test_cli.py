@@ -112,7 +112,7 @@ def test_invalid_environment_setting_exits_2(
 
 
 def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run_cli("demo", "--json")
+    code, out, err = run_cli("demo", "--headless", "--json")
     assert code == 0, err
     report = json.loads(out)
     members = {r["photo"]: r["member"] for r in report["identified"]}
@@ -121,6 +121,42 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     (event,) = camera["events"]
     assert event["member"] == "Barack Obama (sample member)" and event["status"] == "pending"
     assert camera["member_tracks"] == 1 and camera["unknown_tracks"] >= 1
+    stored = camera["stored"]
+    assert stored["members"] == 1 and stored["templates (encrypted)"] == 1
+    assert stored["events"] == 1 and camera["footfall"]["visits"] >= 2
+
+
+def test_demo_serves_the_dashboard_with_a_one_off_login(run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    # While it "serves", the demo's store must still be there: check it from inside the call.
+    checks: list[tuple[int, int, str]] = []
+
+    def serve(app: FastAPI, **kw: object) -> None:
+        client = TestClient(app)
+        before = client.get("/api/v1/auth/me").status_code
+        password = captured["password"]
+        login = client.post("/api/v1/auth/login", json={"username": "demo", "password": password})
+        me = client.get("/api/v1/auth/me")
+        checks.append((before, login.status_code, me.json().get("role", "")))
+
+    captured: dict[str, str] = {}
+    real_secret = __import__("secrets").token_urlsafe
+
+    def remembered(n: int) -> str:
+        captured["password"] = real_secret(n)
+        return captured["password"]
+
+    monkeypatch.setattr(
+        "consentcam.cli.demo.secrets", __import__("types").SimpleNamespace(token_urlsafe=remembered)
+    )
+    monkeypatch.setattr(uvicorn, "run", serve)
+    code, _, err = run_cli("demo")
+    assert code == 0, err
+    assert "http://127.0.0.1:8000/" in err and captured["password"] in err
+    assert checks == [(401, 200, "owner")]
 
 
 def test_demo_leaves_nothing_behind(run_cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +164,7 @@ def test_demo_leaves_nothing_behind(run_cli, tmp_path, monkeypatch) -> None:  # 
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    assert run_cli("demo")[0] == 0
+    assert run_cli("demo", "--headless")[0] == 0
     assert list(tmp_path.iterdir()) == []
 
 
