@@ -249,6 +249,9 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    from consentcam.web import mount_web
+
+    mount_web(app)  # the dashboard and kiosk pages (static; all data comes from the API)
     return app
 
 
