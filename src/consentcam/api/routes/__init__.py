@@ -4,4 +4,36 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from consentcam.api.routes import (
+    audit,
+    calibration,
+    cameras,
+    consents,
+    enrolment,
+    events,
+    footfall,
+    members,
+    purchases,
+    retention,
+    rights,
+    sites,
+    tenant,
+    webhooks,
+)
+
+ROUTERS: list[APIRouter] = [
+    tenant.router,
+    sites.router,
+    cameras.router,
+    members.router,
+    consents.router,
+    enrolment.router,
+    rights.router,
+    purchases.router,
+    events.router,
+    footfall.router,
+    calibration.router,
+    audit.router,
+    webhooks.router,
+    retention.router,
+]

@@ -1,0 +1,57 @@
+"""The audit log: the caller's tenant's entries, and verification of the hash chain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from consentcam.api.queries import audit_page, require_tenant_wide
+from consentcam.api.schemas import ERROR_RESPONSES, AuditEntryOut, AuditPage, AuditVerifyOut
+from consentcam.api.security import principal_ledger, require
+from consentcam.audit import chain
+from consentcam.auth.roles import Principal
+
+router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
+Auditor = Annotated[Principal, Depends(require("audit:read"))]
+
+
+@router.get("/audit")
+def list_audit(
+    request: Request,
+    principal: Auditor,
+    after_seq: Annotated[int, Query(ge=0, description="Entries after this seq.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most entries returned.")] = 100,
+) -> AuditPage:
+    """The tenant's audit entries in chain order (the log spans the tenant, so a caller confined
+    to some sites may not read it)."""
+    require_tenant_wide(principal, "the audit log")
+    with principal_ledger(request, principal).store.transaction() as s:
+        entries = [
+            AuditEntryOut(
+                seq=e.seq,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                subject=e.subject,
+                details=e.details,
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in audit_page(s, principal.tenant_id, after_seq, limit)
+        ]
+    return AuditPage(entries=entries, next_after_seq=entries[-1].seq if entries else None)
+
+
+@router.get("/audit/verify")
+def get_audit_verification(request: Request, principal: Auditor) -> AuditVerifyOut:
+    """Walk the whole hash chain and report the first entry that does not fit."""
+    require_tenant_wide(principal, "verifying the audit log")
+    with principal_ledger(request, principal).store.transaction() as s:
+        result = chain.verify(s)
+    return AuditVerifyOut(
+        ok=result.ok,
+        entries=result.entries,
+        first_bad_seq=result.first_bad_seq,
+        reason=result.reason,
+    )

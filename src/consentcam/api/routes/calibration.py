@@ -1,0 +1,32 @@
+"""Per-site calibration: the threshold in force and the false alerts it means."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from consentcam.api.queries import scoped_site
+from consentcam.api.schemas import ERROR_RESPONSES, CalibrationOut
+from consentcam.api.security import principal_ledger, require
+from consentcam.auth.roles import Principal
+from consentcam.match.calibration import calibration
+
+router = APIRouter(tags=["calibration"], responses=ERROR_RESPONSES)
+
+
+@router.get("/sites/{site}/calibration")
+def get_calibration(
+    site: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("calibration:read"))],
+    target_fpir: Annotated[
+        float | None,
+        Query(gt=0, lt=1, description="Target false-alert rate; the model card's if unset."),
+    ] = None,
+) -> CalibrationOut:
+    """The site's calibration report at its current gallery size."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
+        name = scoped_site(s, principal, site).name
+    return CalibrationOut(**calibration(ledger, name, target_fpir))

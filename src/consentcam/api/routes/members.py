@@ -1,0 +1,112 @@
+"""Members: the member list of a site, adding a member, and the member card staff see.
+
+Reading a member card is reading a member's profile, so each read is audited with the caller as
+actor (privacy invariant 5), in the transaction that reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from consentcam.api.queries import (
+    consent_statuses,
+    scoped_member,
+    scoped_site,
+    site_members,
+    template_counts,
+)
+from consentcam.api.schemas import (
+    ERROR_RESPONSES,
+    MemberCard,
+    MemberIn,
+    MemberOut,
+    MemberPage,
+    MemberRow,
+    PurchaseSummaryOut,
+)
+from consentcam.api.security import principal_ledger, require
+from consentcam.audit import chain
+from consentcam.auth.roles import Principal
+from consentcam.consent.ledger import add_member
+from consentcam.consent.purchases import purchase_summary
+from consentcam.store.models import Site, utcnow
+
+router = APIRouter(tags=["members"], responses=ERROR_RESPONSES)
+Reader = Annotated[Principal, Depends(require("members:read"))]
+
+
+@router.get("/sites/{site}/members")
+def list_members(
+    site: str,
+    request: Request,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Members to skip.")] = 0,
+) -> MemberPage:
+    """Members at home at the site, oldest first, with consent status and template count."""
+    with principal_ledger(request, principal).store.transaction() as s:
+        members, total = site_members(s, scoped_site(s, principal, site), limit, offset)
+        statuses = consent_statuses(s, members, utcnow())
+        templates = template_counts(s, [m.id for m in members])
+        items = [
+            MemberRow(
+                id=m.id,
+                name=m.name,
+                consent=statuses[m.id][0],
+                consent_expires_at=statuses[m.id][1],
+                templates=templates[m.id],
+                created_at=m.created_at,
+            )
+            for m in members
+        ]
+    return MemberPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/members", status_code=201)
+def post_member(
+    body: MemberIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("members:write"))],
+) -> MemberOut:
+    """Add a member at a site (no consent yet: nothing about their face exists)."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
+        site = scoped_site(s, principal, body.site).name
+    member = add_member(ledger, site, body.name, dict(body.profile))
+    return MemberOut(id=member.id, site=site, name=member.name, created_at=member.created_at)
+
+
+@router.get("/members/{member_id}")
+def get_member(member_id: str, request: Request, principal: Reader) -> MemberCard:
+    """The member card: profile, consent status and purchase-history summary. Audited as a
+    profile read (``member.view``) with the caller as actor."""
+    ledger = principal_ledger(request, principal)
+    now = utcnow()
+    with ledger.store.transaction() as s:
+        member = scoped_member(s, principal, member_id)
+        site = s.get(Site, member.site_id)
+        assert site is not None
+        status, expires = consent_statuses(s, [member], now)[member.id]
+        card = MemberCard(
+            id=member.id,
+            name=member.name,
+            site=site.name,
+            profile=dict(member.profile),
+            consent=status,
+            consent_expires_at=expires,
+            templates=template_counts(s, [member.id])[member.id],
+            created_at=member.created_at,
+            last_interaction_at=member.last_interaction_at,
+            purchases=PurchaseSummaryOut(**purchase_summary(s, member.id, now)),
+        )
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.view",
+            subject=member.id,
+            details={"site": site.name},
+            tenant_id=member.tenant_id,
+        )
+    return card

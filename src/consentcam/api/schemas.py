@@ -1,0 +1,440 @@
+"""Request and response models of the REST API (pydantic lives only at this edge).
+
+Requests forbid unknown keys, so a typo is a 422 rather than a silently ignored field; responses
+forbid them too, so a route cannot leak a field its model does not declare. Every field says
+what it is, so the OpenAPI document is the API's reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+ConsentState = Literal["active", "expired", "withdrawn", "none"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Tenant and sites
+
+
+class TenantOut(_Model):
+    name: str = Field(description="The caller's tenant (company).")
+    sites: int = Field(description="Sites of the tenant the caller may see.")
+
+
+class SiteIn(_Model):
+    name: str = Field(min_length=1, max_length=200, description="Site name, unique per tenant.")
+    jurisdiction: str = Field(
+        description="Jurisdiction profile code: eu, cn, us-il, us-tx, us-nyc, us-portland, none."
+    )
+
+
+class SiteOut(_Model):
+    id: str = Field(description="Site id.")
+    name: str = Field(description="Site name.")
+    jurisdiction: str = Field(description="Jurisdiction profile code.")
+    created_at: dt.datetime = Field(description="When the site was added (UTC).")
+
+
+class ProfileOut(_Model):
+    code: str = Field(description="Profile code.")
+    name: str = Field(description="The legal regime, in words.")
+    allowed_modes: list[str] = Field(description="Camera modes the profile allows.")
+    separate_biometric_consent: bool = Field(
+        description="Biometric consent must be its own act, not part of the terms."
+    )
+    written_release: bool = Field(description="Consent needs a signed written release (BIPA).")
+    guardian_under: int | None = Field(description="Age below which a guardian must consent.")
+    template_inactivity_days: int | None = Field(
+        description="Templates are destroyed this many days after the last interaction."
+    )
+    event_retention_days: int = Field(description="Days events are kept.")
+    footfall_retention_days: int = Field(description="Days anonymous footfall counts are kept.")
+    filing_thresholds: list[int] = Field(
+        description="Enrolled-people counts that trigger a regulator filing (warn, file)."
+    )
+    signage: str = Field(description="The sign's core sentence.")
+    source: str = Field(description="Articles the rules come from.")
+
+
+class FilingOut(_Model):
+    enrolled_people: int = Field(description="People with a template anywhere in the tenant.")
+    warn_at: int = Field(description="Count at which the filing deadline approaches.")
+    file_at: int = Field(description="Count at which filing is required.")
+    status: Literal["ok", "warn", "file"] = Field(description="Where the count stands.")
+    note: str = Field(description="What to file, and when.")
+
+
+class CameraIn(_Model):
+    name: str = Field(min_length=1, max_length=200, description="Camera name, unique per site.")
+    source: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Video source: file path, rtsp:// or http(s):// stream, or webcam index.",
+    )
+    mode: str = Field(description="count, verify, lane or door.")
+    signage_attested: bool = Field(
+        False, description="The signs are up; required for every face mode (verify, lane, door)."
+    )
+    line: tuple[float, float, float, float] | None = Field(
+        None, description="Counting line x1,y1,x2,y2 in fractions of the frame (0-1)."
+    )
+    detect_scale: float | None = Field(
+        None, description="Scale applied to frames before detection (0-4]; site default if unset."
+    )
+
+
+class CameraOut(_Model):
+    id: str = Field(description="Camera id.")
+    name: str = Field(description="Camera name.")
+    mode: str = Field(description="count, verify, lane or door.")
+    signage_attested: bool = Field(description="Whether the signs were attested to be up.")
+    source: str = Field(description="Video source, with any user name and password removed.")
+    line: list[float] | None = Field(description="The camera's own counting line, if set.")
+    detect_scale: float | None = Field(description="The camera's own detection scale, if set.")
+    created_at: dt.datetime = Field(description="When the camera was added (UTC).")
+
+
+class SiteDetail(_Model):
+    site: SiteOut = Field(description="The site.")
+    profile: ProfileOut = Field(description="Its jurisdiction profile's rules.")
+    cameras: list[CameraOut] = Field(description="Its cameras, by name.")
+    members: int = Field(description="Members whose home site this is.")
+    enrolled_members: int = Field(description="Members of the site with a stored template.")
+    filing: FilingOut | None = Field(
+        description="Tenant-wide enrolled people against the profile's filing thresholds."
+    )
+
+
+class NoticeOut(_Model):
+    site: str = Field(description="Site name.")
+    jurisdiction: str = Field(description="The site's profile code.")
+    version: str = Field(description="Notice version.")
+    text: str = Field(description="The exact notice text to show before consent.")
+    sha256: str = Field(description="SHA-256 of the text (UTF-8), recorded with each consent.")
+
+
+# Members
+
+
+class MemberIn(_Model):
+    site: str = Field(min_length=1, max_length=200, description="Home site name.")
+    name: str = Field(min_length=1, max_length=200, description="Member's name.")
+    profile: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Free membership fields shown on the member card (tier, member number).",
+    )
+
+
+class MemberOut(_Model):
+    id: str = Field(description="Member id (random; says nothing about the member).")
+    site: str = Field(description="Home site name.")
+    name: str = Field(description="Member's name.")
+    created_at: dt.datetime = Field(description="When the member was added (UTC).")
+
+
+class MemberRow(_Model):
+    id: str = Field(description="Member id.")
+    name: str = Field(description="Member's name.")
+    consent: ConsentState = Field(
+        description="Recognition consent: active, expired, withdrawn, or none recorded."
+    )
+    consent_expires_at: dt.datetime | None = Field(description="When the active consent ends.")
+    templates: int = Field(description="Stored face templates.")
+    created_at: dt.datetime = Field(description="When the member was added (UTC).")
+
+
+class MemberPage(_Model):
+    items: list[MemberRow] = Field(description="Members, oldest first.")
+    total: int = Field(description="Members of the site in all.")
+    limit: int = Field(description="Page size asked for.")
+    offset: int = Field(description="Members skipped before this page.")
+
+
+class TopItem(_Model):
+    item: str = Field(description="Item name as the point of sale exports it.")
+    count: int = Field(description="Times bought.")
+
+
+class PurchaseSummaryOut(_Model):
+    last_visits: list[str] = Field(description="Latest purchase dates (UTC), newest first.")
+    top_items: list[TopItem] = Field(description="Most bought items.")
+    spend_cents: dict[str, int] = Field(description="Total spend per currency, in cents.")
+    purchases: int = Field(description="Number of purchases.")
+
+
+class MemberCard(_Model):
+    id: str = Field(description="Member id.")
+    name: str = Field(description="Member's name.")
+    site: str = Field(description="Home site name.")
+    profile: dict[str, Any] = Field(description="Membership fields.")
+    consent: ConsentState = Field(description="Recognition consent status.")
+    consent_expires_at: dt.datetime | None = Field(description="When the active consent ends.")
+    templates: int = Field(description="Stored face templates.")
+    created_at: dt.datetime = Field(description="When the member was added (UTC).")
+    last_interaction_at: dt.datetime = Field(description="Last enrolment or recognition (UTC).")
+    purchases: PurchaseSummaryOut = Field(description="Purchase-history summary.")
+
+
+# Consent, enrolment, rights
+
+
+class ConsentIn(_Model):
+    purpose: str = Field(description="What the consent is for; only 'recognition' exists.")
+    evidence_text: str | None = Field(
+        None,
+        max_length=100_000,
+        description="The consent record as text (kiosk: the ticked box and typed name); only its "
+        "SHA-256 is stored. Give this or evidence.",
+    )
+    evidence: str | None = Field(
+        None,
+        max_length=14_000_000,
+        description="The evidence file (signed form, scan) as base64; only its SHA-256 is "
+        "stored. Give this or evidence_text.",
+    )
+    notice_version: str = Field(
+        "v1", pattern=r"^[A-Za-z0-9._-]{1,40}$", description="Version of the notice shown."
+    )
+    expires: AwareDatetime | None = Field(None, description="When the consent ends, if ever.")
+    channel: str = Field("kiosk", description="kiosk, written or app.")
+    age: int | None = Field(None, description="Declared age, when the member may be a minor.")
+    guardian_name: str | None = Field(
+        None, max_length=200, description="The consenting parent or guardian of a minor."
+    )
+    chain_scope: bool = Field(False, description="Valid at every site of the tenant.")
+
+    @model_validator(mode="after")
+    def _one_evidence(self) -> ConsentIn:
+        if (self.evidence_text is None) == (self.evidence is None):
+            raise ValueError("give exactly one of evidence_text and evidence")
+        return self
+
+
+class ConsentOut(_Model):
+    id: str = Field(description="Consent id.")
+    member_id: str = Field(description="The member who consented.")
+    purpose: str = Field(description="What it is for.")
+    channel: str = Field(description="How it was given.")
+    scope: Literal["site", "chain"] = Field(description="Home site only, or every site.")
+    notice_sha256: str = Field(description="SHA-256 of the notice text shown.")
+    evidence_sha256: str = Field(description="SHA-256 of the evidence.")
+    given_at: dt.datetime = Field(description="When it was given (UTC).")
+    expires_at: dt.datetime | None = Field(description="When it ends, if ever.")
+    guardian_name: str | None = Field(description="Consenting guardian of a minor.")
+
+
+class QualityOut(_Model):
+    ok: bool = Field(description="Whether the photo passed the quality gate.")
+    reasons: list[str] = Field(description="What to fix, in words, when it did not.")
+    face_px: int = Field(description="Face size in pixels.")
+    sharpness: float = Field(description="Focus measure (variance of the Laplacian).")
+    roll_deg: float = Field(description="Head tilt in degrees.")
+    yaw: float = Field(description="Head turn (0 is frontal).")
+    brightness: float = Field(description="Mean brightness of the face, 0-255.")
+    clipped: float = Field(description="Share of over- or under-exposed face pixels.")
+
+
+class EnrolmentOut(_Model):
+    member_id: str = Field(description="The enrolled member.")
+    templates: int = Field(description="Templates stored by this enrolment.")
+    quality: list[QualityOut] = Field(description="Quality of each photo, in upload order.")
+
+
+class ReceiptOut(_Model):
+    receipt_id: str = Field(description="Receipt id to give the member.")
+    member_id: str = Field(description="The member.")
+    withdrawn_consents: int = Field(description="Consents withdrawn.")
+    deleted_templates: int = Field(description="Face templates deleted.")
+    deleted_at: dt.datetime = Field(description="When (UTC).")
+    by: str = Field(description="Who withdrew, as the audit log names them.")
+    audit_entry: int = Field(description="Sequence number of the audit entry.")
+    kept: str = Field(description="What is kept, and how to erase it too.")
+
+
+class ExportMember(_Model):
+    id: str = Field(description="Member id.")
+    name: str = Field(description="Member's name.")
+    profile: dict[str, Any] = Field(description="Membership fields.")
+    created_at: dt.datetime = Field(description="When added (UTC).")
+    last_interaction_at: dt.datetime = Field(description="Last enrolment or recognition (UTC).")
+
+
+class ExportConsent(_Model):
+    id: str = Field(description="Consent id.")
+    purpose: str = Field(description="What it is for.")
+    channel: str = Field(description="How it was given.")
+    scope: Literal["site", "chain"] = Field(description="Home site only, or every site.")
+    notice_sha256: str = Field(description="SHA-256 of the notice shown.")
+    evidence_sha256: str = Field(description="SHA-256 of the evidence.")
+    given_at: dt.datetime = Field(description="When given (UTC).")
+    expires_at: dt.datetime | None = Field(description="When it ends.")
+    withdrawn_at: dt.datetime | None = Field(description="When withdrawn.")
+
+
+class ExportTemplate(_Model):
+    id: str = Field(description="Template id (the template itself is never exported).")
+    model_id: str = Field(description="Face model it was made with.")
+    created_at: dt.datetime = Field(description="When enrolled (UTC).")
+    quality: dict[str, Any] = Field(description="Quality of the enrolment photo.")
+    source_photo_sha256: str = Field(description="SHA-256 of the enrolment photo (not kept).")
+
+
+class ExportPurchase(_Model):
+    at: dt.datetime = Field(description="When (UTC).")
+    items: dict[str, Any] = Field(description="Items bought.")
+    amount_cents: int = Field(description="Amount, in cents.")
+    currency: str = Field(description="ISO 4217 currency.")
+
+
+class ExportOut(_Model):
+    member: ExportMember = Field(description="The member record.")
+    consents: list[ExportConsent] = Field(description="Every consent, withdrawn ones included.")
+    templates: list[ExportTemplate] = Field(description="Template metadata.")
+    purchases: list[ExportPurchase] = Field(description="Purchase history.")
+
+
+class PurchaseImportOut(_Model):
+    rows: int = Field(description="Purchases stored.")
+    members: int = Field(description="Members they belong to.")
+
+
+# Events, footfall, calibration
+
+
+class EventOut(_Model):
+    seq: int = Field(description="Outbox sequence number (the event stream's id).")
+    id: str = Field(description="Event id.")
+    kind: str = Field(description="Event kind.")
+    at: dt.datetime = Field(description="When it happened (UTC).")
+    site_id: str = Field(description="Site id.")
+    camera_id: str | None = Field(description="Camera id, if from a camera.")
+    member_id: str | None = Field(description="Member concerned, if any.")
+    status: str | None = Field(description="Door mode: pending, confirmed or dismissed.")
+    payload: dict[str, Any] = Field(description="Event details (never biometric data).")
+
+
+class EventPage(_Model):
+    items: list[EventOut] = Field(description="Events in sequence order, newest last.")
+    last_seq: int | None = Field(description="Pass as 'after' to get the events that follow.")
+
+
+class FootfallRow(_Model):
+    camera_id: str = Field(description="Camera id.")
+    camera: str = Field(description="Camera name.")
+    site: str = Field(description="Site name.")
+    hour: dt.datetime = Field(description="Start of the UTC hour.")
+    entries: int = Field(description="Line crossings inwards.")
+    exits: int = Field(description="Line crossings outwards.")
+    visits: int = Field(description="Tracks that ended in the hour.")
+    dwell_seconds: int = Field(description="Their dwell, summed, in s.")
+    mean_dwell_s: float | None = Field(description="Mean dwell in s; none without visits.")
+
+
+class FootfallTotals(_Model):
+    entries: int = Field(description="Entries in the period.")
+    exits: int = Field(description="Exits in the period.")
+    visits: int = Field(description="Visits in the period.")
+    dwell_seconds: int = Field(description="Dwell summed over visits, in s.")
+
+
+class FootfallOut(_Model):
+    since: dt.datetime = Field(description="Start of the period (UTC).")
+    until: dt.datetime = Field(description="End of the period (UTC, exclusive).")
+    rows: list[FootfallRow] = Field(description="One per camera and hour, by hour then camera.")
+    totals: FootfallTotals = Field(description="Sums over the rows.")
+
+
+class CalibrationOut(_Model):
+    site: str = Field(description="Site name.")
+    jurisdiction: str = Field(description="Profile code.")
+    gallery_members: int = Field(description="N: members searched at the site.")
+    target_fpir: float = Field(description="Target false-positive identification rate.")
+    threshold: float = Field(description="Distance threshold in force.")
+    fmr_requested: float = Field(description="Per-comparison FMR the target needs (FPIR / N).")
+    fmr_in_force: float = Field(description="FMR in force (clamped to the measured range).")
+    measured_fmr_range: list[float] = Field(description="Lowest and highest measured FMR.")
+    clamped: Literal["floor", "ceiling"] | None = Field(description="Whether the FMR was clamped.")
+    note: str | None = Field(description="What clamping means for this site, in words.")
+    expected_fpir: float = Field(description="Expected FPIR at the threshold.")
+    expected_false_alerts_per_1000_non_members: float = Field(
+        description="Expected false alerts per 1,000 non-member visitors."
+    )
+    expected_fnmr: float = Field(description="Expected share of member visits missed.")
+    model_card_version: str = Field(description="Model card the figures come from.")
+    filing: FilingOut | None = Field(description="Filing status, where the profile has one.")
+
+
+# Audit, webhooks, retention
+
+
+class AuditEntryOut(_Model):
+    seq: int = Field(description="Sequence number in the chain.")
+    at: dt.datetime = Field(description="When (UTC).")
+    actor: str = Field(description="Who.")
+    action: str = Field(description="What.")
+    subject: str | None = Field(description="Id of what it concerns.")
+    details: dict[str, Any] = Field(description="Plain details (never biometric content).")
+    prev_hash: str = Field(description="Hash of the previous entry.")
+    hash: str = Field(description="Hash of this entry.")
+
+
+class AuditPage(_Model):
+    entries: list[AuditEntryOut] = Field(description="The tenant's entries, by sequence.")
+    next_after_seq: int | None = Field(description="Pass as after_seq for the next page.")
+
+
+class AuditVerifyOut(_Model):
+    ok: bool = Field(description="Whether the whole chain is intact.")
+    entries: int = Field(description="Entries checked (the chain is shared by every tenant).")
+    first_bad_seq: int | None = Field(description="First entry that does not fit.")
+    reason: str | None = Field(description="What is wrong with it.")
+
+
+class WebhookIn(_Model):
+    url: str = Field(min_length=1, max_length=2000, description="http(s) endpoint.")
+    site: str | None = Field(None, description="Site whose events it gets; all sites if unset.")
+
+
+class WebhookOut(_Model):
+    id: str = Field(description="Webhook id.")
+    url: str = Field(description="Endpoint.")
+    site: str | None = Field(description="Site name; none for every site.")
+    active: bool = Field(description="Whether it receives deliveries.")
+    created_at: dt.datetime = Field(description="When added (UTC).")
+    deliveries: dict[str, int] = Field(description="Deliveries per status.")
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Signing secret: shown once, never again.")
+
+
+class TemplatesDeleted(_Model):
+    expired_consent: int = Field(description="Templates whose consent expired.")
+    withdrawn_consent: int = Field(description="Templates whose consent was withdrawn.")
+    inactive: int = Field(description="Templates of members inactive past the profile's limit.")
+
+
+class PurgeOut(_Model):
+    templates_deleted: TemplatesDeleted = Field(description="Templates deleted, by reason.")
+    events_deleted: int = Field(description="Events past retention.")
+    footfall_deleted: int = Field(description="Footfall hours past retention.")
+    at: dt.datetime = Field(description="The time the rules were applied at (UTC).")
+
+
+class ErrorOut(_Model):
+    error: str = Field(description="What went wrong, in words.")
+
+
+# Declared on every router, so the OpenAPI document lists the error answers and their shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Bad input; nothing was stored."},
+    403: {"model": ErrorOut, "description": "The caller's role or a policy forbids it."},
+    404: {"model": ErrorOut, "description": "Not found (or outside the caller's tenant/sites)."},
+}

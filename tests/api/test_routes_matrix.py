@@ -1,0 +1,219 @@
+"""Authorisation matrix: every route of ``consentcam.api.routes`` x every role x (own tenant,
+another tenant, a caller confined to another site of the same tenant).
+
+The permission a route needs is read from its ``require(...)`` dependency and the answer
+expected from ``PERMISSIONS``; only how to call each route (and what it targets) is written
+here, and a test fails when a route is mounted without a case, so the table cannot drift.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from consentcam.api.routes import ROUTERS
+from consentcam.auth.roles import PERMISSIONS, ROLES
+from consentcam.events.webhooks import add_webhook
+from tests.api.conftest import API, Server, World, fake_face, new_world
+
+Route = tuple[str, str]  # (method, path template under /api/v1)
+Request = tuple[str, dict[str, Any]]  # (path, keyword arguments of the client call)
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call a route against tenant acme's site ``north``. ``kind`` says what scope it
+    needs: ``site`` (it names something at a site: outsiders get 404), ``tenant`` (it spans
+    the tenant: a caller confined to some sites gets 403; another tenant's caller acts on its
+    own tenant), ``list`` (everyone allowed gets their own share)."""
+
+    kind: Literal["site", "tenant", "list"]
+    build: Callable[[World], Request]
+
+
+def _csv(w: World) -> Request:
+    body = f"member_id,time,items,amount,currency\n{w.member()},2024-05-01T10:00:00Z,tea,3.50,EUR\n"
+    return "/purchases", {"content": body, "headers": {"content-type": "text/csv"}}
+
+
+def _webhook(w: World) -> Request:
+    webhook, _ = add_webhook(w.ledgers["acme"], "https://hooks.example/h", "north")
+    return f"/webhooks/{webhook.id}", {}
+
+
+PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
+CASES: dict[Route, Case] = {
+    ("GET", "/tenant"): Case("list", lambda w: ("/tenant", {})),
+    ("GET", "/sites"): Case("list", lambda w: ("/sites", {})),
+    ("POST", "/sites"): Case(
+        "tenant", lambda w: ("/sites", {"json": {"name": w.unique("site"), "jurisdiction": "eu"}})
+    ),
+    ("GET", "/sites/{site}"): Case("site", lambda w: ("/sites/north", {})),
+    ("GET", "/sites/{site}/notice"): Case("site", lambda w: ("/sites/north/notice", {})),
+    ("GET", "/sites/{site}/cameras"): Case("site", lambda w: ("/sites/north/cameras", {})),
+    ("POST", "/sites/{site}/cameras"): Case(
+        "site",
+        lambda w: (
+            "/sites/north/cameras",
+            {"json": {"name": w.unique("cam"), "source": "entrance.mp4", "mode": "count"}},
+        ),
+    ),
+    ("GET", "/sites/{site}/members"): Case("site", lambda w: ("/sites/north/members", {})),
+    ("POST", "/members"): Case(
+        "site", lambda w: ("/members", {"json": {"site": "north", "name": "New Member"}})
+    ),
+    ("GET", "/members/{member_id}"): Case("site", lambda w: (f"/members/{w.member()}", {})),
+    ("POST", "/members/{member_id}/consents"): Case(
+        "site",
+        lambda w: (
+            f"/members/{w.member(consent=False)}/consents",
+            {"json": {"purpose": "recognition", "evidence_text": "ticked; typed A. Member"}},
+        ),
+    ),
+    ("POST", "/members/{member_id}/enrol"): Case(
+        "site", lambda w: (f"/members/{w.member()}/enrol", PHOTO)
+    ),
+    ("POST", "/members/{member_id}/withdraw"): Case(
+        "site", lambda w: (f"/members/{w.member()}/withdraw", {})
+    ),
+    ("GET", "/members/{member_id}/export"): Case(
+        "site", lambda w: (f"/members/{w.member()}/export", {})
+    ),
+    ("POST", "/purchases"): Case("site", _csv),
+    ("GET", "/events"): Case("site", lambda w: ("/events", {"params": {"site": "north"}})),
+    ("GET", "/footfall"): Case("site", lambda w: ("/footfall", {"params": {"site": "north"}})),
+    ("GET", "/sites/{site}/calibration"): Case("site", lambda w: ("/sites/north/calibration", {})),
+    ("GET", "/audit"): Case("tenant", lambda w: ("/audit", {})),
+    ("GET", "/audit/verify"): Case("tenant", lambda w: ("/audit/verify", {})),
+    ("GET", "/webhooks"): Case("list", lambda w: ("/webhooks", {})),
+    ("POST", "/webhooks"): Case(
+        "site",
+        lambda w: ("/webhooks", {"json": {"url": "https://hooks.example/n", "site": "north"}}),
+    ),
+    ("DELETE", "/webhooks/{webhook_id}"): Case("site", _webhook),
+    ("POST", "/purge"): Case("tenant", lambda w: ("/purge", {})),
+    # consentcam.api.routes.signage
+    ("GET", "/sites/{site}/signage"): Case("site", lambda w: ("/sites/north/signage", {})),
+    ("GET", "/compliance/ropa"): Case(
+        "site", lambda w: ("/compliance/ropa", {"params": {"site": "north"}})
+    ),
+    ("GET", "/compliance/dpia"): Case(
+        "site", lambda w: ("/compliance/dpia", {"params": {"site": "north"}})
+    ),
+}
+# Who calls: acme with every site, globex with every site, acme confined to site south.
+SCOPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "own": ("acme", ()),
+    "other tenant": ("globex", ()),
+    "other site": ("acme", ("south",)),
+}
+
+
+def router_routes() -> list[Route]:
+    return [
+        (method, route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods or ())
+    ]
+
+
+def permissions(dependant: Dependant) -> list[str]:
+    """The permissions a route's ``require(...)`` dependencies ask for."""
+    found = []
+    for dep in dependant.dependencies:
+        call = dep.call
+        if getattr(call, "__qualname__", "") == "require.<locals>.dependency":
+            assert call is not None
+            found.append(str(inspect.getclosurevars(call).nonlocals["permission"]))
+        found += permissions(dep)
+    return found
+
+
+def route_permission(route: Route) -> str:
+    """The one permission ``route`` (of ``ROUTERS``) declares through ``require``."""
+    method, path = route
+    for router in ROUTERS:
+        for r in router.routes:
+            if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ()):
+                (permission,) = permissions(r.dependant)
+                return permission
+    raise AssertionError(f"{method} {path} is not in consentcam.api.routes.ROUTERS")
+
+
+def expected(permission: str, kind: str, role: str, scope: str) -> int | None:
+    """The status the matrix expects; None for any 2xx."""
+    if permission not in PERMISSIONS[role]:
+        return 403
+    if scope == "own" or kind == "list":
+        return None
+    if kind == "tenant":
+        return None if scope == "other tenant" else 403
+    return 404
+
+
+@pytest.fixture(scope="module")
+def shared_world(server: Server) -> Iterator[World]:
+    """One world per backend for the whole matrix: each case makes what it changes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("consentcam.vision.faces.enrolment_face", fake_face)
+        yield new_world(server)
+
+
+def test_every_route_has_a_case_and_declares_one_known_permission() -> None:
+    missing = set(router_routes()) - set(CASES)
+    assert not missing, f"add a matrix case for each new route: {sorted(missing)}"
+    granted = set().union(*PERMISSIONS.values())
+    for route in router_routes():
+        assert route_permission(route) in granted, f"{route}: no role holds its permission"
+
+
+def test_every_route_is_mounted_under_api_v1(shared_world: World) -> None:
+    paths = shared_world.app.openapi()["paths"]
+    for method, path in router_routes():
+        assert method.lower() in paths.get(API + path, {}), f"{method} {API}{path} not mounted"
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_matrix(shared_world: World, route: Route) -> None:
+    if route not in router_routes():
+        pytest.skip(f"{route[0]} {route[1]} is not in ROUTERS (yet)")
+    case = CASES[route]
+    permission = route_permission(route)
+    wrong = []
+    for role in ROLES:
+        for scope, (tenant, sites) in SCOPES.items():
+            path, kwargs = case.build(shared_world)
+            caller = shared_world.principal(role, tenant, sites)
+            response = shared_world.call(caller, route[0], path, **kwargs)
+            want = expected(permission, case.kind, role, scope)
+            ok = 200 <= response.status_code < 300 if want is None else response.status_code == want
+            if not ok:
+                wrong.append(f"{role}/{scope}: {response.status_code} {response.text[:200]}")
+            if response.status_code == 404:
+                assert set(response.json()) == {"error"}
+    assert not wrong, f"{route} needs {permission}:\n" + "\n".join(wrong)
+
+
+def test_every_schema_forbids_unknown_keys_and_describes_its_fields() -> None:
+    from pydantic import BaseModel
+
+    from consentcam.api import schemas
+
+    models = [
+        m
+        for m in vars(schemas).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == schemas.__name__
+    ]
+    assert len(models) > 30
+    for model in models:
+        assert model.model_config.get("extra") == "forbid", model.__name__
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"

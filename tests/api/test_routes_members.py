@@ -1,0 +1,210 @@
+"""Members over the API: the kiosk flow end to end (real face model), the member list, the
+audited member card, export and withdrawal."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from consentcam.store.models import AuditEntry, Consent, Template
+from tests.api.conftest import World
+
+
+@pytest.mark.slow
+def test_kiosk_flow_from_site_to_withdrawal_receipt(world: World, photos: Path) -> None:
+    admin, kiosk = world.principal("admin"), world.principal("kiosk")
+    staff, auditor = world.principal("staff"), world.principal("auditor")
+    site = world.call(admin, "POST", "/sites", json={"name": "harbour", "jurisdiction": "eu"})
+    assert site.status_code == 201 and site.json()["jurisdiction"] == "eu"
+    camera = world.call(
+        admin,
+        "POST",
+        "/sites/harbour/cameras",
+        json={"name": "door", "source": "door.mp4", "mode": "door", "signage_attested": True},
+    )
+    assert camera.status_code == 201 and camera.json()["mode"] == "door"
+    member = world.call(kiosk, "POST", "/members", json={"site": "harbour", "name": "Barack"})
+    assert member.status_code == 201
+    member_id = member.json()["id"]
+
+    notice = world.call(kiosk, "GET", "/sites/harbour/notice").json()
+    consent = world.call(
+        kiosk,
+        "POST",
+        f"/members/{member_id}/consents",
+        json={"purpose": "recognition", "evidence_text": "ticked; typed Barack", "age": 60},
+    )
+    assert consent.status_code == 201, consent.text
+    assert consent.json()["notice_sha256"] == notice["sha256"]
+    assert consent.json()["evidence_sha256"] == hashlib.sha256(b"ticked; typed Barack").hexdigest()
+
+    with (photos / "obama.jpg").open("rb") as photo:
+        enrolled = world.call(
+            kiosk,
+            "POST",
+            f"/members/{member_id}/enrol",
+            files=[("photos", ("obama.jpg", photo, "image/jpeg"))],
+        )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["templates"] == 1 and enrolled.json()["quality"][0]["ok"]
+
+    listed = world.call(staff, "GET", "/sites/harbour/members").json()
+    assert [(m["id"], m["consent"], m["templates"]) for m in listed["items"]] == [
+        (member_id, "active", 1)
+    ]
+    card = world.call(staff, "GET", f"/members/{member_id}")
+    assert card.status_code == 200 and card.json()["templates"] == 1
+    views = _entries(world, "member.view", member_id)
+    assert [e.actor for e in views] == [staff.actor]
+
+    exported = world.call(auditor, "GET", f"/members/{member_id}/export")
+    assert exported.status_code == 200
+    assert len(exported.json()["templates"]) == 1
+    assert "sealed" not in exported.text
+    assert [e.actor for e in _entries(world, "member.export", member_id)] == [auditor.actor]
+
+    receipt = world.call(kiosk, "POST", f"/members/{member_id}/withdraw")
+    assert receipt.status_code == 200
+    assert receipt.json()["deleted_templates"] == 1 and receipt.json()["by"] == kiosk.actor
+    listed = world.call(staff, "GET", "/sites/harbour/members").json()
+    assert (listed["items"][0]["consent"], listed["items"][0]["templates"]) == ("withdrawn", 0)
+    assert world.call(world.principal("owner"), "GET", "/audit/verify").json()["ok"] is True
+
+
+@pytest.mark.slow
+def test_enrolment_refusals_say_what_to_fix_and_store_nothing(world: World, photos: Path) -> None:
+    kiosk = world.principal("kiosk")
+    member_id = world.member()
+    before = world.rows()
+    with (photos / "two_people.jpg").open("rb") as photo:
+        response = world.call(
+            kiosk,
+            "POST",
+            f"/members/{member_id}/enrol",
+            files=[("photos", ("group.jpg", photo, "image/jpeg"))],
+        )
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert message.startswith("photo 1 (group.jpg): ") and "exactly one" in message
+    assert "/tmp" not in message and "consentcam-enrol" not in message
+    assert world.rows() == before
+
+
+def test_enrolment_limits_count_size_and_needs_consent(world: World, fake_faces: None) -> None:
+    kiosk = world.principal("kiosk")
+    photo = ("photos", ("a.jpg", b"x", "image/jpeg"))
+    before = world.rows()
+    member_id = world.member()
+    after_member = world.rows()
+    too_many = world.call(kiosk, "POST", f"/members/{member_id}/enrol", files=[photo] * 6)
+    assert too_many.status_code == 400 and "1 to 5" in too_many.json()["error"]
+    none = world.call(kiosk, "POST", f"/members/{member_id}/enrol")
+    assert none.status_code == 422
+    unconsented = world.member(consent=False)
+    refused = world.call(kiosk, "POST", f"/members/{unconsented}/enrol", files=[photo])
+    assert refused.status_code == 403 and "no active consent" in refused.json()["error"]
+    assert world.rows()["templates"] == before["templates"] == after_member["templates"]
+
+
+def test_enrolment_refuses_a_photo_over_the_size_limit(world: World, fake_faces: None) -> None:
+    limit, member_id = world.settings.vision.decode.max_bytes, world.member()
+    before = world.rows()
+    big = ("photos", ("big.jpg", b"\xff" * (limit + 1), "image/jpeg"))
+    response = world.call(
+        world.principal("kiosk"), "POST", f"/members/{member_id}/enrol", files=[big]
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == f"photo 1 (big.jpg): over the {limit}-byte limit"
+    assert world.rows() == before
+
+
+def test_consent_evidence_as_base64_and_profile_rules(world: World) -> None:
+    kiosk = world.principal("kiosk")
+    member_id = world.member(consent=False)
+    scan = b"%PDF-1.4 signed release"
+    consent = world.call(
+        kiosk,
+        "POST",
+        f"/members/{member_id}/consents",
+        json={
+            "purpose": "recognition",
+            "evidence": base64.b64encode(scan).decode(),
+            "channel": "written",
+            "expires": "2099-01-01T00:00:00Z",
+        },
+    )
+    assert consent.status_code == 201
+    assert consent.json()["evidence_sha256"] == hashlib.sha256(scan).hexdigest()
+    assert consent.json()["expires_at"].startswith("2099-01-01")
+
+    minor = world.call(
+        kiosk,
+        "POST",
+        f"/members/{member_id}/consents",
+        json={"purpose": "recognition", "evidence_text": "yes", "age": 12},
+    )
+    assert minor.status_code == 403 and "guardian" in minor.json()["error"]
+
+
+def test_member_list_pages_and_reports_each_consent_state(world: World) -> None:
+    active, expired, withdrawn = world.member(), world.member(), world.member()
+    none = world.member(consent=False)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    with world.ledgers["acme"].store.transaction() as s:
+        s.execute(update(Consent).where(Consent.member_id == expired).values(expires_at=past))
+        s.execute(update(Consent).where(Consent.member_id == withdrawn).values(withdrawn_at=past))
+    staff = world.principal("staff")
+    page = world.call(staff, "GET", "/sites/north/members", params={"limit": 3}).json()
+    rest = world.call(staff, "GET", "/sites/north/members", params={"offset": 3}).json()
+    assert page["total"] == rest["total"] == 4 and len(page["items"]) == 3
+    states = {m["id"]: m["consent"] for m in page["items"] + rest["items"]}
+    assert states == {
+        active: "active",
+        expired: "expired",
+        withdrawn: "withdrawn",
+        none: "none",
+    }
+    bad = world.call(staff, "GET", "/sites/north/members", params={"limit": 0})
+    assert bad.status_code == 422
+
+
+def test_member_card_shows_the_purchase_summary(world: World) -> None:
+    member_id = world.member()
+    csv = (
+        "member_id,time,items,amount,currency\n"
+        f"{member_id},2024-05-01T10:00:00Z,tea;scones,7.50,EUR\n"
+        f"{member_id},2024-05-03T10:00:00Z,tea,3.00,EUR\n"
+    )
+    imported = world.call(
+        world.principal("admin"),
+        "POST",
+        "/purchases",
+        content=csv,
+        headers={"content-type": "text/csv"},
+    )
+    assert imported.status_code == 201
+    card = world.call(world.principal("staff"), "GET", f"/members/{member_id}").json()
+    assert card["purchases"]["spend_cents"] == {"EUR": 1050}
+    assert card["purchases"]["top_items"][0] == {"item": "tea", "count": 2}
+    assert card["profile"] == {"tier": "gold"} and card["consent"] == "active"
+
+
+def test_withdrawal_twice_gives_a_second_empty_receipt(world: World) -> None:
+    kiosk, member_id = world.principal("kiosk"), world.member()
+    first = world.call(kiosk, "POST", f"/members/{member_id}/withdraw").json()
+    second = world.call(kiosk, "POST", f"/members/{member_id}/withdraw").json()
+    assert first["withdrawn_consents"] == 1 and second["withdrawn_consents"] == 0
+    assert first["receipt_id"] != second["receipt_id"]
+    with world.ledgers["acme"].store.transaction() as s:
+        assert s.execute(select(Template).where(Template.member_id == member_id)).first() is None
+
+
+def _entries(world: World, action: str, subject: str) -> list[AuditEntry]:
+    with world.ledgers["acme"].store.transaction() as s:
+        query = select(AuditEntry).where(AuditEntry.action == action, AuditEntry.subject == subject)
+        return list(s.execute(query).scalars())

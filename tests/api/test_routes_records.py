@@ -1,0 +1,215 @@
+"""Purchases, events, footfall, the audit log, webhooks and retention over the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, text
+
+from consentcam.consent.ledger import camera_by_ref
+from consentcam.events.outbox import record_event
+from consentcam.store.models import AuditEntry, utcnow
+from consentcam.track.footfall import FootfallCounts, add_footfall
+from tests.api.conftest import World
+
+CSV_HEADER = "member_id,time,items,amount,currency\n"
+
+
+def _csv(*rows: str) -> str:
+    return CSV_HEADER + "".join(f"{r}\n" for r in rows)
+
+
+def test_purchases_import_as_csv_body_or_multipart_file(world: World) -> None:
+    admin, member_id = world.principal("admin"), world.member()
+    before = world.rows()["purchases"]
+    body = world.call(
+        admin,
+        "POST",
+        "/purchases",
+        content=_csv(f"{member_id},2024-05-01T10:00:00Z,tea,3.50,EUR"),
+        headers={"content-type": "text/csv; charset=utf-8"},
+    )
+    assert body.status_code == 201 and body.json() == {"rows": 1, "members": 1}
+    upload = world.call(
+        admin,
+        "POST",
+        "/purchases",
+        files={"file": ("pos.csv", _csv(f"{member_id},2024-05-02T10:00:00+02:00,,1,usd"))},
+    )
+    assert upload.status_code == 201 and upload.json() == {"rows": 1, "members": 1}
+    assert world.rows()["purchases"] == before + 2
+
+
+def test_a_bad_purchases_file_is_refused_whole(world: World) -> None:
+    admin, member_id = world.principal("admin"), world.member()
+    stranger = world.member(site="west")
+    before = world.rows()
+    good = f"{member_id},2024-05-01T10:00:00Z,tea,3.50,EUR"
+    bad_amount = world.call(
+        admin,
+        "POST",
+        "/purchases",
+        content=_csv(good, f"{member_id},2024-05-01T11:00:00Z,tea,3.505,EUR"),
+        headers={"content-type": "text/csv"},
+    )
+    assert bad_amount.status_code == 400
+    assert bad_amount.json()["error"].startswith("purchases.csv: line 3: amount")
+    other_tenant = world.call(
+        admin,
+        "POST",
+        "/purchases",
+        content=_csv(good, f"{stranger},2024-05-01T11:00:00Z,tea,1,EUR"),
+        headers={"content-type": "text/csv"},
+    )
+    unknown = world.call(
+        admin,
+        "POST",
+        "/purchases",
+        content=_csv(good, "nobody,2024-05-01T11:00:00Z,tea,1,EUR"),
+        headers={"content-type": "text/csv"},
+    )
+    assert other_tenant.status_code == unknown.status_code == 404
+    assert other_tenant.json()["error"] == f"purchases.csv: line 3: no member {stranger!r}"
+    wrong_type = world.call(admin, "POST", "/purchases", json={"rows": []})
+    assert wrong_type.status_code == 400
+    assert world.rows() == before
+
+
+def _event(world: World, site: str, n: int) -> None:
+    ledger = world.ledgers["globex" if site == "west" else "acme"]
+    where = world.sites[site]
+    with ledger.store.transaction() as s:
+        record_event(
+            s,
+            tenant_id=where.tenant_id,
+            site_id=where.id,
+            camera_id=None,
+            member_id=None,
+            kind="recognition",
+            payload={"n": n},
+            at=utcnow(),
+        )
+
+
+def test_events_list_only_the_callers_sites_newest_last(world: World) -> None:
+    for n, site in enumerate(["north", "west", "south", "north", "south"]):
+        _event(world, site, n)
+    staff = world.principal("staff")
+    everything = world.call(staff, "GET", "/events").json()
+    assert [e["payload"]["n"] for e in everything["items"]] == [0, 2, 3, 4]
+    latest = world.call(staff, "GET", "/events", params={"limit": 2}).json()
+    assert [e["payload"]["n"] for e in latest["items"]] == [3, 4]
+    first = world.call(staff, "GET", "/events", params={"after": 0, "limit": 2}).json()
+    following = world.call(staff, "GET", "/events", params={"after": first["last_seq"]}).json()
+    assert [e["payload"]["n"] for e in first["items"] + following["items"]] == [0, 2, 3, 4]
+    scoped = world.principal("staff", sites=("south",))
+    assert [e["payload"]["n"] for e in world.call(scoped, "GET", "/events").json()["items"]] == [
+        2,
+        4,
+    ]
+    globex = world.call(world.principal("staff", "globex"), "GET", "/events").json()
+    assert [e["payload"]["n"] for e in globex["items"]] == [1]
+
+
+def test_footfall_report_with_totals_by_site_and_camera(world: World) -> None:
+    hour = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+    with world.ledgers["acme"].store.transaction() as s:
+        north = camera_by_ref(s, "door", "north", world.tenant_ids["acme"])
+        south = camera_by_ref(s, "door", "south", world.tenant_ids["acme"])
+        add_footfall(s, north.id, {hour: FootfallCounts(5, 3, 120, 4)})
+        add_footfall(s, north.id, {hour + dt.timedelta(hours=1): FootfallCounts(1, 1, 30, 1)})
+        add_footfall(s, south.id, {hour: FootfallCounts(2, 2, 0, 0)})
+    staff = world.principal("staff")
+    period = {"since": "2024-05-01T00:00:00Z", "until": "2024-05-02T00:00:00Z"}
+    report = world.call(staff, "GET", "/footfall", params=period).json()
+    assert report["totals"] == {"entries": 8, "exits": 6, "visits": 5, "dwell_seconds": 150}
+    rows = {(r["site"], r["hour"][11:13]): r["mean_dwell_s"] for r in report["rows"]}
+    assert rows == {("north", "10"): 30.0, ("north", "11"): 30.0, ("south", "10"): None}
+    at_north = world.call(staff, "GET", "/footfall", params={**period, "site": "north"}).json()
+    assert at_north["totals"]["entries"] == 6
+    by_id = world.call(staff, "GET", "/footfall", params={**period, "camera": south.id}).json()
+    assert by_id["totals"]["entries"] == 2
+    scoped = world.call(
+        world.principal("staff", sites=("south",)), "GET", "/footfall", params=period
+    )
+    assert scoped.json()["totals"]["entries"] == 2
+    hidden = world.call(
+        world.principal("staff", sites=("south",)),
+        "GET",
+        "/footfall",
+        params={**period, "camera": north.id},
+    )
+    assert hidden.status_code == 404 and hidden.json() == {"error": f"no camera {north.id!r}"}
+    backwards = world.call(
+        staff, "GET", "/footfall", params={"since": period["until"], "until": period["since"]}
+    )
+    naive = world.call(staff, "GET", "/footfall", params={"since": "2024-05-01T00:00:00"})
+    assert (backwards.status_code, naive.status_code) == (400, 422)
+
+
+def test_audit_log_pages_through_the_tenants_entries_and_verifies(own_world: World) -> None:
+    world = own_world
+    owner = world.principal("owner")
+    world.call(owner, "GET", f"/members/{world.member()}")
+    page = world.call(owner, "GET", "/audit", params={"limit": 3}).json()
+    rest = world.call(owner, "GET", "/audit", params={"after_seq": page["next_after_seq"]}).json()
+    entries = page["entries"] + rest["entries"]
+    actions = [e["action"] for e in entries]
+    assert actions[:2] == ["site.add", "camera.add"] and actions[-1] == "member.view"
+    globex = world.call(world.principal("auditor", "globex"), "GET", "/audit").json()
+    assert [e["action"] for e in globex["entries"]] == ["site.add", "camera.add"]
+    assert not {e["seq"] for e in globex["entries"]} & {e["seq"] for e in entries}
+    assert world.call(owner, "GET", "/audit/verify").json()["ok"] is True
+
+    with world.ledgers["acme"].store.engine.begin() as conn:
+        # What an attacker holding the database can do: drop the guard, then edit.
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER audit_append_only ON audit"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_no_update"))
+        conn.execute(text("UPDATE audit SET actor = 'someone else' WHERE seq = 2"))
+    broken = world.call(world.principal("auditor"), "GET", "/audit/verify").json()
+    assert (broken["ok"], broken["first_bad_seq"]) == (False, 2)
+
+
+def test_webhooks_by_site_and_for_the_whole_tenant(world: World) -> None:
+    admin, scoped = world.principal("admin"), world.principal("admin", sites=("south",))
+    everywhere = world.call(admin, "POST", "/webhooks", json={"url": "https://hooks.example/all"})
+    south = world.call(
+        scoped, "POST", "/webhooks", json={"url": "https://hooks.example/s", "site": "south"}
+    )
+    assert everywhere.status_code == south.status_code == 201
+    assert south.json()["secret"].startswith("whsec_") and south.json()["site"] == "south"
+    refused = world.call(scoped, "POST", "/webhooks", json={"url": "https://hooks.example/x"})
+    assert refused.status_code == 403
+    bad_url = world.call(admin, "POST", "/webhooks", json={"url": "ftp://hooks.example/x"})
+    assert bad_url.status_code == 400
+
+    listed = world.call(admin, "GET", "/webhooks").json()
+    assert {w["url"] for w in listed} == {"https://hooks.example/all", "https://hooks.example/s"}
+    assert all("secret" not in w for w in listed)
+    assert [w["site"] for w in world.call(scoped, "GET", "/webhooks").json()] == ["south"]
+    assert world.call(world.principal("admin", "globex"), "GET", "/webhooks").json() == []
+
+    hidden = world.call(scoped, "DELETE", f"/webhooks/{everywhere.json()['id']}")
+    assert hidden.status_code == 404
+    removed = world.call(admin, "DELETE", f"/webhooks/{everywhere.json()['id']}")
+    assert removed.status_code == 200 and removed.json()["url"] == "https://hooks.example/all"
+    assert len(world.call(admin, "GET", "/webhooks").json()) == 1
+
+
+def test_purge_is_for_the_owner_and_reports_what_it_deleted(world: World) -> None:
+    owner = world.principal("owner")
+    first = world.call(owner, "POST", "/purge")
+    assert first.status_code == 200
+    assert first.json()["templates_deleted"] == {
+        "expired_consent": 0,
+        "withdrawn_consent": 0,
+        "inactive": 0,
+    }
+    assert world.call(world.principal("admin"), "POST", "/purge").status_code == 403
+    with world.ledgers["acme"].store.transaction() as s:
+        actors = s.execute(
+            select(AuditEntry.actor).where(AuditEntry.action == "retention.purge")
+        ).scalars()
+        assert list(actors) == [owner.actor]
