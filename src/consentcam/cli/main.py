@@ -77,6 +77,7 @@ def _register() -> None:
         event_cmds,
         ops_cmds,
         pipeline_cmds,
+        signage_cmds,
         store_cmds,
         user_cmds,
         vision_cmds,
@@ -88,6 +89,7 @@ def _register() -> None:
         *pipeline_cmds.COMMANDS,
         *event_cmds.COMMANDS,
         *user_cmds.COMMANDS,
+        *signage_cmds.COMMANDS,
     ]:
         cli.add_command(command)
     cli.add_command(vision_cmds.detect)

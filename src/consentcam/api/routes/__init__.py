@@ -16,6 +16,7 @@ from consentcam.api.routes import (
     purchases,
     retention,
     rights,
+    signage,
     sites,
     tenant,
     webhooks,
@@ -36,4 +37,5 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     webhooks.router,
     retention.router,
+    signage.router,
 ]
