@@ -116,3 +116,16 @@ def test_calibration_report_counts_the_sites_gallery(world: World, fake_faces: N
     assert world.call(auditor, "GET", "/sites/south/calibration").json()["gallery_members"] == 0
     bad = world.call(auditor, "GET", "/sites/north/calibration", params={"target_fpir": 2})
     assert bad.status_code == 422
+
+
+def test_the_notice_behind_a_signs_qr_code_needs_no_login(world: World) -> None:
+    """A passer-by's phone reads the full notice from the sign's QR code (by site id); nothing
+    else answers without credentials, and an unknown id is a plain 404."""
+    sites = world.call(world.principal("staff"), "GET", "/sites").json()
+    (north,) = [s["id"] for s in sites if s["name"] == "north"]
+    world.app.dependency_overrides.clear()
+    public = world.client.get(f"/api/v1/public/sites/{north}/notice")
+    assert public.status_code == 200
+    assert public.json()["text"] == notice_text("eu", "v1")
+    assert world.client.get("/api/v1/public/sites/nope/notice").status_code == 404
+    assert world.client.get("/api/v1/sites/north/notice").status_code == 401

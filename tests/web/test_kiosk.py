@@ -189,6 +189,16 @@ def test_notice_page_from_the_sign_s_qr_code(
     assert visitor.page.url.endswith(f"/kiosk/notice?site={SITE}")
     visitor.shot("notice-visitor")
 
+    # The sign's QR code carries the site id: the public notice opens without any login.
+    from consentcam.consent.ledger import site_by_name
+
+    with server.ledger.store.transaction() as s:
+        site_id = site_by_name(s, SITE).id
+    passer_by = open_browser()
+    passer_by.page.goto(f"/kiosk/notice?site_id={site_id}")
+    expect(passer_by.page.locator("#notice-text")).to_contain_text("consent")
+    assert passer_by.errors == []
+
     kiosk = open_browser()
     login(kiosk, "kim", f"/kiosk/notice?site={SITE}")
     expect(kiosk.page.locator("#notice-text")).not_to_be_empty()

@@ -41,7 +41,15 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PATH = "/api/v1/auth/login"
 # Everything else needs credentials; a test checks every /api/ route against this set.
 PUBLIC_ROUTES = frozenset(
-    {"/healthz", LOGIN_PATH, "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+    {
+        "/healthz",
+        LOGIN_PATH,
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        # The consent notice a sign's QR code opens: public by law, addressed by site id.
+        "/api/v1/public/sites/{site_id}/notice",
+    }
 )
 # Login guessing: per client address and user name, and per client address over all names
 # (looser, as a shop's staff may share one address behind NAT).

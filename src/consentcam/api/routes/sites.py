@@ -30,6 +30,7 @@ from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import add_site
 from consentcam.consent.profiles import profile
+from consentcam.errors import NotFound
 from consentcam.match.calibration import enrolled_people, filing_status
 from consentcam.store.models import Camera, Site
 
@@ -90,6 +91,27 @@ def get_notice(
     records."""
     with principal_ledger(request, principal).store.transaction() as s:
         row = scoped_site(s, principal, site)
+        text, sha256 = notice(s, row, version)
+        return NoticeOut(
+            site=row.name, jurisdiction=row.jurisdiction, version=version, text=text, sha256=sha256
+        )
+
+
+@router.get("/public/sites/{site_id}/notice")
+def get_public_notice(
+    site_id: str,
+    request: Request,
+    version: Annotated[
+        str, Query(pattern=r"^[A-Za-z0-9._-]{1,40}$", description="Notice version.")
+    ] = "v1",
+) -> NoticeOut:
+    """The site's consent notice for anyone, without a login: the page a sign's QR code opens
+    (signs must point to the full notice). Addressed by the site's random id, which the sign
+    carries, so it reveals no list of sites; the notice itself is public by law."""
+    with request.app.state.store.transaction() as s:
+        row = s.get(Site, site_id)
+        if row is None:
+            raise NotFound(f"no site {site_id!r}")
         text, sha256 = notice(s, row, version)
         return NoticeOut(
             site=row.name, jurisdiction=row.jurisdiction, version=version, text=text, sha256=sha256
