@@ -83,6 +83,7 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
         open_ledger,
         record_consent,
     )
+    from consentcam.consent.purchases import import_purchases
     from consentcam.pipeline.clips import sample_clip
     from consentcam.pipeline.worker import process_video
     from consentcam.vision.decode import load_image
@@ -103,6 +104,7 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
     evidence.write_text("Sample member's consent to recognition at the demo store.")
     record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
     enroll(ledger, member.id, [sample_photo(photo)])
+    import_purchases(ledger, sample_purchases(root / "pos.csv", member.id))
     run = process_video(ledger, "door")
     clip.unlink()  # the footage stood in for a live camera, whose frames are never kept
     events = [
@@ -113,6 +115,7 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
             "allowed_actions": e["payload"]["allowed_actions"],
             "distance": e["payload"]["distance"],
             "threshold": e["payload"]["threshold"],
+            "purchases": e["payload"]["purchases"],
         }
         for e in run.events
     ]
@@ -126,6 +129,26 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
         "stored": stored_rows(ledger),
         "not_stored": "frames, face crops and embeddings of the passer-by: they never left memory",
     }
+
+
+def sample_purchases(path: Path, member_id: str) -> Path:
+    """A point-of-sale export with the sample member's last visits, so the alert's purchase
+    summary has something to show."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).replace(hour=11, minute=0, second=0, microsecond=0)
+    rows = [
+        (30, "espresso beans;oat milk", "18.40"),
+        (12, "espresso beans;croissant", "14.90"),
+        (3, "oat milk;croissant;croissant", "9.70"),
+    ]
+    lines = ["member_id,time,items,amount,currency"]
+    lines += [
+        f"{member_id},{(today - dt.timedelta(days=d)).isoformat()},{items},{amount},EUR"
+        for d, items, amount in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def footfall_totals(ledger: Ledger) -> dict[str, int]:
@@ -152,6 +175,7 @@ def stored_rows(ledger: Ledger) -> dict[str, int]:
 
     tables = {
         "members": models.Member,
+        "purchases": models.Purchase,
         "consents": models.Consent,
         "templates (encrypted)": models.Template,
         "events": models.Event,

@@ -120,6 +120,9 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     camera = report["camera"]
     (event,) = camera["events"]
     assert event["member"] == "Barack Obama (sample member)" and event["status"] == "pending"
+    assert event["purchases"]["purchases"] == 3 and event["purchases"]["spend_cents"] == {
+        "EUR": 4300
+    }
     assert camera["member_tracks"] == 1 and camera["unknown_tracks"] >= 1
     stored = camera["stored"]
     assert stored["members"] == 1 and stored["templates (encrypted)"] == 1

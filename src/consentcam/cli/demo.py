@@ -58,6 +58,12 @@ def _print_summary(report: dict[str, Any]) -> None:
             f"  {e['kind']}: {e['member']} ({e['status']}; allowed now: "
             f"{', '.join(e['allowed_actions'])}) distance {e['distance']} / {e['threshold']}"
         )
+        bought = e["purchases"]
+        top = ", ".join(f"{t['item']} x{t['count']}" for t in bought["top_items"])
+        spend = ", ".join(f"{c / 100:.2f} {cur}" for cur, c in bought["spend_cents"].items())
+        click.echo(
+            f"    member card: last visits {', '.join(bought['last_visits'])}; {top}; {spend}"
+        )
     click.echo(
         f"  {camera['unknown_tracks']} passer-by track(s): counted, not identified, not kept"
     )
