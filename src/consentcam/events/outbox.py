@@ -78,6 +78,7 @@ def record_event(
     payload: Mapping[str, Any],
     at: dt.datetime,
     status: str | None = None,
+    event_id: str | None = None,
 ) -> Event:
     """Store an event, its outbox entry and a pending delivery for every active webhook of the
     tenant that covers the site, in the caller's transaction (the caller commits, together with
@@ -90,6 +91,8 @@ def record_event(
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text(f"SELECT pg_advisory_xact_lock({_SERIAL_LOCK})"))
     event = Event(
+        # A caller-chosen id makes a retried write recognisable (a worker's spooled alert).
+        **({"id": event_id} if event_id else {}),
         tenant_id=tenant_id,
         site_id=site_id,
         camera_id=camera_id,

@@ -10,6 +10,7 @@ expiry time forces a reload too, since expiry changes no row.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Select, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from consentcam.consent.profiles import RECOGNITION
@@ -30,6 +32,8 @@ from consentcam.vision.embed import EMBEDDING_SIZE
 if TYPE_CHECKING:
     from consentcam.consent.ledger import Ledger
 
+
+log = logging.getLogger(__name__)
 
 QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
 
@@ -165,8 +169,16 @@ class SiteGallery:
         def loop() -> None:
             while not stop.is_set():
                 wait()
-                if not stop.is_set():
+                if stop.is_set():
+                    break
+                try:
                     self.refresh()
+                except SQLAlchemyError as exc:
+                    # Store unreachable: keep matching against the gallery in memory and try
+                    # again at the next tick; a withdrawal is applied as soon as it is back.
+                    log.warning(
+                        "gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__
+                    )
 
         thread = threading.Thread(target=loop, name=f"gallery-{self.site_id}", daemon=True)
         thread.start()

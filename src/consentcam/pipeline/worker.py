@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
@@ -33,8 +34,9 @@ from consentcam.errors import ConfigError, PolicyError
 from consentcam.match.gallery import Identification, SiteGallery
 from consentcam.pipeline import claims
 from consentcam.pipeline.sources import Frame, Source, open_source
-from consentcam.store.models import Camera, Event, Member, Site, utcnow
-from consentcam.track.footfall import FootfallCounter, add_footfall
+from consentcam.pipeline.spool import AlertSpool, PendingAlert
+from consentcam.store.models import Camera, Event, Member, Site, new_id, utcnow
+from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall
 from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
 from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
 from consentcam.vision.detect import DETECTORS, Detector
@@ -218,6 +220,11 @@ class CameraWorker:
         self._claim_cache: tuple[float, list[tuple[str, str, np.ndarray]]] = (-1.0, [])
         self._resolved: set[str] = set()
         self._cooldown: dict[str, dt.datetime] = {}
+        spool_file = self.settings.data_dir / "spool" / f"{ctx.camera_id}.jsonl"
+        self._spool = AlertSpool(spool_file)
+        self._spool.load()
+        self._spool_tried = -1.0
+        self._footfall_unsaved: dict[dt.datetime, FootfallCounts] = {}
         self.frames = 0
         self.events: list[dict[str, Any]] = []  # kept for reports only
         self.event_count = 0
@@ -236,7 +243,7 @@ class CameraWorker:
             boxes = self._detections(frame.image)
         with self._timed("track"):
             update = self._tracker.update(boxes)
-        emitted = self._follow(frame, update, boxes)
+        emitted = self._flush_spool() + self._follow(frame, update, boxes)
         self._end(update.ended, frame.captured_at)
         self._maybe_flush_footfall()
         return emitted
@@ -245,6 +252,8 @@ class CameraWorker:
         """End of stream: end every track and write the remaining footfall."""
         self._end(self._tracker.finish(), at or self._clock())
         self._flush_footfall()
+        self._spool_tried = -1.0
+        self._flush_spool()
 
     def _detections(self, image: ImageArray) -> list[Box]:
         predicted = self._tracker.predicted()
@@ -398,10 +407,16 @@ class CameraWorker:
         if time.monotonic() - read_at < 0.5:
             return [c for c in cached if c[0] not in self._resolved]
         assert self.gallery is not None
-        with self.ledger.store.transaction() as s:
-            claims.expire_claims(s, self.ctx.camera_id, now)
-            rows = [(c.id, c.member_id) for c in claims.open_claims(s, self.ctx.camera_id, now)]
-        fresh = [(cid, mid, self.gallery.member_templates(mid, now)) for cid, mid in rows]
+        try:
+            with self.ledger.store.transaction() as s:
+                claims.expire_claims(s, self.ctx.camera_id, now)
+                open_now = claims.open_claims(s, self.ctx.camera_id, now)
+                rows = [(c.id, c.member_id) for c in open_now]
+            fresh = [(cid, mid, self.gallery.member_templates(mid, now)) for cid, mid in rows]
+        except SQLAlchemyError:
+            # Store unreachable: claims already read stay valid; new ones wait for it.
+            self._claim_cache = (time.monotonic(), cached)
+            return [c for c in cached if c[0] not in self._resolved]
         self._claim_cache = (time.monotonic(), fresh)
         return fresh
 
@@ -410,34 +425,61 @@ class CameraWorker:
     def _alert(
         self, track: _Track, result: Identification, claim_id: str | None, at: dt.datetime
     ) -> dict[str, Any] | None:
-        """Write the member's event (with outbox and audit, one transaction) unless the member
-        was alerted at this site within the cooldown."""
+        """The member's event, written with its outbox and audit entries in one transaction,
+        unless the member was alerted at this site within the cooldown. With the store
+        unreachable the alert waits in the on-disk spool and is written when it is back."""
+        assert result.member_id is not None
+        if self._cooldown_active(result.member_id, at):
+            return None
+        alert = PendingAlert(
+            event_id=new_id(),
+            member_id=result.member_id,
+            kind="verification" if claim_id else "recognition",
+            claim_id=claim_id,
+            at=at,
+            distance=round(float(result.distance or 0.0), 4),
+            threshold=round(float(result.threshold), 4),
+            frames=track.seen,
+        )
+        self._remember_alert(alert.member_id, at)
+        if claim_id is not None:
+            self._resolved.add(claim_id)
+            self._claim_cache = (-1.0, [])
+        try:
+            return self._write_alert(alert)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "camera %s: store unavailable (%s); alert kept in the spool",
+                self.ctx.camera,
+                type(exc).__name__,
+            )
+            self._spool.put(alert)
+            return None
+
+    def _write_alert(self, alert: PendingAlert) -> dict[str, Any] | None:
         from consentcam.events.outbox import event_document, record_event
 
-        assert result.member_id is not None
-        member_id = result.member_id
-        kind = "verification" if claim_id else "recognition"
         with self.ledger.store.transaction() as s:
-            if claim_id is not None:
-                claims.resolve_claim(s, claim_id, claims.VERIFIED, at)
-                self._resolved.add(claim_id)
-                self._claim_cache = (-1.0, [])
-            if self._cooling_down(s, member_id, at):
+            if s.get(Event, alert.event_id) is not None:
+                return None  # written before the connection dropped: at least once, not twice
+            if alert.claim_id is not None:
+                claims.resolve_claim(s, alert.claim_id, claims.VERIFIED, alert.at)
+            if self._recent_alert(s, alert.member_id, alert.at):
                 return None
-            member = s.get(Member, member_id)
+            member = s.get(Member, alert.member_id)
             if member is None:  # withdrawn and erased since the gallery's last refresh
                 return None
-            member.last_interaction_at = at
+            member.last_interaction_at = alert.at
             door = self.ctx.mode == "door"
             payload = {
                 "camera": self.ctx.camera,
                 "site": self.ctx.site,
                 "mode": self.ctx.mode,
                 "member": {"id": member.id, "name": member.name, "profile": member.profile},
-                "distance": round(float(result.distance or 0.0), 4),
-                "threshold": round(float(result.threshold), 4),
-                "frames": track.seen,
-                "purchases": purchase_summary(s, member.id, at),
+                "distance": alert.distance,
+                "threshold": alert.threshold,
+                "frames": alert.frames,
+                "purchases": purchase_summary(s, member.id, alert.at),
                 # Door mode (DESIGN.md): nothing beyond a greeting until staff confirm.
                 "allowed_actions": ["greet"] if door else ["greet", "assist"],
                 "confirmation": "required" if door else "not_required",
@@ -448,40 +490,63 @@ class CameraWorker:
                 site_id=self.ctx.site_id,
                 camera_id=self.ctx.camera_id,
                 member_id=member.id,
-                kind=kind,
+                kind=alert.kind,
                 payload=payload,
-                at=at,
+                at=alert.at,
                 status="pending" if door else None,
+                event_id=alert.event_id,
             )
             chain.append(
                 s,
                 actor=f"camera:{self.ctx.camera}",
-                action=f"{kind}.alert",
+                action=f"{alert.kind}.alert",
                 subject=member.id,
                 details={
                     "event_id": event.id,
                     "camera": self.ctx.camera,
-                    "distance": payload["distance"],
-                    "threshold": payload["threshold"],
+                    "distance": alert.distance,
+                    "threshold": alert.threshold,
                     "profile_shown": True,
                 },
                 tenant_id=self.ctx.tenant_id,
             )
             s.flush()
-            seq = _outbox_seq(s, event.id)
-            document = event_document(seq, event)
-        since = at - dt.timedelta(seconds=self.p.cooldown_s)
-        self._cooldown = {m: t for m, t in self._cooldown.items() if t >= since}
-        self._cooldown[member_id] = at
+            document = event_document(_outbox_seq(s, event.id), event)
         self.event_count += 1
         if self._keep_reports:
             self.events.append(document)
         return document
 
-    def _cooling_down(self, s: Any, member_id: str, at: dt.datetime) -> bool:
+    def _flush_spool(self) -> list[dict[str, Any]]:
+        """Write spooled alerts, oldest first, while the store takes them (at most once a
+        second while it is down)."""
+        now = time.monotonic()
+        if not len(self._spool) or now - self._spool_tried < 1.0:
+            return []
+        self._spool_tried = now
+        written: list[dict[str, Any]] = []
+        for alert in self._spool.pending():
+            try:
+                document = self._write_alert(alert)
+            except SQLAlchemyError:
+                break
+            self._spool.done(alert.event_id)
+            if document is not None:
+                written.append(document)
+        return written
+
+    def _cooldown_active(self, member_id: str, at: dt.datetime) -> bool:
         since = at - dt.timedelta(seconds=self.p.cooldown_s)
-        if self._cooldown.get(member_id, since - dt.timedelta(seconds=1)) >= since:
-            return True
+        return self._cooldown.get(member_id, since - dt.timedelta(seconds=1)) >= since
+
+    def _remember_alert(self, member_id: str, at: dt.datetime) -> None:
+        since = at - dt.timedelta(seconds=self.p.cooldown_s)
+        self._cooldown = {m: t for m, t in self._cooldown.items() if t >= since}
+        self._cooldown[member_id] = at
+
+    def _recent_alert(self, s: Any, member_id: str, at: dt.datetime) -> bool:
+        """Whether another worker of the site alerted for the member within the cooldown."""
+        since = at - dt.timedelta(seconds=self.p.cooldown_s)
         recent = s.execute(
             select(Event.id)
             .where(
@@ -504,10 +569,17 @@ class CameraWorker:
         self._last_flush = time.monotonic()
         if self._footfall is None:
             return
-        buckets = self._footfall.drain()
-        if buckets:
+        for hour, counts in self._footfall.drain().items():
+            held = self._footfall_unsaved.get(hour)
+            self._footfall_unsaved[hour] = counts if held is None else held + counts
+        if not self._footfall_unsaved:
+            return
+        try:
             with self.ledger.store.transaction() as s:
-                add_footfall(s, self.ctx.camera_id, buckets)
+                add_footfall(s, self.ctx.camera_id, self._footfall_unsaved)
+        except SQLAlchemyError:
+            return  # kept in memory (a few counters per hour) until the store is back
+        self._footfall_unsaved = {}
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
