@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from consentcam.pipeline.sources import open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
 from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
 from consentcam.store.db import Store
-from consentcam.store.models import AuditEntry, Event, FootfallBucket, OutboxEntry
+from consentcam.store.models import AuditEntry, Event, FootfallBucket, Member, OutboxEntry
 
 
 @dataclass
@@ -104,3 +104,49 @@ def test_the_spool_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
     again.done("e1")
     again.done("e2")
     assert not path.exists()
+
+
+def test_a_full_disk_under_the_store_is_ridden_out(
+    site_ledger: Ledger,
+    enrol: Callable[[str, str], str],
+    camera: Callable[[str, Path, str], str],
+    two_people_clip: tuple[Path, ClipTruth],
+) -> None:
+    """SQLite's "database or disk is full": the worker stays up with the alert spooled, the
+    database is not corrupted, and the alert is written once space is back."""
+    import pytest
+    from sqlalchemy import event, text
+
+    engine = site_ledger.store.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a full disk is simulated with SQLite's page limit")
+    obama = enrol("Barack", "obama.jpg")
+    camera("door-1", two_people_clip[0], "door")
+    with site_ledger.store.transaction() as s:  # an alert this size cannot fit in page slack
+        s.execute(update(Member).values(profile={"notes": "x" * 50_000}))
+    ctx = camera_context(site_ledger, "door-1")
+    worker = CameraWorker(site_ledger, ctx, keep_reports=True)
+    assert worker.gallery is not None
+    worker.gallery.refresh()
+
+    with engine.connect() as conn:  # no free pages left to reuse: any growth needs new ones
+        conn.exec_driver_sql("VACUUM")
+
+    def no_room(dbapi_connection: Any, _record: Any) -> None:
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    event.listen(engine, "connect", no_room)
+    engine.dispose()
+    try:
+        for frame in open_source(ctx.source, ctx.camera).frames():
+            worker.process(frame)
+        assert len(worker._spool) == 1 and worker.events == []
+    finally:
+        event.remove(engine, "connect", no_room)
+        engine.dispose()
+    worker.finish()
+    with site_ledger.store.transaction() as s:
+        assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        events = [e.member_id for e in s.execute(select(Event)).scalars()]
+    assert events == [obama] and len(worker._spool) == 0

@@ -114,3 +114,41 @@ def test_run_drives_real_camera_processes_to_the_end_of_their_files(
     with ledger.store.transaction() as s:
         visits = sum(b.visits for b in s.execute(select(FootfallBucket)).scalars())
     assert visits >= 1
+
+
+def test_a_worker_killed_mid_stream_is_restarted_without_a_duplicate_alert(
+    site_ledger: Any,
+    enrol: Callable[[str, str], str],
+    camera: Callable[[str, Path, str], str],
+    two_people_clip: tuple[Path, Any],
+) -> None:
+    """SIGKILL the door camera's process right after its alert is written: the supervisor
+    restarts it, the new process sees the member again within the cooldown and writes no
+    second alert (delivery downstream is at least once; the alert itself is written once)."""
+    import signal
+
+    from consentcam.store.models import Event
+
+    obama = enrol("Barack", "obama.jpg")
+    camera("door-1", two_people_clip[0], "door")
+    supervisor = Supervisor(
+        site_ledger.settings, site_cameras(site_ledger.settings, "shop"), restart_initial_s=0.1
+    )
+    killed: list[int] = []
+
+    def events() -> list[str]:
+        with site_ledger.store.transaction() as s:
+            return [e.member_id for e in s.execute(select(Event)).scalars()]
+
+    def kill_after_the_alert() -> bool:
+        slot = supervisor.slots[0]
+        if not killed and slot.process is not None and slot.process.pid and events():
+            os.kill(slot.process.pid, signal.SIGKILL)
+            killed.append(slot.process.pid)
+        return bool(killed) and slot.refused  # restarted, then finished the file
+
+    _supervise(supervisor, kill_after_the_alert, timeout_s=120)
+    assert killed, "the alert was written while the first process ran"
+    assert supervisor.slots[0].exits == [-signal.SIGKILL, 0]
+    assert supervisor.metrics.restarts("door-1") == 1
+    assert events() == [obama]
