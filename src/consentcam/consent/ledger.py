@@ -382,7 +382,9 @@ def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
                     consent_id=consent.id,
                     model_id=_model_id(),
                     sealed=crypto.seal(
-                        ledger.keys, protected, template_aad(member.tenant_id, template_id)
+                        ledger.keys,
+                        protected,
+                        template_aad(member.tenant_id, template_id, member.id),
                     ),
                     key_id=ledger.keys.key_id,
                     quality=face.quality.as_dict(),
@@ -424,9 +426,10 @@ def _enrolment_consent(s: Session, member: Member) -> Consent:
     return consent
 
 
-def template_aad(tenant_id: str, template_id: str) -> bytes:
-    """Binds a sealed template to its row: a blob copied elsewhere will not open."""
-    return f"{tenant_id}/{template_id}/{_model_id()}".encode()
+def template_aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
+    """Binds a sealed template to its row and its member: a blob copied elsewhere, or a row
+    moved to another member by someone who can write the database, will not open."""
+    return f"{tenant_id}/{template_id}/{member_id}/{_model_id()}".encode()
 
 
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:

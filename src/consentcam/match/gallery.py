@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from consentcam.consent.profiles import RECOGNITION
+from consentcam.errors import InputError
 from consentcam.match.index import GalleryIndex, IndexKind, make_index
 from consentcam.model_card import model_card
 from consentcam.store import crypto
@@ -94,10 +95,9 @@ class SiteGallery:
             current = self._live_templates(s, now)
             stale = [t for t in self._member_of if t not in current]
             fresh = [t for t in current if t not in self._member_of]
-            vectors = [
-                crypto.open_sealed(self._ledger.keys, current[t][1], _aad(self.tenant_id, t))
-                for t in fresh
-            ]
+            opened = {t: self._open(t, current[t][0], current[t][1]) for t in fresh}
+            good = {t: v for t, v in opened.items() if v is not None}
+            fresh, vectors = list(good), list(good.values())
         with self._lock:
             if self._index is None:
                 self._index = make_index(self._kind, len(current), self._exact_max)
@@ -138,11 +138,23 @@ class SiteGallery:
                     Template.member_id == member_id
                 )
             ).all()
-            vectors = [
-                crypto.open_sealed(self._ledger.keys, sealed, _aad(self.tenant_id, tid))
-                for tid, sealed in rows
-            ]
+            opened = [self._open(tid, member_id, sealed) for tid, sealed in rows]
+        vectors: list[np.ndarray] = [v for v in opened if v is not None]
         return np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_SIZE), np.float32)
+
+    def _open(self, template_id: str, member_id: str, sealed: bytes) -> np.ndarray | None:
+        """A template's vector, or None (logged) if it fails authentication: altered, moved to
+        another member or row, or sealed under another key. One bad row must not stop the
+        site's recognition, and it must never match anyone."""
+        aad = _aad(self.tenant_id, template_id, member_id)
+        if crypto.sealed_key_id(sealed) != self._ledger.keys.key_id:
+            # The wrong key loaded is the operator's error, for every row: say so loudly.
+            return crypto.open_sealed(self._ledger.keys, sealed, aad)
+        try:
+            return crypto.open_sealed(self._ledger.keys, sealed, aad)
+        except InputError as exc:
+            log.warning("template %s skipped: %s", template_id, exc)
+            return None
 
     def verify(
         self, embedding: np.ndarray, member_id: str, templates: np.ndarray
@@ -247,7 +259,7 @@ def live_templates(query: QueryT, site_id: str, now: dt.datetime) -> QueryT:
     )
 
 
-def _aad(tenant_id: str, template_id: str) -> bytes:
+def _aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
     from consentcam.consent.ledger import template_aad
 
-    return template_aad(tenant_id, template_id)
+    return template_aad(tenant_id, template_id, member_id)

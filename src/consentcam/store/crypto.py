@@ -138,7 +138,7 @@ def open_sealed(keys: TemplateKeys, blob: bytes, aad: bytes) -> FloatArray:
     sealed under another key or for another row (``aad``), or altered in any byte."""
     _check_aad(aad)
     blob = _blob(blob)
-    key_id = blob[1 : 1 + KEY_ID_SIZE].hex()
+    key_id = sealed_key_id(blob)
     if key_id != keys.key_id:
         raise InputError(
             f"sealed template was sealed under key id {key_id}, not the loaded key {keys.key_id}"

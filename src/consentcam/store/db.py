@@ -46,7 +46,10 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
         path = Path(url.removeprefix("sqlite:///"))
         if not create and not path.exists():
             raise NotFound(f"no store at {path}: run 'consentcam init' first (or pass --data-dir)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Private from creation: the store names members and holds their purchases.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.touch(mode=0o600)
     try:
         engine = create_engine(url, future=True)
     except ModuleNotFoundError as exc:

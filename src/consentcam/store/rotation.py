@@ -33,7 +33,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                     crypto.tenant_transform(new_keys.key, template.tenant_id),
                 ),
             )
-            aad = template_aad(template.tenant_id, template.id)
+            aad = template_aad(template.tenant_id, template.id, template.member_id)
             protected = crypto.open_sealed(ledger.keys, template.sealed, aad)
             renewed = crypto.rewrap(old, new, protected[None, :])[0]
             template.sealed = crypto.seal(new_keys, renewed, aad)
