@@ -118,6 +118,10 @@ def send(case: Any, target: Target) -> None:
         use_store_values(case, target)
     # The login and enrolment limits would turn every later example into a 429.
     target.app.state.rate_limits = None
+    # The ignored_auth check resends the request without, then with wrong, credentials through
+    # the schema's own transport, not to the app given below (schemathesis 4.32): without
+    # this, those probes would go to no server at all.
+    case.operation.schema.app = target.app
     case.call_and_validate(app=target.app, headers=target.headers)
 
 

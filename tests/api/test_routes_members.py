@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -208,3 +209,47 @@ def _entries(world: World, action: str, subject: str) -> list[AuditEntry]:
     with world.ledgers["acme"].store.transaction() as s:
         query = select(AuditEntry).where(AuditEntry.action == action, AuditEntry.subject == subject)
         return list(s.execute(query).scalars())
+
+
+def test_member_list_offsets_are_bounded(world: World) -> None:
+    """An offset past 64 bits once reached the database and overflowed (500)."""
+    staff = world.principal("staff")
+    for offset in (2**63, 10**9):
+        response = world.call(staff, "GET", "/sites/north/members", params={"offset": offset})
+        assert response.status_code == 422 and "offset" in response.json()["error"]
+    page = world.call(staff, "GET", "/sites/north/members", params={"offset": 10**9 - 1})
+    assert page.status_code == 200 and page.json()["items"] == []
+
+
+def test_consent_input_is_read_strictly(world: World) -> None:
+    """Booleans are JSON booleans, ages JSON integers, expiries ISO 8601 times with an offset
+    before 2200: nothing is guessed, and nothing is stored."""
+    kiosk, member_id = world.principal("kiosk"), world.member(consent=False)
+    before = world.rows()
+    loose_fields: list[tuple[dict[str, Any], str]] = [
+        ({"chain_scope": "yes"}, "chain_scope"),
+        ({"chain_scope": 1}, "chain_scope"),
+        ({"age": "40"}, "age"),
+        ({"age": 40.5}, "age"),
+        ({"expires": 4102444800}, "expires"),
+        ({"expires": "4102444800"}, "expires"),
+        ({"expires": "2099-01-01"}, "expires"),
+    ]
+    for loose, says in loose_fields:
+        body = {"purpose": "recognition", "evidence_text": "yes", **loose}
+        response = world.call(kiosk, "POST", f"/members/{member_id}/consents", json=body)
+        assert response.status_code == 422 and says in response.json()["error"], loose
+    far = world.call(
+        kiosk,
+        "POST",
+        f"/members/{member_id}/consents",
+        json={
+            "purpose": "recognition",
+            "evidence_text": "yes",
+            "expires": "9999-12-31T23:59:59-23:59",
+        },
+    )
+    assert (
+        far.status_code == 400 and "expires must lie between 2000 and 2199" in far.json()["error"]
+    )
+    assert world.rows() == before

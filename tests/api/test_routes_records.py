@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select, text
 
 from consentcam.consent.ledger import camera_by_ref
@@ -213,3 +214,48 @@ def test_purge_is_for_the_owner_and_reports_what_it_deleted(world: World) -> Non
             select(AuditEntry.actor).where(AuditEntry.action == "retention.purge")
         ).scalars()
         assert list(actors) == [owner.actor]
+
+
+def test_seqs_past_the_stored_integers_are_refused_not_a_server_error(world: World) -> None:
+    """after_seq and after beyond 64 bits once reached the database and overflowed (500);
+    PostgreSQL stores seqs in 32 bits, so that is the bound on both backends."""
+    owner = world.principal("owner")
+    for path, name in (("/audit", "after_seq"), ("/events", "after")):
+        for value in (2**31, 2**63, 2**64, -1):
+            response = world.call(owner, "GET", path, params={name: value})
+            assert response.status_code == 422 and name in response.json()["error"], (path, value)
+        assert world.call(owner, "GET", path, params={name: 2**31 - 1}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        # The ends of Python's calendar: "until - 1 day" and the conversion to UTC overflowed.
+        ({"until": "0001-01-01T00:00:00+00:00"}, 400, "until must lie between 2000 and 2199"),
+        ({"until": "9999-12-31T23:59:59-23:59"}, 400, "until must lie between 2000 and 2199"),
+        ({"since": "1999-12-31T23:59:59Z"}, 400, "since must lie between 2000 and 2199"),
+        (
+            {"since": "2199-12-31T00:00:00Z", "until": "2200-01-01T00:00:00Z"},
+            400,
+            "until must lie between",
+        ),
+        # Lax parsing read a number as a Unix time.
+        ({"until": "0.5"}, 422, "until"),
+        ({"since": "1714521600"}, 422, "since"),
+        # A naive time would be a guess at the zone.
+        ({"until": "2024-05-01T00:00:00"}, 422, "until"),
+        ({"until": "2024-05-01"}, 422, "until"),
+    ],
+)
+def test_footfall_periods_are_aware_iso_8601_times_in_range(
+    world: World, params: dict[str, str], status: int, says: str
+) -> None:
+    response = world.call(world.principal("staff"), "GET", "/footfall", params=params)
+    assert response.status_code == status and says in response.json()["error"]
+
+
+def test_footfall_times_with_an_offset_come_back_in_utc(world: World) -> None:
+    period = {"since": "2024-05-01T02:00:00+02:00", "until": "2024-05-01T12:00:00.5-02:00"}
+    report = world.call(world.principal("staff"), "GET", "/footfall", params=period).json()
+    assert report["since"].startswith("2024-05-01T00:00:00")
+    assert report["until"].startswith("2024-05-01T14:00:00.5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from consentcam.consent.ledger import notice_text
+from consentcam.consent.profiles import PROFILES
 from tests.api.conftest import World
 
 
@@ -129,3 +130,35 @@ def test_the_notice_behind_a_signs_qr_code_needs_no_login(world: World) -> None:
     assert public.json()["text"] == notice_text("eu", "v1")
     assert world.client.get("/api/v1/public/sites/nope/notice").status_code == 404
     assert world.client.get("/api/v1/sites/north/notice").status_code == 401
+
+
+def test_jurisdiction_is_one_of_the_profile_codes_in_the_document(world: World) -> None:
+    document = world.app.openapi()
+    codes = document["components"]["schemas"]["SiteIn"]["properties"]["jurisdiction"]["enum"]
+    assert set(codes) == set(PROFILES)
+    admin = world.principal("admin")
+    unknown = world.call(admin, "POST", "/sites", json={"name": "moon", "jurisdiction": "mars"})
+    assert unknown.status_code == 422 and "jurisdiction" in unknown.json()["error"]
+    for code in ("us-portland", "none"):
+        created = world.call(admin, "POST", "/sites", json={"name": code, "jurisdiction": code})
+        assert created.status_code == 201 and created.json()["jurisdiction"] == code
+
+
+def test_camera_input_is_read_strictly(world: World) -> None:
+    """A face mode needs signage attested with JSON true, not a string or a number that lax
+    parsing would take for it."""
+    admin, before = world.principal("admin"), world.rows()
+    camera = {"name": "lane", "source": "l.mp4", "mode": "lane"}
+    for loose in (
+        {"signage_attested": "true"},
+        {"signage_attested": 1},
+        {"signage_attested": True, "line": ["0", "0.5", "1", "0.5"]},
+        {"signage_attested": True, "detect_scale": "0.5"},
+    ):
+        response = world.call(admin, "POST", "/sites/north/cameras", json=camera | loose)
+        assert response.status_code == 422, loose
+    assert world.rows() == before
+    attested = world.call(
+        admin, "POST", "/sites/north/cameras", json=camera | {"signage_attested": True}
+    )
+    assert attested.status_code == 201

@@ -350,3 +350,102 @@ def test_errors_share_one_json_shape(api: Api) -> None:
     assert "role" in invalid.json()["error"] and secret not in invalid.text
     empty = api.client.post(f"{API}/auth/login", json={"username": "bob", "password": "x" * 2000})
     assert empty.status_code == 422 and "x" * 20 not in empty.text
+
+
+# The OpenAPI document says how to authenticate and what errors look like.
+
+
+def test_the_document_declares_the_token_and_the_session_cookie(api: Api) -> None:
+    document = api.app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiToken"] == schemes["apiToken"] | {"type": "http", "scheme": "bearer"}
+    assert schemes["session"] == schemes["session"] | {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+    }
+    either: list[dict[str, list[str]]] = [{"apiToken": []}, {"session": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            expected = None if path in PUBLIC_ROUTES else either
+            assert operation.get("security") == expected, f"{method} {path}"
+            if path not in PUBLIC_ROUTES:
+                assert "401" in operation["responses"], f"{method} {path}"
+
+
+def test_a_wrong_authorization_scheme_does_not_fall_back_to_the_cookie(api: Api) -> None:
+    add_user(api.ledger, "bob", "staff", PASSWORD)
+    assert api.login("bob").status_code == 200
+    assert api.client.get(f"{API}/auth/me").status_code == 200
+    basic = api.client.get(f"{API}/auth/me", headers={"Authorization": "Basic Ym9iOng="})
+    assert basic.status_code == 401 and "Bearer" in basic.json()["error"]
+
+
+def test_every_documented_error_is_the_one_error_shape(api: Api) -> None:
+    """422 included: the app answers {"error": ...}, never FastAPI's {"detail": [...]}."""
+    document = api.app.openapi()
+    assert document["components"]["schemas"]["ErrorOut"]["required"] == ["error"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (
+                        f"{method} {path} {status}"
+                    )
+    invalid = api.client.post(f"{API}/auth/login", json={})
+    assert invalid.status_code == 422 and set(invalid.json()) == {"error"}
+
+
+def test_the_document_lists_what_the_app_routes_and_login_answer(api: Api) -> None:
+    paths = api.app.openapi()["paths"]
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert {"400", "401", "403", "404", "422"} <= statuses(f"{API}/claims", "post")
+    assert {"400", "401", "403", "404", "422"} <= statuses(
+        f"{API}/events/{{event_id}}/confirm", "post"
+    )
+    assert {"400", "401", "404"} <= statuses(STREAM, "get")
+    assert statuses(f"{API}/auth/login", "post") == {"200", "400", "401", "422", "429"}
+    assert "429" in statuses(f"{API}/members/{{member_id}}/enrol", "post")
+    assert set(paths[STREAM]["get"]["responses"]["200"]["content"]) == {"text/event-stream"}
+    # A body that is not UTF-8 JSON: the documented 400.
+    garbled = api.client.post(
+        f"{API}/auth/login", content=b"@~\xff\xfe5`", headers={"content-type": "application/json"}
+    )
+    assert garbled.status_code == 400 and set(garbled.json()) == {"error"}
+
+
+def test_a_door_event_is_confirmed_or_dismissed_only_by_a_json_boolean(api: Api) -> None:
+    where = place(api.ledger, "north")
+    _, event = record(api.ledger, where)
+    with api.ledger.store.transaction() as s:
+        s.execute(update(Event).where(Event.id == event.id).values(status="pending"))
+    owner = user_with_token(api.ledger, "olivia", "owner")
+    url = f"{API}/events/{event.id}/confirm"
+    for loose in (0, 1, "false", "no", None):
+        response = api.client.post(url, json={"confirm": loose}, headers=bearer(owner))
+        assert response.status_code == 422 and "confirm" in response.json()["error"], loose
+    with api.ledger.store.transaction() as s:
+        stored = s.get(Event, event.id)
+        assert stored is not None and stored.status == "pending"
+    dismissed = api.client.post(url, json={"confirm": False}, headers=bearer(owner))
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+
+
+@pytest.mark.parametrize("value", [str(2**31), str(2**63), "9" * 5000, "-1", "1e3"])
+def test_a_last_event_id_past_the_stored_seqs_is_refused(api: Api, value: str) -> None:
+    token = user_with_token(api.ledger, "olivia", "owner")
+    response = api.client.get(STREAM, headers={**bearer(token), "Last-Event-ID": value})
+    assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]
+
+
+def test_a_query_parameter_given_twice_is_refused(api: Api) -> None:
+    """FastAPI would keep the last value silently; which one the caller meant is a guess."""
+    token = user_with_token(api.ledger, "olivia", "owner")
+    response = api.client.get(f"{API}/events?limit=5&limit=500", headers=bearer(token))
+    assert response.status_code == 422 and "'limit'" in response.json()["error"]
+    assert api.client.get(f"{API}/events?limit=5", headers=bearer(token)).status_code == 200

@@ -147,3 +147,19 @@ def test_compliance_documents_are_scoped(api: Api) -> None:
     doc = api.get(confined, "/compliance/dpia").json()
     assert [s["name"] for s in doc["sites"]] == ["shanghai"]
     assert api.get(confined, "/compliance/ropa", site="flagship").status_code == 404
+
+
+def test_the_document_lists_each_formats_content_type_and_the_errors(api: Api) -> None:
+    """What the fuzzing found: Markdown and HTML answers, and 400/404 errors, undocumented."""
+    paths = api.app.openapi()["paths"]
+    for document in ("ropa", "dpia"):
+        answers = paths[f"{API}/compliance/{document}"]["get"]["responses"]
+        assert set(answers["200"]["content"]) == {"application/json", "text/markdown", "text/html"}
+        assert {"400", "401", "403", "404", "422"} <= set(answers)
+    signage = paths[f"{API}/sites/{{site}}/signage"]["get"]["responses"]
+    assert set(signage["200"]["content"]) == {"text/html", "application/pdf"}
+    assert {"400", "401", "403", "404", "422"} <= set(signage)
+    admin = api.caller("admin")
+    bad_url = api.get(admin, "/sites/flagship/signage", base_url="ftp://shop.example")
+    assert bad_url.status_code == 400 and set(bad_url.json()) == {"error"}
+    assert api.get(admin, "/compliance/ropa", site="atlantis").status_code == 404

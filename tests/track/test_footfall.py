@@ -10,7 +10,13 @@ from sqlalchemy import select
 from consentcam.consent.ledger import Ledger, add_camera, add_site
 from consentcam.errors import ConfigError, InputError
 from consentcam.store.models import FootfallBucket
-from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall, footfall_report
+from consentcam.track.footfall import (
+    FootfallCounter,
+    FootfallCounts,
+    add_footfall,
+    footfall_report,
+    hour_start,
+)
 from consentcam.vision.records import Box
 
 T0 = dt.datetime(2030, 5, 4, 10, 0, tzinfo=dt.UTC)
@@ -138,6 +144,19 @@ def test_naive_times_and_lines_without_length_are_refused() -> None:
         counter.observe(1, at_centre(500, 300), T0.replace(tzinfo=None))
     with pytest.raises(ConfigError, match="no length"):
         FootfallCounter((0.5, 0.5, 0.5, 0.5), FRAME)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(-dt.timedelta(hours=23))),
+    ],
+)
+def test_times_whose_utc_lies_outside_the_calendar_are_input_errors(at: dt.datetime) -> None:
+    """Converting them to UTC overflows; that is bad input, not an internal error."""
+    with pytest.raises(InputError, match="out of range"):
+        hour_start(at)
 
 
 @pytest.fixture

@@ -17,16 +17,17 @@ import ipaddress
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy import select, text
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentcam import __version__
+from consentcam.api.schemas import ERROR_RESPONSES, SEQ_END
 from consentcam.api.security import principal_ledger, require
 from consentcam.api.security import router as auth_router
 from consentcam.auth.ratelimit import Clock, RateLimits
@@ -148,6 +149,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal error"}, status_code=500)
 
 
+def single_query_values(request: Request) -> None:
+    """422 for a query parameter given more than once: each parameter of this API takes one
+    value, and FastAPI would silently keep the last one."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise HTTPException(422, f"query parameter {name[:40]!r} is given more than once")
+        seen.add(name)
+
+
 def validation_message(exc: RequestValidationError) -> str:
     """One line naming each invalid field; never the submitted values (a password may be one)."""
     parts = []
@@ -170,7 +181,12 @@ def create_app(
     ``stream_max_idle_s`` ends event streams after that long without an event (tests);
     ``clock`` drives the rate limits (tests)."""
     store = open_store(settings)
-    app = FastAPI(title="consentcam", version=__version__, redoc_url=None)
+    app = FastAPI(
+        title="consentcam",
+        version=__version__,
+        redoc_url=None,
+        dependencies=[Depends(single_query_values)],
+    )
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limits = RateLimits(clock)
@@ -184,7 +200,18 @@ def create_app(
             s.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    @app.get("/api/v1/events/stream", response_class=StreamingResponse)
+    @app.get(
+        "/api/v1/events/stream",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "description": "Server-sent events, each with its seq as id, until the client "
+                "disconnects.",
+            },
+            **ERROR_RESPONSES,
+        },
+    )
     def events_stream(
         principal: Annotated[Principal, Depends(require("events:read"))],
         site: Annotated[str | None, Query(description="Site name; all sites if omitted.")] = None,
@@ -209,7 +236,7 @@ def create_app(
             stream, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
         )
 
-    @app.post("/api/v1/claims", status_code=201)
+    @app.post("/api/v1/claims", status_code=201, responses=ERROR_RESPONSES)
     def post_claim(
         body: ClaimIn,
         request: Request,
@@ -230,7 +257,7 @@ def create_app(
             "expires_at": claim.expires_at.isoformat(),
         }
 
-    @app.post("/api/v1/events/{event_id}/confirm")
+    @app.post("/api/v1/events/{event_id}/confirm", responses=ERROR_RESPONSES)
     def post_confirm(
         event_id: str,
         body: ConfirmIn,
@@ -260,12 +287,13 @@ class ClaimIn(BaseModel):
     camera: str = Field(description="Camera id or name (verify mode).")
     member_id: str = Field(description="The member who claims to be at the camera.")
     site: str | None = Field(None, description="Site of the camera, when names repeat.")
-    ttl_s: float | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
+    ttl_s: StrictFloat | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
 
 
 class ConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    confirm: bool = Field(True, description="True to confirm, False to dismiss.")
+    # Strict: only JSON true or false decides what happens to a member's door event.
+    confirm: StrictBool = Field(True, description="true to confirm, false to dismiss.")
 
 
 def _stream_start(
@@ -280,8 +308,13 @@ def _stream_start(
     after: int | None = None
     if last_event_id is not None:
         value = last_event_id.strip()
-        if not (value.isascii() and value.isdigit()):
-            raise InputError(f"Last-Event-ID must be an event seq (an integer >= 0), got {value!r}")
+        # Length first: int() of thousands of digits is refused, and slow before that.
+        digits = value.isascii() and value.isdigit() and len(value) <= len(str(SEQ_END))
+        if not digits or int(value) >= SEQ_END:
+            raise InputError(
+                f"Last-Event-ID must be an event seq (an integer 0-{SEQ_END - 1}), "
+                f"got {value[:40]!r}"
+            )
         after = int(value)
     with store.transaction() as s:
         if site is not None:

@@ -3,16 +3,74 @@
 Requests forbid unknown keys, so a typo is a 422 rather than a silently ignored field; responses
 forbid them too, so a route cannot leak a field its model does not declare. Every field says
 what it is, so the OpenAPI document is the API's reference.
+
+Input is read strictly where lax parsing would guess: booleans are JSON ``true``/``false`` only
+(``0`` or ``"no"`` must not dismiss a door event), numbers in bodies are JSON numbers, and a
+date-time is an ISO 8601 string with its UTC offset (never a Unix time, never a naive time read
+as some zone). Every integer has bounds the store can hold; date-times outside the years
+``EARLIEST``-``LATEST`` are refused by ``checked_time`` (400).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    model_validator,
+)
+
+from consentcam.errors import InputError
 
 ConsentState = Literal["active", "expired", "withdrawn", "none"]
+# The codes of consent.profiles.PROFILES, spelled out so the document lists them (a test keeps
+# the two equal).
+Jurisdiction = Literal["eu", "cn", "us-il", "us-tx", "us-nyc", "us-portland", "none"]
+
+# Exclusive upper bounds (``lt``) of integer parameters: sequence numbers are INTEGER columns,
+# 32-bit in PostgreSQL (64 in SQLite), so no seq reaches 2**31; no site has a billion members.
+SEQ_END = 2**31
+OFFSET_END = 10**9
+# Times a shop's records can concern; outside them a time is a typo (and near the ends of
+# Python's calendar, arithmetic and time-zone conversion overflow).
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _iso_8601_only(value: object) -> object:
+    """Pydantic's lax mode reads a number, or a string of digits, as a Unix time; here a
+    date-time must be written out, with its offset."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_8601.fullmatch(value):
+        return value
+    raise ValueError(
+        "expected an ISO 8601 date-time with a UTC offset, such as 2025-06-01T09:00:00+02:00"
+    )
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
+
+
+def checked_time(at: dt.datetime, name: str) -> dt.datetime:
+    """``at`` in UTC; InputError (400) unless it lies in [``EARLIEST``, ``LATEST``)."""
+    # Comparing aware times never overflows; converting one near year 1 or 9999 can.
+    if not EARLIEST <= at < LATEST:
+        raise InputError(
+            f"{name} must lie between {EARLIEST.year} and {LATEST.year - 1}, got {at.isoformat()}"
+        )
+    return at.astimezone(dt.UTC)
 
 
 class _Model(BaseModel):
@@ -29,9 +87,7 @@ class TenantOut(_Model):
 
 class SiteIn(_Model):
     name: str = Field(min_length=1, max_length=200, description="Site name, unique per tenant.")
-    jurisdiction: str = Field(
-        description="Jurisdiction profile code: eu, cn, us-il, us-tx, us-nyc, us-portland, none."
-    )
+    jurisdiction: Jurisdiction = Field(description="Jurisdiction profile code.")
 
 
 class SiteOut(_Model):
@@ -78,13 +134,13 @@ class CameraIn(_Model):
         description="Video source: file path, rtsp:// or http(s):// stream, or webcam index.",
     )
     mode: str = Field(description="count, verify, lane or door.")
-    signage_attested: bool = Field(
+    signage_attested: StrictBool = Field(
         False, description="The signs are up; required for every face mode (verify, lane, door)."
     )
-    line: tuple[float, float, float, float] | None = Field(
+    line: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
         None, description="Counting line x1,y1,x2,y2 in fractions of the frame (0-1)."
     )
-    detect_scale: float | None = Field(
+    detect_scale: StrictFloat | None = Field(
         None, description="Scale applied to frames before detection (0-4]; site default if unset."
     )
 
@@ -202,13 +258,17 @@ class ConsentIn(_Model):
     notice_version: str = Field(
         "v1", pattern=r"^[A-Za-z0-9._-]{1,40}$", description="Version of the notice shown."
     )
-    expires: AwareDatetime | None = Field(None, description="When the consent ends, if ever.")
+    expires: IsoDateTime | None = Field(
+        None, description="When the consent ends, if ever (ISO 8601 with offset; before 2200)."
+    )
     channel: str = Field("kiosk", description="kiosk, written or app.")
-    age: int | None = Field(None, description="Declared age, when the member may be a minor.")
+    age: int | None = Field(
+        None, strict=True, ge=0, le=130, description="Declared age, when the member may be a minor."
+    )
     guardian_name: str | None = Field(
         None, max_length=200, description="The consenting parent or guardian of a minor."
     )
-    chain_scope: bool = Field(False, description="Valid at every site of the tenant.")
+    chain_scope: StrictBool = Field(False, description="Valid at every site of the tenant.")
 
     @model_validator(mode="after")
     def _one_evidence(self) -> ConsentIn:
@@ -429,12 +489,43 @@ class PurgeOut(_Model):
 
 
 class ErrorOut(_Model):
+    """The one error body of the API, whatever the status (validation errors included)."""
+
     error: str = Field(description="What went wrong, in words.")
 
 
-# Declared on every router, so the OpenAPI document lists the error answers and their shape.
+def error_response(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description, **extra}
+
+
+# The error answers and their shape, for the OpenAPI document. Routers declare ERROR_RESPONSES
+# (every route behind a login); routes add TOO_MANY_REQUESTS where a rate limit applies.
+UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {
+    401: error_response(
+        "No valid API token or session: send 'Authorization: Bearer <token>' or log in.",
+        headers={"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    )
+}
+INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
+    422: error_response("The request does not fit this document (missing or mistyped input).")
+}
+TOO_MANY_REQUESTS: dict[int | str, dict[str, Any]] = {
+    429: error_response(
+        "Too many requests from this client.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds until a request will be allowed again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "Bad input; nothing was stored."},
-    403: {"model": ErrorOut, "description": "The caller's role or a policy forbids it."},
-    404: {"model": ErrorOut, "description": "Not found (or outside the caller's tenant/sites)."},
+    400: error_response("Bad input; nothing was stored."),
+    **UNAUTHENTICATED,
+    403: error_response(
+        "The caller's role or a policy forbids it (or a session request lacks its CSRF header)."
+    ),
+    404: error_response("Not found (or outside the caller's tenant/sites)."),
+    **INVALID_REQUEST,
 }

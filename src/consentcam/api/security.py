@@ -23,8 +23,15 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from consentcam.api.schemas import (
+    INVALID_REQUEST,
+    TOO_MANY_REQUESTS,
+    UNAUTHENTICATED,
+    error_response,
+)
 from consentcam.auth.passwords import MAX_LENGTH
 from consentcam.auth.ratelimit import RateLimits
 from consentcam.auth.roles import PERMISSIONS, Principal
@@ -56,16 +63,35 @@ PUBLIC_ROUTES = frozenset(
 LOGIN_PER_MINUTE, LOGIN_BURST = 5.0, 5
 LOGIN_CLIENT_PER_MINUTE, LOGIN_CLIENT_BURST = 20.0, 20
 LOGIN_FAILED = "wrong tenant, user name or password"
+# Neither raises by itself (auto_error=False): current_principal gives the one 401 answer.
+BEARER_TOKEN = HTTPBearer(
+    scheme_name="apiToken",
+    bearerFormat="cc_<id>_<secret>",
+    description="An API token ('consentcam token issue'), as 'Authorization: Bearer <token>'.",
+    auto_error=False,
+)
+SESSION_COOKIE_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description=f"The session cookie set by POST {LOGIN_PATH}; unsafe requests must also send "
+    f"the CSRF token it returned in the {CSRF_HEADER} header.",
+    auto_error=False,
+)
 
 
-def current_principal(request: Request) -> Principal:
+def current_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_TOKEN)],
+    session_id: Annotated[str | None, Depends(SESSION_COOKIE_SCHEME)],
+) -> Principal:
     """The authenticated caller (a Bearer API token, or a session cookie with its CSRF header
     on unsafe methods); 401 otherwise."""
     store: Store = request.app.state.store
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        return _token_caller(store, authorization)
-    session_id = request.cookies.get(SESSION_COOKIE)
+    if bearer is not None:
+        return _token_caller(store, bearer.credentials)
+    if "authorization" in request.headers:
+        # Some other scheme, or no token: an error, never a fall-back to the cookie.
+        raise _unauthenticated("use 'Authorization: Bearer <token>'")
     if not session_id:
         raise _unauthenticated("authentication required")
     with store.transaction() as s:
@@ -140,12 +166,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _token_caller(store: Store, authorization: str) -> Principal:
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("use 'Authorization: Bearer <token>'")
+def _token_caller(store: Store, token: str) -> Principal:
     with store.transaction() as s:
-        principal = token_principal(s, token.strip())
+        principal = token_principal(s, token)
     if principal is None:
         raise _unauthenticated("invalid, expired or revoked token")
     return principal
@@ -182,7 +205,15 @@ class Me(BaseModel):
     permissions: list[str]
 
 
-@router.post("/login")
+@router.post(
+    "/login",
+    responses={
+        400: error_response("The body could not be read as JSON."),
+        401: error_response(f"Failed: always '{LOGIN_FAILED}'."),
+        **INVALID_REQUEST,
+        **TOO_MANY_REQUESTS,
+    },
+)
 def login_route(body: LoginIn, request: Request, response: Response) -> LoginOut:
     """Log in with a password: sets the HttpOnly session cookie (12 h) and returns the CSRF
     token. Failures give one message whatever went wrong; every attempt is audited."""
@@ -207,7 +238,14 @@ def login_route(body: LoginIn, request: Request, response: Response) -> LoginOut
     )
 
 
-@router.post("/logout", status_code=204)
+@router.post(
+    "/logout",
+    status_code=204,
+    responses={
+        **UNAUTHENTICATED,
+        403: error_response(f"A session request without its {CSRF_HEADER} header."),
+    },
+)
 def logout_route(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Response:
@@ -221,7 +259,7 @@ def logout_route(
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=UNAUTHENTICATED)
 def me_route(principal: Annotated[Principal, Depends(current_principal)]) -> Me:
     """The caller: user, tenant, role, site scope and what the role may do."""
     return Me(

@@ -156,7 +156,11 @@ def _utc(at: dt.datetime) -> dt.datetime:
     # A naive time would be read as the host's local time: refuse it rather than guess.
     if at.tzinfo is None:
         raise InputError("footfall needs timezone-aware times (UTC)")
-    return at.astimezone(dt.UTC)
+    try:
+        return at.astimezone(dt.UTC)
+    except OverflowError:
+        # Within a day of Python's first or last date, UTC lies outside the calendar.
+        raise InputError(f"footfall time {at.isoformat()} is out of range") from None
 
 
 def add_footfall(

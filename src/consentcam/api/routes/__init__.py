@@ -25,6 +25,7 @@ from consentcam.api.routes import (
 ROUTERS: list[APIRouter] = [
     tenant.router,
     sites.router,
+    sites.public_router,
     cameras.router,
     members.router,
     consents.router,

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from consentcam.api.queries import audit_page, require_tenant_wide
-from consentcam.api.schemas import ERROR_RESPONSES, AuditEntryOut, AuditPage, AuditVerifyOut
+from consentcam.api.schemas import (
+    ERROR_RESPONSES,
+    SEQ_END,
+    AuditEntryOut,
+    AuditPage,
+    AuditVerifyOut,
+)
 from consentcam.api.security import principal_ledger, require
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal
@@ -20,7 +26,7 @@ Auditor = Annotated[Principal, Depends(require("audit:read"))]
 def list_audit(
     request: Request,
     principal: Auditor,
-    after_seq: Annotated[int, Query(ge=0, description="Entries after this seq.")] = 0,
+    after_seq: Annotated[int, Query(ge=0, lt=SEQ_END, description="Entries after this seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most entries returned.")] = 100,
 ) -> AuditPage:
     """The tenant's audit entries in chain order (the log spans the tenant, so a caller confined

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from consentcam.api.queries import scoped_member
-from consentcam.api.schemas import ERROR_RESPONSES, ConsentIn, ConsentOut
+from consentcam.api.schemas import ERROR_RESPONSES, ConsentIn, ConsentOut, checked_time
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import record_consent
@@ -34,6 +34,7 @@ def post_consent(
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         scoped_member(s, principal, member_id)
+    expires = checked_time(body.expires, "expires") if body.expires is not None else None
     evidence = evidence_bytes(body)
     # record_consent hashes a file (the CLI's evidence); the bytes live in a private temporary
     # folder only for that call.
@@ -46,7 +47,7 @@ def post_consent(
             purpose=body.purpose,
             evidence=path,
             notice_version=body.notice_version,
-            expires=body.expires,
+            expires=expires,
             channel=body.channel,
             chain_scope=body.chain_scope,
             guardian_name=body.guardian_name,

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from consentcam.api.queries import renamed_paths, scoped_member
-from consentcam.api.schemas import ERROR_RESPONSES, EnrolmentOut, QualityOut
+from consentcam.api.schemas import ERROR_RESPONSES, TOO_MANY_REQUESTS, EnrolmentOut, QualityOut
 from consentcam.api.security import principal_ledger, rate_limited, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import enroll
@@ -31,6 +31,7 @@ _CHUNK = 1024 * 1024
 @router.post(
     "/members/{member_id}/enrol",
     status_code=201,
+    responses=TOO_MANY_REQUESTS,
     dependencies=[Depends(rate_limited("enrol", per_minute=ENROL_PER_MINUTE))],
 )
 def post_enrolment(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from consentcam.api.queries import events_page, scoped_site, visible_sites
-from consentcam.api.schemas import ERROR_RESPONSES, EventOut, EventPage
+from consentcam.api.schemas import ERROR_RESPONSES, SEQ_END, EventOut, EventPage
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.events.outbox import event_document
@@ -23,7 +23,8 @@ def list_events(
         str | None, Query(description="Site name; every site of yours if unset.")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Events after this seq; the latest if unset.")
+        int | None,
+        Query(ge=0, lt=SEQ_END, description="Events after this seq; the latest if unset."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most events returned.")] = 100,
 ) -> EventPage:

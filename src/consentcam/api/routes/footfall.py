@@ -6,11 +6,17 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from consentcam.api.queries import scoped_camera, scoped_site, site_cameras, visible_sites
-from consentcam.api.schemas import ERROR_RESPONSES, FootfallOut, FootfallRow, FootfallTotals
+from consentcam.api.schemas import (
+    ERROR_RESPONSES,
+    FootfallOut,
+    FootfallRow,
+    FootfallTotals,
+    IsoDateTime,
+    checked_time,
+)
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.errors import InputError
@@ -31,15 +37,18 @@ def get_footfall(
     ] = None,
     camera: Annotated[str | None, Query(description="Camera id or name (name needs site).")] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Start (ISO 8601 with offset); until - 1 day.")
+        IsoDateTime | None,
+        Query(description="Start (ISO 8601 with offset, years 2000-2199); until - 1 day."),
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="End, exclusive (ISO 8601 with offset); now.")
+        IsoDateTime | None,
+        Query(description="End, exclusive (ISO 8601 with offset, years 2000-2199); now."),
     ] = None,
 ) -> FootfallOut:
-    """Hourly counts overlapping [since, until) for the chosen cameras, and their totals."""
-    end = until or utcnow()
-    start = since or end - DEFAULT_PERIOD
+    """Hourly counts overlapping [since, until) for the chosen cameras, and their totals.
+    A time without its UTC offset is refused (422) rather than read in some zone."""
+    end = checked_time(until, "until") if until is not None else utcnow()
+    start = checked_time(since, "since") if since is not None else end - DEFAULT_PERIOD
     if not start < end:
         raise InputError("since must be before until")
     if end - start > MAX_PERIOD:

@@ -19,6 +19,7 @@ from consentcam.api.queries import (
 )
 from consentcam.api.schemas import (
     ERROR_RESPONSES,
+    OFFSET_END,
     MemberCard,
     MemberIn,
     MemberOut,
@@ -43,7 +44,7 @@ def list_members(
     request: Request,
     principal: Reader,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Members to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, lt=OFFSET_END, description="Members to skip.")] = 0,
 ) -> MemberPage:
     """Members at home at the site, oldest first, with consent status and template count."""
     with principal_ledger(request, principal).store.transaction() as s:

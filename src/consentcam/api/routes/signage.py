@@ -10,19 +10,40 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from consentcam.api.schemas import ERROR_RESPONSES
 from consentcam.api.security import check_site, principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import Ledger, site_by_name
 
-router = APIRouter(tags=["compliance"])
+router = APIRouter(tags=["compliance"], responses=ERROR_RESPONSES)
 
 Text = Annotated[str | None, Query(max_length=200)]
+# The compliance documents in the three formats ``format`` chooses from.
+DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The document: JSON (format=json), Markdown (md) or self-contained HTML "
+        "(html); Markdown and HTML are sent as downloads.",
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "text/markdown": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 @router.get(
     "/sites/{site}/signage",
     response_class=Response,
-    responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    responses={
+        200: {
+            "description": "The sign: self-contained HTML (a download) or a one-page PDF.",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 def get_signage(
     request: Request,
@@ -57,7 +78,7 @@ def get_signage(
     )
 
 
-@router.get("/compliance/ropa", response_model=None)
+@router.get("/compliance/ropa", response_model=None, responses=DOCUMENT_RESPONSES)
 def get_ropa(
     request: Request,
     principal: Annotated[Principal, Depends(require("compliance:read"))],
@@ -71,7 +92,7 @@ def get_ropa(
     return _document(request, principal, "ropa", site, format, controller, contact)
 
 
-@router.get("/compliance/dpia", response_model=None)
+@router.get("/compliance/dpia", response_model=None, responses=DOCUMENT_RESPONSES)
 def get_dpia(
     request: Request,
     principal: Annotated[Principal, Depends(require("compliance:read"))],

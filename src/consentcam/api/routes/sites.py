@@ -18,6 +18,7 @@ from consentcam.api.queries import (
 )
 from consentcam.api.schemas import (
     ERROR_RESPONSES,
+    INVALID_REQUEST,
     CameraOut,
     FilingOut,
     NoticeOut,
@@ -25,6 +26,7 @@ from consentcam.api.schemas import (
     SiteDetail,
     SiteIn,
     SiteOut,
+    error_response,
 )
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
@@ -35,6 +37,11 @@ from consentcam.match.calibration import enrolled_people, filing_status
 from consentcam.store.models import Camera, Site
 
 router = APIRouter(tags=["sites"], responses=ERROR_RESPONSES)
+# The notice behind a sign's QR code needs no login, so none of the login errors.
+public_router = APIRouter(
+    tags=["sites"],
+    responses={404: error_response("No site with that id."), **INVALID_REQUEST},
+)
 Reader = Annotated[Principal, Depends(require("sites:read"))]
 
 
@@ -97,7 +104,7 @@ def get_notice(
         )
 
 
-@router.get("/public/sites/{site_id}/notice")
+@public_router.get("/public/sites/{site_id}/notice")
 def get_public_notice(
     site_id: str,
     request: Request,
