@@ -101,6 +101,11 @@ def _register() -> None:
 _register()
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: a file name or value quoted in it may hold line breaks."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with the contract's code; errors print one line on stderr."""
     try:
@@ -111,10 +116,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(EXIT_INTERNAL)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {one_line(exc.format_message())}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except ConsentcamError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

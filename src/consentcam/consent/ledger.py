@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,9 @@ from consentcam.store.models import (
 # How consent was given: at the kiosk (explicit act on screen), on a signed paper or electronic
 # release, or in the member app.
 CHANNELS = ("kiosk", "written", "app")
+# As the API's ConsentIn allows: the version names a notice text, it is not free text.
+NOTICE_VERSION = re.compile(r"[A-Za-z0-9._-]{1,40}")
+MAX_SOURCE_LENGTH = 2000
 DEFAULT_TENANT = "default"
 DEV_KEY_FILE = "dev-template.key"
 
@@ -169,6 +174,7 @@ def add_camera(
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     _check_name(name, "camera name")
+    _check_source(source)
     config = config or {}
     try:
         PipelineSettings.model_validate({**ledger.settings.pipeline.model_dump(), **config})
@@ -215,6 +221,7 @@ def add_member(
     ledger: Ledger, site_name: str, name: str, profile_fields: dict[str, Any] | None = None
 ) -> Member:
     _check_name(name, "member name")
+    _check_profile(profile_fields or {})
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
         member = Member(
@@ -268,12 +275,19 @@ def record_consent(
         raise InputError(f"unknown channel {channel!r}; choose one of: {', '.join(CHANNELS)}")
     if age is not None and not 0 <= age <= 130:
         raise InputError(f"age must be between 0 and 130, got {age}")
-    if not evidence.is_file():
-        raise NotFound(f"{evidence}: evidence file not found")
+    if not NOTICE_VERSION.fullmatch(notice_version):
+        raise InputError("a notice version is 1-40 letters, digits, '.', '_' or '-'")
+    if guardian_name is not None:
+        _check_name(guardian_name, "guardian name")
+    try:
+        if not evidence.is_file():
+            raise NotFound(f"{evidence}: evidence file not found")
+        evidence_hash = hashlib.sha256(evidence.read_bytes()).hexdigest()
+    except OSError as exc:  # a name too long, a file that cannot be read
+        raise InputError(f"{evidence}: cannot read the evidence file ({exc.strerror})") from None
     now = utcnow()
     if expires is not None and expires <= now:
         raise InputError(f"consent expiry {expires.isoformat()} is in the past")
-    evidence_hash = hashlib.sha256(evidence.read_bytes()).hexdigest()
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         site = s.get(Site, member.site_id)
@@ -620,3 +634,18 @@ def _model_id() -> str:
 def _check_name(name: str, what: str) -> None:
     if not name.strip() or len(name) > 200 or any(ord(ch) < 32 for ch in name):
         raise InputError(f"{what} must be 1-200 printable characters")
+
+
+def _check_source(source: str) -> None:
+    # A path or URL: no control characters (NUL cannot be stored on PostgreSQL, nor opened).
+    if not source.strip() or len(source) > MAX_SOURCE_LENGTH or any(ord(c) < 32 for c in source):
+        raise InputError(f"a camera source must be 1-{MAX_SOURCE_LENGTH} printable characters")
+
+
+def _check_profile(fields: dict[str, Any]) -> None:
+    # Stored as JSON and shown on the member card: what cannot be written as UTF-8 JSON (an
+    # unpaired surrogate, an object) would be stored and then fail every read.
+    try:
+        json.dumps(fields, ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"member profile is not storable as JSON text ({exc})") from None

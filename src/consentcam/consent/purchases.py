@@ -52,9 +52,12 @@ def import_purchases(ledger: Ledger, csv_path: Path) -> dict[str, Any]:
     ``{"rows": n, "members": m}``. Any bad row raises InputError naming its line, and then
     nothing is stored."""
     path = Path(csv_path)
-    if not path.is_file():
-        raise NotFound(f"{path}: purchases file not found")
-    data = path.read_bytes()
+    try:
+        if not path.is_file():
+            raise NotFound(f"{path}: purchases file not found")
+        data = path.read_bytes()
+    except OSError as exc:  # a name too long, no permission, an I/O error
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     rows = _parse(path, data)
     with ledger.store.transaction() as s:
         known = _existing_members(s, {r.member_id for r in rows})

@@ -216,7 +216,7 @@ def _check_url(url: str) -> None:
         raise InputError(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, UnicodeError) as exc:  # UnicodeError: an unpaired surrogate
         raise InputError(f"webhook URL {url!r} is not a valid URL ({exc})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InputError(f"webhook URL {url!r} must be http:// or https:// with a host")

@@ -143,10 +143,13 @@ def _file_uri_path(uri: str, camera: str) -> Path:
 
 
 def _open_path(path: Path, camera: str, settings: SourceSettings) -> Source:
-    if path.is_dir():
-        return FolderSource(camera, path, settings.folder_fps)
-    if not path.exists():
-        raise SourceError(f"camera {camera!r}: cannot open video file '{path}': no such file")
+    try:
+        if path.is_dir():
+            return FolderSource(camera, path, settings.folder_fps)
+        if not path.exists():
+            raise SourceError(f"camera {camera!r}: cannot open video file '{path}': no such file")
+    except OSError as exc:  # a name too long, a folder that cannot be listed
+        raise SourceError(f"camera {camera!r}: cannot open '{path}': {exc.strerror}") from None
     if not path.is_file():
         raise SourceError(f"camera {camera!r}: cannot open video file '{path}': not a file")
     return FileSource(camera, path)

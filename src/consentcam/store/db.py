@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentcam.config import Settings
-from consentcam.errors import ConfigError, DependencyError, NotFound
+from consentcam.errors import ConfigError, DependencyError, InputError, NotFound
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "consentcam.db"
@@ -33,9 +34,23 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed on success, rolled back on any error, so a failed action
-        leaves stored data unchanged."""
-        with self.sessions.begin() as session:
-            yield session
+        leaves stored data unchanged.
+
+        A value the database cannot take is bad input (InputError), whichever field or lookup
+        carried it: text with an unpaired surrogate (invalid UTF-8 let through as
+        surrogateescape or a JSON escape), NUL in PostgreSQL text, a value out of its column's
+        range."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except UnicodeEncodeError:
+            raise InputError(
+                "text that is not valid Unicode (an unpaired surrogate, e.g. from invalid UTF-8) "
+                "cannot be stored or looked up"
+            ) from None
+        except DataError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "?"
+            raise InputError(f"the database refused a value: {reason}") from None
 
 
 def open_store(settings: Settings, *, create: bool = False) -> Store:

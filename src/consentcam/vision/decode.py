@@ -72,14 +72,17 @@ def _read_bytes(source: ImageSource, name: str, max_bytes: int) -> bytes:
         data = source
     elif isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.exists():
-            raise NotFound(f"{name}: no such file")
-        if not path.is_file():
-            raise InputError(f"{name}: not a regular file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"{name}: file is {size} bytes, over the {max_bytes}-byte limit")
-        data = path.read_bytes()
+        try:
+            if not path.exists():
+                raise NotFound(f"{name}: no such file")
+            if not path.is_file():
+                raise InputError(f"{name}: not a regular file")
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise InputError(f"{name}: file is {size} bytes, over the {max_bytes}-byte limit")
+            data = path.read_bytes()
+        except OSError as exc:  # a name too long, no permission, an I/O error
+            raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
     else:
         data = source.read(max_bytes + 1)
     if len(data) > max_bytes:
