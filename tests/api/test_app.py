@@ -154,6 +154,8 @@ def test_claims_and_door_confirmations_over_the_api(
     missing = client.post("/api/v1/claims", json={**body, "camera": "nowhere"})
     assert missing.status_code == 404 and "nowhere" in missing.json()["error"]
     assert client.post("/api/v1/claims", json={**body, "ttl_s": -1}).status_code == 422
+    huge = client.post("/api/v1/claims", json={**body, "camera": "c" * 10_000})
+    assert huge.status_code == 422 and len(huge.content) < 2_000  # not echoed back
 
     _, event = record(ledger, where)
     with ledger.store.transaction() as s:

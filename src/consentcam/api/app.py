@@ -284,9 +284,11 @@ def create_app(
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    camera: str = Field(description="Camera id or name (verify mode).")
-    member_id: str = Field(description="The member who claims to be at the camera.")
-    site: str | None = Field(None, description="Site of the camera, when names repeat.")
+    camera: str = Field(max_length=200, description="Camera id or name (verify mode).")
+    member_id: str = Field(max_length=64, description="The member who claims to be at the camera.")
+    site: str | None = Field(
+        None, max_length=200, description="Site of the camera, when names repeat."
+    )
     ttl_s: StrictFloat | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
 
 
