@@ -10,6 +10,19 @@ const site = new URLSearchParams(location.search).get("site");
 const state = { memberId: null, stream: null, scanning: false, timer: null };
 
 async function start() {
+  // Listeners first: a member who presses Continue while the account check is still under way
+  // must not submit the form as a plain page load (and lose what they typed).
+  $("#identify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    identify($("#member-id").value);
+  });
+  $("#scan-start").addEventListener("click", scan);
+  $("#scan-stop").addEventListener("click", stopScan);
+  $("#confirm-back").addEventListener("click", () => showStep("identify"));
+  $("#confirm-yes").addEventListener("click", withdraw);
+  $("#receipt-print").addEventListener("click", () => window.print());
+  $("#receipt-finish").addEventListener("click", reset);
+  for (const type of ["pointerdown", "keydown", "input"]) document.addEventListener(type, touch, { passive: true });
   let who;
   try {
     who = await me();
@@ -25,17 +38,6 @@ async function start() {
   const preset = new URLSearchParams(location.search).get("member");
   if (preset) $("#member-id").value = preset;
   if ("BarcodeDetector" in window && navigator.mediaDevices) $("#scan-start").hidden = false;
-  $("#identify-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    identify($("#member-id").value);
-  });
-  $("#scan-start").addEventListener("click", scan);
-  $("#scan-stop").addEventListener("click", stopScan);
-  $("#confirm-back").addEventListener("click", () => showStep("identify"));
-  $("#confirm-yes").addEventListener("click", withdraw);
-  $("#receipt-print").addEventListener("click", () => window.print());
-  $("#receipt-finish").addEventListener("click", reset);
-  for (const type of ["pointerdown", "keydown", "input"]) document.addEventListener(type, touch, { passive: true });
   $("#member-id").focus();
 }
 
