@@ -15,30 +15,6 @@ from dataclasses import dataclass
 ROLES = ("owner", "admin", "staff", "auditor", "kiosk")
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset(
-        {
-            "tenant:read",
-            "users:write",
-            "sites:read",
-            "sites:write",
-            "cameras:write",
-            "webhooks:write",
-            "members:read",
-            "members:write",
-            "consent:write",
-            "enrol",
-            "withdraw",
-            "export",
-            "claims:write",
-            "purchases:write",
-            "events:read",
-            "events:confirm",
-            "footfall:read",
-            "calibration:read",
-            "audit:read",
-            "compliance:read",
-        }
-    ),
     "admin": frozenset(
         {
             "sites:read",
@@ -85,6 +61,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         {"sites:read", "members:write", "consent:write", "enrol", "withdraw", "claims:write"}
     ),
 }
+# The owner can do all an admin can, and manage users, read the tenant and the audit log.
+PERMISSIONS["owner"] = PERMISSIONS["admin"] | {"tenant:read", "users:write", "audit:read"}
 # A token or user may be given a role only at or below its own.
 RANK = {"owner": 4, "admin": 3, "auditor": 2, "staff": 2, "kiosk": 1}
 
