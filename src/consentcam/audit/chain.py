@@ -34,9 +34,12 @@ def append(
     """Add an entry in the caller's transaction (so it commits or rolls back with the action)."""
     details = details or {}
     _check_plain(details)
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appenders: the chain needs the previous hash to be the latest one.
+    # Serialise appenders: the chain needs the previous hash to be the latest one.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    elif dialect == "sqlite":
+        _hold_sqlite_write_lock(session)
     last = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
     entry = AuditEntry(
         seq=(last.seq + 1) if last else 1,
@@ -52,6 +55,21 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+def _hold_sqlite_write_lock(session: Session) -> None:
+    """Take SQLite's write lock now, unless this transaction already wrote (and so holds it).
+
+    Python's sqlite3 begins a transaction only at the first INSERT/UPDATE/DELETE, so a
+    transaction that has only read so far (a member-card view) would read the last entry with no
+    lock, and two such appenders, threads or processes, would both build on the same entry: the
+    second failed on the unique seq (found under load by benchmarks/bench_api_load.py).
+    BEGIN IMMEDIATE waits for the lock (sqlite3's busy timeout), like PostgreSQL's advisory lock.
+    Issued on the driver's connection: through the session it would flush pending rows first,
+    which begins the transaction itself."""
+    driver = session.connection().connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
 
 
 def entry_hash(entry: AuditEntry) -> str:
