@@ -1,4 +1,5 @@
-"""Test media for camera sources: numbered frames, a small video clip and a local MJPEG server.
+"""Test media for camera sources: numbered frames, a small video clip and a local MJPEG server
+(a ``consentcam.pipeline.simcam`` camera showing numbered frames).
 
 Frames carry their number as eight black/white stripes (one bit each, most significant first) in
 the top half and the server connection that sent them as a grey level in the bottom half: flat
@@ -7,21 +8,18 @@ areas that survive JPEG and MPEG-4 compression, so tests can read both back from
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from consentcam.pipeline.simcam import SimulatedCamera
+
 WIDTH, HEIGHT = 160, 120
 _BITS = 8
 _STRIPE = WIDTH // _BITS
 _CONN_STEP = 60
-BOUNDARY = "consentcamframe"
 
 Image = npt.NDArray[np.uint8]
 
@@ -61,67 +59,16 @@ def write_clip(path: Path, count: int, fps: float, *, red_last: bool = False) ->
     return path
 
 
-class MjpegServer:
-    """MJPEG over HTTP (multipart/x-mixed-replace), as IP cameras serve it, on 127.0.0.1.
-
-    Each connection gets ``per_connection`` frames (None: until the client leaves or the server
-    stops), ``interval_s`` apart, then the server closes it, as a camera that drops out does.
-    """
+class MjpegServer(SimulatedCamera):
+    """A simulated camera of numbered frames, one every ``interval_s``; each connection gets
+    ``per_connection`` frames (None: until the client leaves or the server stops), then the
+    server closes it, as a camera that drops out does."""
 
     def __init__(self, per_connection: int | None, interval_s: float) -> None:
-        self.per_connection = per_connection
-        self.interval_s = interval_s
-        self.connections = 0
-        self.stopped = threading.Event()
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/stream.mjpg"
+        super().__init__(_numbered_jpeg, 1.0 / interval_s, per_connection=per_connection)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.serve_one(self)
-
-        return Handler
-
-    def serve_one(self, handler: BaseHTTPRequestHandler) -> None:
-        with self._lock:
-            self.connections += 1
-            connection = self.connections
-        handler.send_response(200)
-        handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        handler.end_headers()
-        n = 0
-        try:
-            while self.per_connection is None or n < self.per_connection:
-                ok, jpeg = cv2.imencode(".jpg", numbered_frame(n, connection))
-                assert ok
-                data = jpeg.tobytes()
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}"
-                handler.wfile.write(head.encode() + b"\r\n\r\n" + data + b"\r\n")
-                handler.wfile.flush()
-                n += 1
-                if self.stopped.wait(self.interval_s):
-                    return
-        except OSError:
-            return  # the client went away
-
-    @contextmanager
-    def running(self) -> Iterator[MjpegServer]:
-        thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.stopped.set()
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            thread.join(5)
+def _numbered_jpeg(number: int, connection: int) -> bytes:
+    ok, jpeg = cv2.imencode(".jpg", numbered_frame(number, connection))
+    assert ok
+    return jpeg.tobytes()
