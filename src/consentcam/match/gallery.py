@@ -40,6 +40,9 @@ QueryT = TypeVar("QueryT", bound=Select[*tuple[Any, ...]])
 
 # Channel the migration-0002 triggers notify on PostgreSQL, with the site id as payload.
 NOTIFY_CHANNEL = "consentcam_gallery"
+# Sealed templates fetched per query when a gallery loads: bounded, as some drivers limit the
+# number of bound parameters (SQLite: 32,766).
+SEALED_PER_QUERY = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,8 @@ class SiteGallery:
             current = self._live_templates(s, now)
             stale = [t for t in self._member_of if t not in current]
             fresh = [t for t in current if t not in self._member_of]
-            opened = {t: self._open(t, current[t][0], current[t][1]) for t in fresh}
+            sealed = self._sealed(s, fresh)
+            opened = {t: self._open(t, current[t][0], sealed[t]) for t in fresh if t in sealed}
             good = {t: v for t, v in opened.items() if v is not None}
             fresh, vectors = list(good), list(good.values())
         with self._lock:
@@ -109,7 +113,7 @@ class SiteGallery:
                 self._index.add(fresh, np.stack(vectors))
                 self._member_of.update({t: current[t][0] for t in fresh})
             self._version = version
-            expiries = [e for _, _, e in current.values() if e is not None]
+            expiries = [e for _, e in current.values() if e is not None]
             self._next_expiry = min(expiries) if expiries else None
         return bool(stale or fresh)
 
@@ -231,15 +235,26 @@ class SiteGallery:
 
     def _live_templates(
         self, s: Session, now: dt.datetime
-    ) -> dict[str, tuple[str, bytes, dt.datetime | None]]:
+    ) -> dict[str, tuple[str, dt.datetime | None]]:
+        """Template id -> (member id, consent expiry) of every template searched at the site.
+        Ids only: a change (one withdrawal at a 100,000-member site) must not re-read every
+        sealed blob; those are read for the new templates alone (``_sealed``)."""
         rows = s.execute(
             live_templates(
-                select(Template.id, Template.member_id, Template.sealed, Consent.expires_at),
-                self.site_id,
-                now,
+                select(Template.id, Template.member_id, Consent.expires_at), self.site_id, now
             )
         ).all()
-        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def _sealed(self, s: Session, template_ids: list[str]) -> dict[str, bytes]:
+        """The sealed blobs of ``template_ids``, read in the caller's transaction (so they are
+        the same templates ``_live_templates`` saw), a bounded number per query."""
+        found: dict[str, bytes] = {}
+        for lo in range(0, len(template_ids), SEALED_PER_QUERY):
+            chunk = template_ids[lo : lo + SEALED_PER_QUERY]
+            rows = s.execute(select(Template.id, Template.sealed).where(Template.id.in_(chunk)))
+            found.update((tid, sealed) for tid, sealed in rows)
+        return found
 
 
 def live_templates(query: QueryT, site_id: str, now: dt.datetime) -> QueryT:
