@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from consentcam.config import load_settings
-from consentcam.consent.ledger import add_camera, add_site, open_ledger
+from consentcam.config import SourceSettings, load_settings
+from consentcam.consent.ledger import Ledger, add_camera, add_site, open_ledger
+from consentcam.match.gallery import SiteGallery
+from consentcam.pipeline import sources
 from consentcam.pipeline.metrics import WorkerMetrics, metrics_registry
-from consentcam.pipeline.supervisor import EXIT_REFUSED, Supervisor, site_cameras
+from consentcam.pipeline.sources import Frame, SourceStats
+from consentcam.pipeline.supervisor import EXIT_REFUSED, Supervisor, camera_process, site_cameras
 from consentcam.pipeline.worker import WorkerStats
-from consentcam.store.models import FootfallBucket
+from consentcam.store.models import Camera, FootfallBucket
+from consentcam.vision import embed, faces, models
 
 
 def _stats(camera: str, frames: int = 10) -> WorkerStats:
     return WorkerStats(
         camera=camera,
         frames=frames,
+        frames_read=frames + 4,
         fps=12.5,
         dropped=3,
         reconnects=1,
@@ -92,6 +99,7 @@ def test_metrics_expose_rates_latency_drops_and_queue_depth() -> None:
     text = generate_latest(metrics_registry(metrics)).decode()
     assert 'consentcam_camera_fps{camera="door-1"} 12.5' in text
     assert 'consentcam_camera_frames_total{camera="door-1"} 250.0' in text
+    assert 'consentcam_camera_source_frames_total{camera="door-1"} 254.0' in text
     assert 'consentcam_camera_dropped_frames_total{camera="door-1"} 3.0' in text
     assert 'consentcam_camera_queue_depth{camera="door-1"} 1.0' in text
     assert 'consentcam_stage_latency_ms{camera="door-1",stage="detect"} 20.0' in text
@@ -152,3 +160,102 @@ def test_a_worker_killed_mid_stream_is_restarted_without_a_duplicate_alert(
     assert supervisor.slots[0].exits == [-signal.SIGKILL, 0]
     assert supervisor.metrics.restarts("door-1") == 1
     assert events() == [obama]
+
+
+class _NoFrames:
+    """A source with nothing to read: the camera process's run ends at once."""
+
+    live = False
+    fps = None
+
+    def __init__(self, camera: str) -> None:
+        self.camera = camera
+
+    def frames(self) -> Iterator[Frame]:
+        return iter(())
+
+    def stats(self) -> SourceStats:
+        return SourceStats(0, 0, 0, 0)
+
+    def close(self) -> None:
+        pass
+
+
+def _model_caches(ledger: Ledger) -> list[Any]:
+    """The per-process caches of the models a door camera uses, in the configured types."""
+    vision = ledger.settings.vision
+    weights = embed._resnet_weights if vision.embed.type == "numpy" else models.dlib_resnet
+    detector = models.hog_detector if vision.detect.type == "hog" else models.cnn_detector
+    return [detector, models.shape_predictor, weights]
+
+
+def _in_camera_process(
+    ledger: Ledger, camera_id: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[dict[str, bool]], list[int]]:
+    """Run the camera process body here, with models unloaded and a source that records what
+    was loaded when it was opened; returns the exit code, those records and the gallery
+    refreshes."""
+    caches = _model_caches(ledger)
+    refreshes: list[int] = []
+    refresh = SiteGallery.refresh
+
+    def counted_refresh(gallery: SiteGallery, now: Any = None) -> bool:
+        refreshes.append(1)
+        return refresh(gallery, now)
+
+    opened: list[dict[str, bool]] = []
+
+    def open_source(uri: str, camera: str, settings: SourceSettings | None = None) -> _NoFrames:
+        opened.append(
+            {
+                "models": all(c.cache_info().currsize for c in caches),
+                "gallery": bool(refreshes),
+            }
+        )
+        return _NoFrames(camera)
+
+    monkeypatch.setattr(SiteGallery, "refresh", counted_refresh)
+    monkeypatch.setattr(sources, "open_source", open_source)
+    monkeypatch.setattr(faces, "limit_blas_threads", lambda: None)  # not in the test process
+    for cache in caches:
+        cache.cache_clear()
+    stop = threading.Event()
+    code: Any = 0
+    try:
+        camera_process(ledger.settings.model_dump(mode="json"), camera_id, queue.Queue(), stop)
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        stop.set()
+    return code, opened, refreshes
+
+
+def test_a_camera_process_loads_models_and_gallery_before_it_opens_the_camera(
+    site_ledger: Ledger,
+    enrol: Callable[[str, str], str],
+    camera: Callable[[str, Path, str], str],
+    two_people_clip: tuple[Path, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A live stream opened before the models load piles up unread while they load, and the
+    worker starts seconds behind the camera."""
+    enrol("Barack", "obama.jpg")
+    door = camera("door-1", two_people_clip[0], "door")
+    code, opened, _ = _in_camera_process(site_ledger, door, monkeypatch)
+    assert code == 0
+    assert opened == [{"models": True, "gallery": True}]
+
+
+def test_a_camera_refused_by_policy_loads_and_opens_nothing(
+    site_ledger: Ledger,
+    camera: Callable[[str, Path, str], str],
+    two_people_clip: tuple[Path, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    door = camera("door-1", two_people_clip[0], "door")
+    with site_ledger.store.transaction() as s:
+        s.execute(update(Camera).values(signage_attested=False))
+    code, opened, refreshes = _in_camera_process(site_ledger, door, monkeypatch)
+    assert code == EXIT_REFUSED
+    assert opened == [] and refreshes == []
+    assert not any(c.cache_info().currsize for c in _model_caches(site_ledger))

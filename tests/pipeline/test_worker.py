@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger, withdraw
 from consentcam.errors import InputError, PolicyError
+from consentcam.match.gallery import Identification
 from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.sources import open_source
@@ -289,6 +291,81 @@ def test_claims_expire_and_are_refused_where_they_make_no_sense(
         open_claim(site_ledger, "door-1", obama)
     with pytest.raises(InputError):
         open_claim(site_ledger, "kiosk", obama, ttl_s=0)
+
+
+def _no_cooldown(ledger: Ledger) -> Ledger:
+    settings = ledger.settings
+    pipeline = settings.pipeline.model_copy(update={"cooldown_s": 0.0})
+    return Ledger(
+        ledger.store, ledger.keys, ledger.actor, settings.model_copy(update={"pipeline": pipeline})
+    )
+
+
+def test_verified_claims_are_remembered_only_until_they_expire(
+    site_ledger: Ledger, enrol: Enrol, camera: AddCamera, two_people_clip: tuple[Path, ClipTruth]
+) -> None:
+    """A verified claim is not offered again (its row stays open while the alert waits in the
+    spool), but it is forgotten once it expires: a kiosk camera running for months does not keep
+    every claim id it ever verified."""
+    obama = enrol("Barack", "obama.jpg")
+    camera("kiosk", two_people_clip[0], "verify")
+    ledger = _no_cooldown(site_ledger)  # one alert per claim, however close together
+    worker = CameraWorker(ledger, camera_context(ledger, "kiosk"))
+    match = Identification(obama, 0.3, 0.6, 1)
+    start = dt.datetime.now(dt.UTC)
+    for k in range(4):
+        now = start + dt.timedelta(minutes=10 * k)
+        claim = open_claim(ledger, "kiosk", obama, ttl_s=60, now=now)
+        worker._claim_cache = (-1.0, [])  # claims are re-read twice a second: as if it had been
+        (offered,) = worker._claims(now)
+        assert offered.claim_id == claim.id
+        event = worker._alert(_Track(k), match, offered, now)
+        assert event is not None and event["kind"] == "verification"
+        assert worker._claims(now) == []
+        assert list(worker._resolved) == [claim.id], "earlier claims expired and were forgotten"
+    assert [c.status for c in _rows(ledger, Claim)] == ["verified"] * 4
+
+
+def test_a_claim_read_before_it_expired_is_not_honoured_after(
+    site_ledger: Ledger, enrol: Enrol, camera: AddCamera, two_people_clip: tuple[Path, ClipTruth]
+) -> None:
+    """Claims are re-read from the store at most twice a second, and not at all while it is
+    unreachable: the copy the worker holds ends at the claim's expiry all the same."""
+    obama = enrol("Barack", "obama.jpg")
+    camera("kiosk", two_people_clip[0], "verify")
+    worker = CameraWorker(site_ledger, camera_context(site_ledger, "kiosk"))
+    now = dt.datetime.now(dt.UTC)
+    open_claim(site_ledger, "kiosk", obama, ttl_s=60, now=now)
+    assert len(worker._claims(now)) == 1
+    assert worker._claims(now + dt.timedelta(seconds=61)) == []
+
+
+def test_worker_figures_account_for_every_frame_the_source_read(
+    site_ledger: Ledger, camera: AddCamera
+) -> None:
+    """Frames a live source read = processed + dropped + waiting, in every figure the worker
+    sends: frames the worker was too slow for show as dropped (and reach the metrics)."""
+    from tests.pipeline.stream_fixtures import MjpegServer
+
+    server = MjpegServer(per_connection=None, interval_s=0.01)
+    with server.running():
+        camera("street", Path(server.url), "count")
+        ctx = camera_context(site_ledger, "street")
+        worker = CameraWorker(site_ledger, ctx, detector=lambda image, upsample: [])
+        source = open_source(server.url, ctx.camera)
+        stop = threading.Event()
+        stats: list[Any] = []
+
+        def slow(n: int) -> None:
+            time.sleep(0.05)  # a worker slower than the camera: its buffer drops frames
+            if n >= 10:
+                stop.set()
+
+        run_camera(worker, source, stop=stop, on_frame=slow, on_stats=stats.append, stats_every_s=0)
+        source.close()
+    assert stats[-1].frames == worker.frames >= 10
+    assert stats[-1].dropped > 0
+    assert all(s.frames_read == s.frames + s.dropped + s.queue_depth for s in stats)
 
 
 def test_staff_confirm_door_events_once_and_are_audited(

@@ -40,6 +40,7 @@ def watch(
     ledger = _ledger(state)
     ctx = camera_context(ledger, camera, site_name)
     worker = CameraWorker(ledger, ctx)
+    worker.load()  # before a live stream opens, or it piles up unread while the models load
     source = open_source(ctx.source, ctx.camera, ledger.settings.source)
     stop = threading.Event()
     final: list[WorkerStats] = []

@@ -1,6 +1,9 @@
 """Prometheus metrics for ``consentcam run``: frame rate, per-stage latency, drops, queue depth,
 reconnects and worker restarts per camera. Only counts and timings: nothing about any face or
-person (privacy invariant 2 covers metrics too)."""
+person (privacy invariant 2 covers metrics too).
+
+Frame accounting: a live source's frames read = processed + dropped + queue depth. Frames the
+camera sent that the reader never decoded are in none of these (see DROPPED_HELP)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from consentcam.pipeline.worker import WorkerStats
+
+# Precise about what is missing, so that a low drop count is not read as "no overload".
+DROPPED_HELP = (
+    "Frames decoded from the source but never processed: in a live source, replaced in its "
+    "one-slot buffer by a newer frame while the worker was busy; in an image folder, "
+    "unreadable images. Not counted, because the worker never sees them: frames the camera "
+    "skipped or the network lost while the reader itself fell behind the stream, and frames "
+    "the camera produced while the source was reconnecting. MJPEG over HTTP carries no frame "
+    "numbers or capture times (FFmpeg numbers its frames as they arrive), so those cannot be "
+    "counted; RTSP timestamps are not used to guess them either (variable-rate cameras leave "
+    "gaps by design). They show as a rate of consentcam_camera_source_frames_total below the "
+    "camera's own frame rate"
+)
+SOURCE_FRAMES_HELP = (
+    "Frames decoded from the camera's source (live sources: processed + dropped + waiting in "
+    "the buffer; image folders: readable images)"
+)
 
 
 class WorkerMetrics(Collector):
@@ -56,10 +76,11 @@ class WorkerMetrics(Collector):
             "frames": CounterMetricFamily(
                 "consentcam_camera_frames", "Frames processed", labels=["camera"]
             ),
+            "read": CounterMetricFamily(
+                "consentcam_camera_source_frames", SOURCE_FRAMES_HELP, labels=["camera"]
+            ),
             "dropped": CounterMetricFamily(
-                "consentcam_camera_dropped_frames",
-                "Frames skipped to stay on the latest frame",
-                labels=["camera"],
+                "consentcam_camera_dropped_frames", DROPPED_HELP, labels=["camera"]
             ),
             "reconnects": CounterMetricFamily(
                 "consentcam_camera_reconnects", "Source reconnections", labels=["camera"]
@@ -81,6 +102,7 @@ class WorkerMetrics(Collector):
             gauges["queue"].add_metric([camera], s.queue_depth)
             gauges["tracks"].add_metric([camera], s.live_tracks)
             counters["frames"].add_metric([camera], s.frames)
+            counters["read"].add_metric([camera], s.frames_read)
             counters["dropped"].add_metric([camera], s.dropped)
             counters["reconnects"].add_metric([camera], s.reconnects)
             counters["events"].add_metric([camera], s.events)

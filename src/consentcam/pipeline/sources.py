@@ -4,8 +4,9 @@
 camera before any worker starts. Files and folders are read in step with the consumer and end at
 their end. Live sources (streams, webcams) are read by a background thread into a one-slot buffer
 holding only the latest frame: a consumer slower than the camera skips frames (counted in
-``frames_dropped``) instead of falling ever further behind real time. A live source that ends,
-errors or stalls is reopened with exponential backoff until ``close()``.
+``frames_dropped``) instead of falling ever further behind real time; frames the reader itself
+never reads, when it falls behind the stream, are not counted (see ``SourceStats``). A live
+source that ends, errors or stalls is reopened with exponential backoff until ``close()``.
 
 Frame contents never reach the log; messages name the camera, the source (credentials removed)
 and the reason only.
@@ -72,7 +73,13 @@ class SourceStats:
     ``frames_read``: frames decoded from the source, delivered or not. ``frames_dropped``: frames
     the consumer never got (live: overwritten by a newer frame; folder: unreadable images).
     ``reconnects``: successful reopenings of a live source after it failed. ``queue_depth``:
-    frames waiting for the consumer (0 or 1: live sources keep only the latest).
+    frames waiting for the consumer (0 or 1: live sources keep only the latest). For a live
+    source, frames_read = frames delivered + frames_dropped + queue_depth.
+
+    Not counted anywhere: frames the camera sent that were never decoded, because the reader
+    thread itself fell behind the stream (the camera or the network skips them) or the source
+    was reconnecting. An MJPEG stream carries no frame numbers or capture times to count them
+    by (FFmpeg numbers frames as they arrive), so such a gap is invisible here.
     """
 
     frames_read: int

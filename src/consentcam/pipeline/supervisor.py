@@ -60,8 +60,11 @@ def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, sto
     settings = Settings.model_validate(settings_doc)
     try:
         ledger = open_ledger(settings, actor=f"camera:{camera_id}")
-        ctx = camera_context(ledger, camera_id)
+        ctx = camera_context(ledger, camera_id)  # policy first: a refused camera loads nothing
         worker = CameraWorker(ledger, ctx)
+        # Models and gallery before the camera: a live stream opened first piles up unread
+        # while they load, and the worker starts seconds behind.
+        worker.load()
         source = open_source(ctx.source, ctx.camera, settings.source)
     except PolicyError as exc:
         log.error("%s", exc)

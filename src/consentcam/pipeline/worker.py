@@ -38,9 +38,10 @@ from consentcam.pipeline.spool import AlertSpool, PendingAlert
 from consentcam.store.models import Camera, Event, Member, Site, new_id, utcnow
 from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall
 from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
+from consentcam.vision import models
 from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
-from consentcam.vision.detect import DETECTORS, Detector
-from consentcam.vision.embed import Embedder, fused_embeddings, unit_vectors
+from consentcam.vision.detect import DETECTOR_MODELS, DETECTORS, Detector
+from consentcam.vision.embed import EMBEDDER_MODELS, Embedder, fused_embeddings, unit_vectors
 from consentcam.vision.quality import face_quality
 from consentcam.vision.records import Box, ImageArray
 
@@ -82,6 +83,7 @@ class WorkerStats:
 
     camera: str
     frames: int
+    frames_read: int  # decoded by the source (live: frames + dropped + queue_depth)
     fps: float
     dropped: int
     reconnects: int
@@ -182,6 +184,16 @@ class _Track:
         self.candidate_score = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _OpenClaim:
+    """Verify mode: a claim waiting at this camera, with the claimed member's templates."""
+
+    claim_id: str
+    member_id: str
+    expires_at: dt.datetime
+    templates: np.ndarray
+
+
 class CameraWorker:
     """Processes one camera's frames. Seams (detector, embedder, tracker, gallery, clock) are
     injectable so tests drive it with fakes."""
@@ -202,10 +214,20 @@ class CameraWorker:
         self.ctx = ctx
         self.settings: Settings = ledger.settings
         self.p = ctx.pipeline
-        self._detector = detector or DETECTORS[self.settings.vision.detect.type]
+        vision = self.settings.vision
+        self._detector = detector or DETECTORS[vision.detect.type]
         self._embedder = embedder
         self._tracker = tracker or make_tracker(self.settings.track)
         self._face_mode = ctx.mode in FACE_MODES
+        # The models load() loads: those this worker will use and was not handed. Count mode
+        # has no use for the landmark model or the embedder's weights.
+        self._model_loaders: list[Callable[[], object]] = []
+        if detector is None:
+            self._model_loaders.append(DETECTOR_MODELS[vision.detect.type])
+        if self._face_mode:
+            self._model_loaders.append(models.shape_predictor)
+            if embedder is None:
+                self._model_loaders.append(EMBEDDER_MODELS[vision.embed.type])
         self.gallery = gallery
         if self._face_mode and gallery is None:
             with ledger.store.transaction() as s:
@@ -217,8 +239,10 @@ class CameraWorker:
         self._tracks: dict[int, _Track] = {}
         self._footfall: FootfallCounter | None = None
         self._last_flush = time.monotonic()
-        self._claim_cache: tuple[float, list[tuple[str, str, np.ndarray]]] = (-1.0, [])
-        self._resolved: set[str] = set()
+        self._claim_cache: tuple[float, list[_OpenClaim]] = (-1.0, [])
+        # Claims verified here -> their expiry: the row stays open while the alert waits in the
+        # spool. Kept only until the claim expires, when the store stops offering it anyway.
+        self._resolved: dict[str, dt.datetime] = {}
         self._cooldown: dict[str, dt.datetime] = {}
         spool_file = self.settings.data_dir / "spool" / f"{ctx.camera_id}.jsonl"
         self._spool = AlertSpool(spool_file)
@@ -230,6 +254,17 @@ class CameraWorker:
         self.event_count = 0
         self.reports: list[TrackReport] = []
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    def load(self) -> None:
+        """Load the models and the site's gallery now rather than on the first frame.
+
+        Call it before opening a live source: a stream opened first piles up unread while the
+        models load (seconds on a busy machine), and the worker starts behind. Models load once
+        per process; a second call only brings the gallery up to date."""
+        for load_model in self._model_loaders:
+            load_model()
+        if self.gallery is not None:
+            self.gallery.refresh()
 
     # -- per frame -------------------------------------------------------------------------
 
@@ -356,18 +391,18 @@ class CameraWorker:
         track.embedded_width = max(track.embedded_width, track.candidate_width)
 
     def _decide(
-        self, track: _Track, claimed: list[tuple[str, str, np.ndarray]]
-    ) -> tuple[Identification, str | None] | None:
-        """(identification, verified claim id) once the fused embedding matches and no embedded
+        self, track: _Track, claimed: list[_OpenClaim]
+    ) -> tuple[Identification, _OpenClaim | None] | None:
+        """(identification, verified claim) once the fused embedding matches and no embedded
         frame points at someone else; None to keep looking. A spent embedding budget makes the
         track unknown: for good after MAX_RETRIES, else until its face has grown by REGROW (a
         member first seen far away may be recognisable close up)."""
         assert self.gallery is not None
         fused = unit_vectors(np.mean(track.embeddings, axis=0))
         if claimed:
-            result, claim_id = self._verify(fused, claimed)
+            result, claim = self._verify(fused, claimed)
         else:
-            result, claim_id = self.gallery.identify(fused), None
+            result, claim = self.gallery.identify(fused), None
             if result.member_id is not None:
                 others = {self.gallery.identify(e).member_id for e in track.embeddings}
                 if others - {result.member_id, None}:
@@ -376,7 +411,7 @@ class CameraWorker:
         if result.member_id is not None:
             track.decided, track.member_id = True, result.member_id
             track.forget_faces()
-            return result, claim_id
+            return result, claim
         if len(track.embeddings) >= self.p.max_embeds:
             track.forget_faces()
             track.retries += 1
@@ -386,44 +421,45 @@ class CameraWorker:
         return None
 
     def _verify(
-        self, fused: np.ndarray, claimed: list[tuple[str, str, np.ndarray]]
-    ) -> tuple[Identification, str | None]:
+        self, fused: np.ndarray, claimed: list[_OpenClaim]
+    ) -> tuple[Identification, _OpenClaim | None]:
         assert self.gallery is not None
         best = Identification(None, None, 0.0, 0)
-        for claim_id, member_id, templates in claimed:
-            result = self.gallery.verify(fused, member_id, templates)
+        for claim in claimed:
+            result = self.gallery.verify(fused, claim.member_id, claim.templates)
             if result.member_id is not None:
-                return result, claim_id
+                return result, claim
             if best.distance is None or (
                 result.distance is not None and result.distance < best.distance
             ):
                 best = result
         return best, None
 
-    def _claims(self, now: dt.datetime) -> list[tuple[str, str, np.ndarray]]:
+    def _claims(self, now: dt.datetime) -> list[_OpenClaim]:
         """Open claims at this camera with the claimed members' templates, re-read from the
         store at most twice a second (claims come from kiosks while the worker runs)."""
-        read_at, cached = self._claim_cache
-        if time.monotonic() - read_at < 0.5:
-            return [c for c in cached if c[0] not in self._resolved]
-        assert self.gallery is not None
-        try:
-            with self.ledger.store.transaction() as s:
-                claims.expire_claims(s, self.ctx.camera_id, now)
-                open_now = claims.open_claims(s, self.ctx.camera_id, now)
-                rows = [(c.id, c.member_id) for c in open_now]
-            fresh = [(cid, mid, self.gallery.member_templates(mid, now)) for cid, mid in rows]
-        except SQLAlchemyError:
-            # Store unreachable: claims already read stay valid; new ones wait for it.
-            self._claim_cache = (time.monotonic(), cached)
-            return [c for c in cached if c[0] not in self._resolved]
-        self._claim_cache = (time.monotonic(), fresh)
-        return fresh
+        read_at, known = self._claim_cache
+        if time.monotonic() - read_at >= 0.5:
+            assert self.gallery is not None
+            try:
+                with self.ledger.store.transaction() as s:
+                    claims.expire_claims(s, self.ctx.camera_id, now)
+                    open_now = claims.open_claims(s, self.ctx.camera_id, now)
+                    rows = [(c.id, c.member_id, c.expires_at) for c in open_now]
+                known = [
+                    _OpenClaim(cid, mid, expires, self.gallery.member_templates(mid, now))
+                    for cid, mid, expires in rows
+                ]
+            except SQLAlchemyError:
+                pass  # store unreachable: claims already read stay valid; new ones wait for it
+            self._claim_cache = (time.monotonic(), known)
+        # Expiry is checked here too: a claim read before the store went away ends on time.
+        return [c for c in known if c.expires_at > now and c.claim_id not in self._resolved]
 
     # -- events ------------------------------------------------------------------------------
 
     def _alert(
-        self, track: _Track, result: Identification, claim_id: str | None, at: dt.datetime
+        self, track: _Track, result: Identification, claim: _OpenClaim | None, at: dt.datetime
     ) -> dict[str, Any] | None:
         """The member's event, written with its outbox and audit entries in one transaction,
         unless the member was alerted at this site within the cooldown. With the store
@@ -434,17 +470,16 @@ class CameraWorker:
         alert = PendingAlert(
             event_id=new_id(),
             member_id=result.member_id,
-            kind="verification" if claim_id else "recognition",
-            claim_id=claim_id,
+            kind="verification" if claim else "recognition",
+            claim_id=claim.claim_id if claim else None,
             at=at,
             distance=round(float(result.distance or 0.0), 4),
             threshold=round(float(result.threshold), 4),
             frames=track.seen,
         )
         self._remember_alert(alert.member_id, at)
-        if claim_id is not None:
-            self._resolved.add(claim_id)
-            self._claim_cache = (-1.0, [])
+        if claim is not None:
+            self._remember_claim(claim, at)
         try:
             return self._write_alert(alert)
         except SQLAlchemyError as exc:
@@ -543,6 +578,13 @@ class CameraWorker:
         since = at - dt.timedelta(seconds=self.p.cooldown_s)
         self._cooldown = {m: t for m, t in self._cooldown.items() if t >= since}
         self._cooldown[member_id] = at
+
+    def _remember_claim(self, claim: _OpenClaim, at: dt.datetime) -> None:
+        """Stop offering a verified claim, and forget those past their expiry: the store no
+        longer returns them as open, so remembering them would only grow the set."""
+        self._resolved = {c: expiry for c, expiry in self._resolved.items() if expiry > at}
+        self._resolved[claim.claim_id] = claim.expires_at
+        self._claim_cache = (-1.0, self._claim_cache[1])  # re-read at the next face
 
     def _recent_alert(self, s: Any, member_id: str, at: dt.datetime) -> bool:
         """Whether another worker of the site alerted for the member within the cooldown."""
@@ -689,8 +731,7 @@ def run_camera(
     """Feed ``source`` through ``worker`` until the source ends or ``stop`` is set, keeping the
     gallery current in the background."""
     stop = stop or threading.Event()
-    if worker.gallery is not None:
-        worker.gallery.refresh()  # loaded before the first frame, not by the watcher's first poll
+    worker.load()  # before the first frame (the gallery not left to the watcher's first poll)
     watching = worker.gallery.watch() if worker.gallery is not None else nullcontext()
     started = last_stats = time.monotonic()
     with watching, _closed_on(stop, source):
@@ -743,6 +784,7 @@ def worker_stats(worker: CameraWorker, source: Source, elapsed_s: float) -> Work
     return WorkerStats(
         camera=worker.ctx.camera,
         frames=worker.frames,
+        frames_read=stats.frames_read,
         fps=round(worker.frames / elapsed_s, 2) if elapsed_s > 0 else 0.0,
         dropped=stats.frames_dropped,
         reconnects=stats.reconnects,
@@ -768,6 +810,7 @@ def process_video(
         ledger = Ledger(ledger.store, ledger.keys, ledger.actor, settings)
     ctx = camera_context(ledger, camera, site)
     worker = CameraWorker(ledger, ctx, keep_reports=True)
+    worker.load()  # before a live source opens (see CameraWorker.load)
     src = source or open_source(ctx.source, ctx.camera, ledger.settings.source)
     started = time.perf_counter()
     try:

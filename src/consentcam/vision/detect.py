@@ -7,6 +7,7 @@ to the image the way face_recognition clips them, so the same box gives the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +39,12 @@ def cnn_detections(image: ImageArray, upsample: int) -> list[Detection]:
 
 
 DETECTORS: dict[str, Detector] = {"hog": hog_detections, "cnn": cnn_detections}
+# What each detector loads on first use, for callers that load up front (a camera worker loads
+# before it opens its stream).
+DETECTOR_MODELS: dict[str, Callable[[], object]] = {
+    "hog": models.hog_detector,
+    "cnn": models.cnn_detector,
+}
 
 
 def face_detections(

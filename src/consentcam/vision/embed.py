@@ -6,6 +6,7 @@ wheel); ``dlib`` calls dlib's own forward pass. Both give the same vectors to fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from typing import Protocol
@@ -48,6 +49,12 @@ def _resnet_weights():  # type: ignore[no-untyped-def]
 
 
 EMBEDDERS: dict[str, Embedder] = {"numpy": numpy_embeddings, "dlib": dlib_embeddings}
+# What each embedder loads on first use, for callers that load up front (a camera worker loads
+# before it opens its stream).
+EMBEDDER_MODELS: dict[str, Callable[[], object]] = {
+    "numpy": _resnet_weights,
+    "dlib": models.dlib_resnet,
+}
 
 
 def chip_embeddings(
