@@ -326,6 +326,30 @@ def test_verified_claims_are_remembered_only_until_they_expire(
     assert [c.status for c in _rows(ledger, Claim)] == ["verified"] * 4
 
 
+def test_a_claim_is_answered_within_the_alert_cooldown(
+    site_ledger: Ledger, enrol: Enrol, camera: AddCamera, two_people_clip: tuple[Path, ClipTruth]
+) -> None:
+    """The cooldown keeps a browsing member from alerting staff again; a member who asks to be
+    verified twice in a quarter of an hour is verified twice, not left with a claim that silently
+    expires while the worker keeps embedding faces for it."""
+    obama = enrol("Barack", "obama.jpg")
+    camera("kiosk", two_people_clip[0], "verify")
+    assert site_ledger.settings.pipeline.cooldown_s >= 600
+    worker = CameraWorker(site_ledger, camera_context(site_ledger, "kiosk"))
+    match = Identification(obama, 0.3, 0.6, 1)
+    start = dt.datetime.now(dt.UTC)
+    for k in range(2):
+        now = start + dt.timedelta(minutes=k)
+        open_claim(site_ledger, "kiosk", obama, ttl_s=60, now=now)
+        worker._claim_cache = (-1.0, [])
+        (offered,) = worker._claims(now)
+        event = worker._alert(_Track(k), match, offered, now)
+        assert event is not None and event["kind"] == "verification"
+    assert [c.status for c in _rows(site_ledger, Claim)] == ["verified"] * 2
+    # Without a claim the cooldown still holds.
+    assert worker._alert(_Track(3), match, None, start + dt.timedelta(minutes=2)) is None
+
+
 def test_a_claim_read_before_it_expired_is_not_honoured_after(
     site_ledger: Ledger, enrol: Enrol, camera: AddCamera, two_people_clip: tuple[Path, ClipTruth]
 ) -> None:

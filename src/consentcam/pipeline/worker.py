@@ -462,10 +462,13 @@ class CameraWorker:
         self, track: _Track, result: Identification, claim: _OpenClaim | None, at: dt.datetime
     ) -> dict[str, Any] | None:
         """The member's event, written with its outbox and audit entries in one transaction,
-        unless the member was alerted at this site within the cooldown. With the store
-        unreachable the alert waits in the on-disk spool and is written when it is back."""
+        unless the member was alerted at this site within the cooldown. A claim is always
+        answered: the member asked to be verified and staff wait for the result, so the
+        cooldown (which keeps a browsing member from alerting again) does not apply to it. With
+        the store unreachable the alert waits in the on-disk spool and is written when it is
+        back."""
         assert result.member_id is not None
-        if self._cooldown_active(result.member_id, at):
+        if claim is None and self._cooldown_active(result.member_id, at):
             return None
         alert = PendingAlert(
             event_id=new_id(),
@@ -499,7 +502,7 @@ class CameraWorker:
                 return None  # written before the connection dropped: at least once, not twice
             if alert.claim_id is not None:
                 claims.resolve_claim(s, alert.claim_id, claims.VERIFIED, alert.at)
-            if self._recent_alert(s, alert.member_id, alert.at):
+            if alert.claim_id is None and self._recent_alert(s, alert.member_id, alert.at):
                 return None
             member = s.get(Member, alert.member_id)
             if member is None:  # withdrawn and erased since the gallery's last refresh
