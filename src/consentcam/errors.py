@@ -39,3 +39,8 @@ class ConfigError(ConsentcamError):
 
 class DependencyError(ConsentcamError):
     """An optional dependency or a model file needed for this feature is missing."""
+
+
+class StoreUnavailable(ConsentcamError):
+    """The database cannot be reached or dropped the connection (a server restart, a failover, a
+    network outage): not the caller's fault, and the same request may succeed when retried."""

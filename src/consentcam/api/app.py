@@ -6,14 +6,15 @@ Every route but the public ones (``security.PUBLIC_ROUTES``) needs a Bearer API 
 session cookie, and works in the caller's tenant and sites only (``consentcam.api.security``).
 
 Errors have one JSON shape, ``{"error": message}``, set in one place (``install_error_handlers``):
-library errors through ``STATUS_CODES``, FastAPI's HTTP errors, request validation (422) and
-anything unexpected (500, without details). Every response carries the security headers of
-``SecurityHeaders``.
+library errors through ``STATUS_CODES``, a database that cannot be reached (503), FastAPI's HTTP
+errors, request validation (422) and anything unexpected (500, without details). Every response
+carries the security headers of ``SecurityHeaders``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,8 +41,11 @@ from consentcam.errors import (
     InputError,
     NotFound,
     PolicyError,
+    StoreUnavailable,
 )
-from consentcam.store.db import Store, open_store
+from consentcam.store.db import Store, open_store, store_unavailable
+
+log = logging.getLogger(__name__)
 
 # The single mapping from the exception tree to HTTP status; anything not listed is a 500.
 STATUS_CODES: dict[type[ConsentcamError], int] = {
@@ -48,7 +53,9 @@ STATUS_CODES: dict[type[ConsentcamError], int] = {
     ConfigError: 400,
     PolicyError: 403,
     NotFound: 404,
+    StoreUnavailable: 503,
 }
+UNAVAILABLE = "the store is unavailable; retry later"
 LOOPBACK_NAMES = ("localhost",)
 
 CONTENT_SECURITY_POLICY = (
@@ -147,6 +154,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         # Details stay in the server log: they may name rows, paths or settings.
         return JSONResponse({"error": "internal error"}, status_code=500)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # The database down or unreachable is the library's StoreUnavailable (503: retry). The
+        # driver's reason, which names the server's address (a setting), goes to the log only.
+        error = store_unavailable(exc)
+        if error is None:
+            raise exc  # a bug, not an outage: answered by _internal and logged by the server
+        log.warning("%s %s: %s", request.method, request.url.path, error)
+        return JSONResponse({"error": UNAVAILABLE}, status_code=status_code(error))
 
 
 def single_query_values(request: Request) -> None:

@@ -528,4 +528,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     404: error_response("Not found (or outside the caller's tenant/sites)."),
     **INVALID_REQUEST,
+    503: error_response("The store cannot be reached (a database outage); retry later."),
 }

@@ -21,6 +21,7 @@ from consentcam.errors import (
     InputError,
     NotFound,
     PolicyError,
+    StoreUnavailable,
 )
 
 EXIT_OK = 0
@@ -34,6 +35,8 @@ EXIT_CODES: dict[type[ConsentcamError], int] = {
     PolicyError: EXIT_BAD_INPUT,
     ConfigError: EXIT_BAD_INPUT,
     DependencyError: EXIT_INTERNAL,
+    # Not bad input: the same command may succeed once the database is back.
+    StoreUnavailable: EXIT_INTERNAL,
 }
 
 
@@ -101,6 +104,13 @@ def _register() -> None:
 _register()
 
 
+def _store_unavailable(error: Exception) -> StoreUnavailable | None:
+    """A database error that means the store cannot be reached, as the library's error."""
+    from consentcam.store.db import store_unavailable  # here: a CLI start stays light
+
+    return store_unavailable(error)
+
+
 def one_line(message: str) -> str:
     """``message`` on one line: a file name or value quoted in it may hold line breaks."""
     return message.replace("\r", "\\r").replace("\n", "\\n")
@@ -125,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
+        outage = _store_unavailable(exc)
+        if outage is not None:
+            click.echo(f"error: {one_line(str(outage))}", err=True)
+            sys.exit(exit_code(outage))
         if os.environ.get("CONSENTCAM_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""

@@ -3,21 +3,26 @@ on open so a store is always at the schema the code expects."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DataError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentcam.config import Settings
-from consentcam.errors import ConfigError, DependencyError, InputError, NotFound
+from consentcam.errors import ConfigError, DependencyError, InputError, NotFound, StoreUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "consentcam.db"
+# A server that has gone silent (host down, network cut) answers no connection attempt: without
+# a limit libpq waits for the kernel to give up (minutes), holding an API request or a camera
+# worker's frame loop that long. A ``connect_timeout`` in the URL overrides it.
+CONNECT_TIMEOUT_S = 5
 
 
 def database_url(settings: Settings) -> str:
@@ -66,7 +71,7 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.touch(mode=0o600)
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, **_engine_options(url))
     except ModuleNotFoundError as exc:
         raise DependencyError(
             f"the database driver {exc.name!r} is not installed "
@@ -78,6 +83,36 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
         event.listen(engine, "connect", _sqlite_pragmas)
     migrate(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    """Pool options for a database server: a connection that died while pooled (the server
+    restarted, or the network dropped while it was idle) is tested on checkout and replaced,
+    so the first request after an outage does not fail on it; connection attempts are bounded."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return {}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return options
+
+
+def store_unavailable(error: BaseException) -> StoreUnavailable | None:
+    """The library's error for a database error that means "cannot reach the store now" (a
+    server's OperationalError: connection refused, reset or timed out, server shutting down; or
+    any error on a connection found dead); None for anything else. The CLI and the API map it
+    where they map the rest of the exception tree."""
+    if not isinstance(error, DBAPIError):
+        return None
+    # SQLite has no server to lose, and reports a mistaken statement (no such table) as an
+    # OperationalError too: that is a bug to report as one, not an outage to retry.
+    server = isinstance(error, OperationalError) and not isinstance(error.orig, sqlite3.Error)
+    if not (server or error.connection_invalidated):
+        return None
+    # The driver's first line only: the rest is the statement and its parameters.
+    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "?"
+    return StoreUnavailable(f"the store is unavailable ({reason}); retry later")
 
 
 def _safe(url: str) -> str:
