@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +121,73 @@ def test_postgres_notifications_wake_workers_at_once(
         while time.monotonic() < deadline and worker.identify(obama).member_id:
             time.sleep(0.02)
         assert worker.identify(obama).member_id is None
+
+
+def test_a_withdrawal_is_applied_while_a_slow_full_refresh_runs(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    """At 100,000 members a full refresh takes seconds; the notification names the member, so
+    the listener drops their templates at once, whatever the refresher is doing."""
+    if ledger.store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no notifications; its workers poll (tested above)")
+    member_id = _enrol(ledger, photos, evidence)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    release = threading.Event()
+    refreshing = threading.Event()
+
+    def slow_refresh(now: dt.datetime | None = None) -> bool:
+        refreshing.set()
+        release.wait(30)
+        return False
+
+    worker.refresh = slow_refresh  # type: ignore[method-assign]
+    with worker.watch(interval_s=0.05):
+        assert refreshing.wait(5)  # the refresher is stuck in a "full reload"
+        time.sleep(0.2)  # let the listener subscribe
+        withdraw(ledger, member_id)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and worker.identify(obama).member_id:
+            time.sleep(0.02)
+        assert worker.identify(obama).member_id is None
+        release.set()
+
+
+def test_a_refresh_that_read_before_a_withdrawal_does_not_bring_the_member_back(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race between the listener's drop and a full refresh whose read began before the
+    withdrawal: the refresh finishes with the member's templates in its (old) view, and must not
+    add them again."""
+    member_id = _enrol(ledger, photos, evidence)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    with ledger.store.transaction() as s:
+        before = worker._live_templates(s, utcnow())
+        sealed_before = worker._sealed(s, list(before))
+    withdraw(ledger, member_id)
+    assert worker.drop_withdrawn([member_id]) == 1
+    assert worker.identify(obama).member_id is None
+    worker._member_of.clear()  # as if the refresh had read before the drop, too
+    monkeypatch.setattr(worker, "_live_templates", lambda s, now: before)
+    monkeypatch.setattr(worker, "_sealed", lambda s, ids: sealed_before)
+    worker.refresh()
+    assert worker.identify(obama).member_id is None
+    monkeypatch.undo()
+    worker._version = None  # the next change's full read, which no longer sees the rows
+    worker.refresh()
+    assert worker.identify(obama).member_id is None and worker._dropped == set()
+
+
+def test_dropping_a_member_whose_templates_are_live_changes_nothing(
+    ledger: Ledger, photos: Path, evidence: Path, obama: np.ndarray
+) -> None:
+    """Enrolment notifications name the member too: a drop must only remove what is gone."""
+    member_id = _enrol(ledger, photos, evidence)
+    worker = SiteGallery(ledger, _site(ledger))
+    worker.refresh()
+    assert worker.drop_withdrawn([member_id, "nobody"]) == 0
+    assert worker.identify(obama).member_id == member_id
 
 
 def test_index_kind_follows_the_gallery_size(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +43,8 @@ NOTIFY_CHANNEL = "consentcam_gallery"
 # Sealed templates fetched per query when a gallery loads: bounded, as some drivers limit the
 # number of bound parameters (SQLite: 32,766).
 SEALED_PER_QUERY = 5_000
+# How often the notification listener looks up from its connection to see whether to stop.
+LISTEN_TICK_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class SiteGallery:
         self._kind: IndexKind = kind
         self._exact_max = exact_max
         self._member_of: dict[str, str] = {}  # template id -> member id
+        # Templates ``drop_withdrawn`` found deleted, until a full refresh no longer sees them.
+        self._dropped: set[str] = set()
         self._version: int | None = None
         self._next_expiry: dt.datetime | None = None
         self._lock = threading.Lock()
@@ -96,26 +100,63 @@ class SiteGallery:
             if version == self._version and not expired:
                 return False
             current = self._live_templates(s, now)
-            stale = [t for t in self._member_of if t not in current]
-            fresh = [t for t in current if t not in self._member_of]
+            with self._lock:
+                fresh = [t for t in current if t not in self._member_of and t not in self._dropped]
             sealed = self._sealed(s, fresh)
             opened = {t: self._open(t, current[t][0], sealed[t]) for t in fresh if t in sealed}
             good = {t: v for t, v in opened.items() if v is not None}
-            fresh, vectors = list(good), list(good.values())
         with self._lock:
             if self._index is None:
                 self._index = make_index(self._kind, len(current), self._exact_max)
+            # Decided under the lock: the notification thread may have dropped a withdrawn
+            # member's templates while this read ran; those stay out (``_dropped``).
+            stale = [t for t in self._member_of if t not in current]
+            fresh = [t for t in good if t not in self._member_of and t not in self._dropped]
             if stale:
                 self._index.remove(stale)
                 for t in stale:
                     del self._member_of[t]
             if fresh:
-                self._index.add(fresh, np.stack(vectors))
+                self._index.add(fresh, np.stack([good[t] for t in fresh]))
                 self._member_of.update({t: current[t][0] for t in fresh})
+            self._dropped &= current.keys()  # those this read no longer saw are gone for good
             self._version = version
             expiries = [e for _, e in current.values() if e is not None]
             self._next_expiry = min(expiries) if expiries else None
         return bool(stale or fresh)
+
+    def drop_withdrawn(self, member_ids: Collection[str], now: dt.datetime | None = None) -> int:
+        """Take out of the index, at once, the templates of ``member_ids`` that are no longer
+        live (the store's notification names the member whose consent or templates changed),
+        without waiting for the full ``refresh`` that reconciles the whole site: at 100,000
+        members that takes seconds, and a withdrawn member must be unknown within two.
+        Returns how many templates were dropped."""
+        wanted = set(member_ids)
+        with self._lock:
+            held = [t for t, m in self._member_of.items() if m in wanted]
+        if not held:
+            return 0
+        with self._ledger.store.transaction() as s:
+            live = set(
+                s.execute(
+                    live_templates(select(Template.id), self.site_id, now or utcnow()).where(
+                        Template.id.in_(held)
+                    )
+                ).scalars()
+            )
+            gone = [t for t in held if t not in live]
+            # Deleted rows never come back, so a refresh that read them before the withdrawal
+            # must not add them again; templates merely out of force (an expiry) may return.
+            existing = set(s.execute(select(Template.id).where(Template.id.in_(gone))).scalars())
+        with self._lock:
+            dropped = [t for t in gone if t in self._member_of]
+            if dropped:
+                assert self._index is not None
+                self._index.remove(dropped)
+                for t in dropped:
+                    del self._member_of[t]
+            self._dropped.update(t for t in gone if t not in existing)
+        return len(dropped)
 
     def identify(self, embedding: np.ndarray, target_fpir: float | None = None) -> Identification:
         """The member whose template is nearest ``embedding`` (a raw embedding from the vision
@@ -175,63 +216,73 @@ class SiteGallery:
 
     @contextmanager
     def watch(self, interval_s: float = 0.25) -> Iterator[SiteGallery]:
-        """Keep the gallery current from a background thread until the block exits: on
-        PostgreSQL it LISTENs for the triggers' notifications and refreshes at once; everywhere
-        it also polls the change counter every ``interval_s`` (SQLite has no notifications, and
-        polling covers a dropped connection)."""
+        """Keep the gallery current from background threads until the block exits: a refresher
+        polls the change counter every ``interval_s`` (SQLite has no notifications, and polling
+        covers a dropped connection); on PostgreSQL a listener also takes the triggers'
+        notifications, drops a withdrawn member's templates at once (``drop_withdrawn``) and
+        asks the refresher for a full refresh."""
         stop = threading.Event()
-        wait = self._notification_waiter(stop, interval_s)
-
-        def loop() -> None:
-            while not stop.is_set():
-                wait()
-                if stop.is_set():
-                    break
-                try:
-                    self.refresh()
-                except SQLAlchemyError as exc:
-                    # Store unreachable: keep matching against the gallery in memory and try
-                    # again at the next tick; a withdrawal is applied as soon as it is back.
-                    log.warning(
-                        "gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__
-                    )
-
-        thread = threading.Thread(target=loop, name=f"gallery-{self.site_id}", daemon=True)
-        thread.start()
+        due = threading.Event()
+        loops = [self._refresh_loop]
+        if self._ledger.store.engine.dialect.name == "postgresql":
+            loops.append(self._listen_loop)
+        threads = [
+            threading.Thread(
+                target=loop, args=(stop, due, interval_s), name=f"gallery-{self.site_id}",
+                daemon=True,
+            )
+            for loop in loops
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
         try:
             yield self
         finally:
             stop.set()
-            thread.join()
+            due.set()
+            for thread in threads:
+                thread.join()
 
-    def _notification_waiter(self, stop: threading.Event, interval_s: float) -> Callable[[], None]:
-        engine = self._ledger.store.engine
+    def _refresh_loop(self, stop: threading.Event, due: threading.Event, interval_s: float) -> None:
+        while not stop.is_set():
+            due.wait(interval_s)
+            due.clear()
+            if stop.is_set():
+                break
+            try:
+                self.refresh()
+            except SQLAlchemyError as exc:
+                # Store unreachable: keep matching against the gallery in memory and try
+                # again at the next tick; a withdrawal is applied as soon as it is back.
+                log.warning("gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__)
 
-        def sleep() -> None:
-            stop.wait(interval_s)
-
-        if engine.dialect.name != "postgresql":
-            return sleep
+    def _listen_loop(self, stop: threading.Event, due: threading.Event, interval_s: float) -> None:
+        """LISTEN on its own connection; a lost connection is opened again at the next tick
+        (the refresher's polling covers the gap)."""
         import psycopg
 
+        engine = self._ledger.store.engine
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = psycopg.connect(url, autocommit=True)
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-        def close_on_stop() -> None:
-            stop.wait()
-            conn.close()
-
-        threading.Thread(target=close_on_stop, daemon=True).start()
-
-        def wait() -> None:
+        prefix = f"{self.site_id}:"
+        while not stop.is_set():
             try:
-                for _ in conn.notifies(timeout=interval_s, stop_after=1):
-                    pass
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not stop.is_set():
+                        # Each notification is handled as it arrives; the timeout only bounds
+                        # how long a stop waits.
+                        for note in conn.notifies(timeout=LISTEN_TICK_S):
+                            if note.payload.startswith(prefix):
+                                self._drop_quietly([note.payload.removeprefix(prefix)])
+                                due.set()
             except psycopg.Error:
-                sleep()  # connection lost or closed: fall back to polling
+                stop.wait(interval_s)
 
-        return wait
+    def _drop_quietly(self, member_ids: list[str]) -> None:
+        try:
+            self.drop_withdrawn(member_ids)
+        except SQLAlchemyError as exc:
+            log.warning("gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__)
 
     def _live_templates(
         self, s: Session, now: dt.datetime

@@ -144,7 +144,7 @@ class Template(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
-    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"))
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
     model_id: Mapped[str] = mapped_column(String(80))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(16))
