@@ -65,7 +65,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,23 +242,6 @@ class Seeded:
     camera_id: str
     member_ids: tuple[str, ...]
     tokens: tuple[str, ...]
-
-
-@contextlib.contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of ``server_url``, dropped afterwards."""
-    import sqlalchemy as sa
-
-    name = f"consentcam_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seeded_store(ledger: Ledger, folder: Path, args: argparse.Namespace) -> Seeded:
@@ -924,7 +906,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="consentcam-load-") as tmp:
         folder = Path(tmp)
         if args.db_url:
-            with throwaway_database(args.db_url) as url:
+            from consentcam.store.scratch import scratch_database
+
+            with scratch_database(args.db_url, "consentcam_bench") as url:
                 result = measured(args, folder, url)
         else:
             result = measured(args, folder, None)

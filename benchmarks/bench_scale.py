@@ -54,8 +54,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -69,6 +68,7 @@ from consentcam.consent import ledger as lg
 from consentcam.consent.ledger import Ledger
 from consentcam.store import crypto
 from consentcam.store.models import Site
+from consentcam.store.scratch import scratch_database
 
 D = 128
 CHUNK = 65_536  # synthetic vectors are drawn this many at a time, seeded by chunk number
@@ -124,20 +124,6 @@ def member_name(i: int) -> str:
 
 
 # --- the throwaway store --------------------------------------------------------------------
-
-
-@contextmanager
-def throwaway_database(server: str) -> Iterator[str]:
-    name = f"consentcam_scale_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def bench_settings(url: str, data_dir: Path) -> Settings:
@@ -639,9 +625,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kiosks", type=int, default=2, help="enrolment processes")
     parser.add_argument("--withdrawals", type=int, default=20, help="members withdrawn")
     parser.add_argument("--queries", type=int, default=1_000, help="pgvector search probes")
-    parser.add_argument("--ef-search", default="40,100", help="pgvector hnsw.ef_search values")
-    parser.add_argument("--hnsw-m", type=int, default=16)
-    parser.add_argument("--hnsw-ef-construction", type=int, default=64)
+    # The in-memory HNSW index's defaults (match/index.py), so the two are compared like for like.
+    parser.add_argument("--ef-search", default="64,128,256", help="pgvector hnsw.ef_search values")
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--hnsw-ef-construction", type=int, default=200)
     parser.add_argument("--skip", default="", help=f"phases to skip, of: {','.join(PHASES)}")
     parser.add_argument("--json", action="store_true", help="print only the JSON document")
     args = parser.parse_args(argv)
@@ -659,7 +646,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Other work on the machine skews every figure: the load average says how much.
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
-    with throwaway_database(args.db_url) as url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        scratch_database(args.db_url, "consentcam_scale") as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         settings = bench_settings(url, Path(tmp))
         ledger = lg.open_ledger(settings, "bench:admin", create=True)
         for name in site_names(args.sites):

@@ -45,14 +45,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from consentcam.pipeline.simcam import SimStats, SimulatedCamera, clip_jpegs, door_clip, looped
+from consentcam.store.scratch import scratch_database
 
 SITE = "soak"
 MEMBER = ("Barack Obama", "obama.jpg")  # walks in the door clip (simcam.door_clip)
@@ -126,27 +126,6 @@ def make_store(
     }
     ledger.store.engine.dispose()
     return Store(data_dir, database_url, ids)
-
-
-@contextmanager
-def throwaway_database(server: str | None) -> Iterator[str | None]:
-    """A new empty database on the PostgreSQL ``server`` (None: SQLite, nothing to do), dropped
-    at the end."""
-    if server is None:
-        yield None
-        return
-    import sqlalchemy as sa
-
-    name = f"consentcam_soak_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,7 +560,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for i, name in enumerate(names)
         }
-        database_url = stack.enter_context(throwaway_database(args.db_url))
+        database_url = (
+            stack.enter_context(scratch_database(args.db_url, "consentcam_soak"))
+            if args.db_url
+            else None  # SQLite in the work folder
+        )
         store = make_store(
             work / "store",
             database_url,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from consentcam.config import Settings, VisionSettings, load_settings
 from consentcam.consent.ledger import Ledger, open_ledger
 from consentcam.pipeline.clips import Actor, ClipTruth, write_clip
+from consentcam.store.scratch import scratch_database
 from consentcam.vision.decode import load_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,31 +51,27 @@ BACKENDS = ["sqlite", "postgresql"]
 PG_URL_VAR = "CONSENTCAM_TEST_DATABASE_URL"
 
 
-@pytest.fixture(params=BACKENDS)
-def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Development settings for a fresh, empty store on each backend: SQLite in a temporary data
-    directory, and a throwaway PostgreSQL database (the server comes from .ci/run)."""
-    if request.param == "sqlite":
-        yield load_settings(data_dir=tmp_path / "store", dev=True)
+@contextmanager
+def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
+    """Development settings for a fresh, empty store on ``backend``: SQLite in ``data_dir``, or
+    a scratch database on the test PostgreSQL server (which .ci/run starts)."""
+    if backend == "sqlite":
+        yield load_settings(data_dir=data_dir, dev=True)
         return
     server = os.environ.get(PG_URL_VAR)
     if not server:
         if os.environ.get("CI"):
             pytest.fail(f"CI must start PostgreSQL and set {PG_URL_VAR} (see .ci/run)")
         pytest.skip(f"PostgreSQL tests need {PG_URL_VAR} (bash .ci/postgres.sh prints one)")
-    import sqlalchemy as sa
+    with scratch_database(server, "consentcam_test") as url:
+        yield load_settings(data_dir=data_dir, dev=True, database_url=url)
 
-    name = f"consentcam_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield load_settings(data_dir=tmp_path / "store", dev=True, database_url=url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+@pytest.fixture(params=BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A fresh, empty store on each backend, for one test."""
+    with backend_settings(request.param, tmp_path / "store") as settings:
+        yield settings
 
 
 @pytest.fixture

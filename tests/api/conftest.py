@@ -8,7 +8,6 @@ tests exercise authorisation and scoping, not login.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import uuid
 import warnings
@@ -27,7 +26,7 @@ from sqlalchemy import func, select
 from consentcam.api.app import create_app
 from consentcam.api.security import current_principal
 from consentcam.auth.roles import Principal
-from consentcam.config import Settings, load_settings
+from consentcam.config import Settings
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
@@ -38,7 +37,7 @@ from consentcam.consent.ledger import (
 )
 from consentcam.store.models import Base, Member, Site
 from consentcam.vision.records import Box, Detection, Face, Landmarks, Quality
-from tests.conftest import BACKENDS, PG_URL_VAR
+from tests.conftest import BACKENDS, backend_settings
 
 with warnings.catch_warnings():
     # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
@@ -105,33 +104,6 @@ class World:
                 table.name: int(s.execute(select(func.count()).select_from(table)).scalar_one())
                 for table in Base.metadata.sorted_tables
             }
-
-
-@contextmanager
-def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
-    """Development settings for a fresh store on ``backend`` (as tests/conftest.py's
-    ``store_settings``, for fixtures that outlive one test)."""
-    if backend == "sqlite":
-        yield load_settings(data_dir=data_dir, dev=True)
-        return
-    server = os.environ.get(PG_URL_VAR)
-    if not server:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must start PostgreSQL and set {PG_URL_VAR} (see .ci/run)")
-        pytest.skip(f"PostgreSQL tests need {PG_URL_VAR} (bash .ci/postgres.sh prints one)")
-    import sqlalchemy as sa
-
-    name = f"consentcam_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield load_settings(data_dir=data_dir, dev=True, database_url=url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
