@@ -4,7 +4,6 @@ staff reads, every listener gets every alert, no connection left open, an intact
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.benchmarks.conftest import load_benchmark
 from tests.conftest import BACKENDS, PG_URL_VAR, REPO
 
 BENCH = REPO / "benchmarks" / "bench_api_load.py"
@@ -35,12 +35,7 @@ SMALL_RUN = [
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_api_load", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(BENCH)
 
 
 def need_wrk() -> None:

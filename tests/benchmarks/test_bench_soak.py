@@ -5,7 +5,6 @@ backlog), no worker restarted, the member's alert was written, memory figures fo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from types import ModuleType
 
 import pytest
 
+from tests.benchmarks.conftest import load_benchmark
 from tests.conftest import REPO
 
 BENCH = REPO / "benchmarks" / "bench_soak.py"
@@ -31,12 +31,7 @@ SMALL_RUN = [
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_soak", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(BENCH)
 
 
 @pytest.mark.slow
