@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from consentcam.consent.ledger import (
     Ledger,
@@ -203,3 +206,46 @@ def test_index_kind_follows_the_gallery_size(
     large.refresh()
     assert isinstance(large._index, HnswIndex)
     assert large.identify(obama).member_id == member_id
+
+
+def test_a_store_outage_is_logged_once_when_it_begins_and_once_when_it_ends(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher tries the store four times a second while it is away: one warning (with the
+    error's class) when it goes, one line (with how long it was away) when it is back, however
+    many refreshes and notified drops failed in between."""
+    add_site(ledger, "flagship", "eu")
+    gallery = SiteGallery(ledger, _site(ledger))
+    away = threading.Event()
+    away.set()
+    tries: list[bool] = []  # whether the store was away at each refresh
+    refresh = gallery.refresh
+
+    def refresh_unless_away(now: dt.datetime | None = None) -> bool:
+        tries.append(away.is_set())
+        if away.is_set():
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+        return refresh(now)
+
+    def drop_away(member_ids: object, now: object = None) -> int:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(gallery, "refresh", refresh_unless_away)
+    monkeypatch.setattr(gallery, "drop_withdrawn", drop_away)
+    caplog.set_level(logging.INFO, logger="consentcam.match.gallery")
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    with gallery.watch(interval_s=0.01):
+        wait_for(lambda: tries.count(True) >= 10)
+        gallery._drop_quietly(["m1"])  # a notification handled while the store is away
+        away.clear()
+        wait_for(lambda: tries.count(False) >= 3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "consentcam.match.gallery"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"gallery {gallery.site_id}: store unavailable (OperationalError)")
+    assert re.fullmatch(rf"gallery {gallery.site_id}: store back after \d+\.\d s", lines[1])

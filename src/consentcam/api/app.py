@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -155,8 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # Details stay in the server log: they may name rows, paths or settings.
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    @app.exception_handler(DBAPIError)
-    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    @app.exception_handler(SQLAlchemyError)  # DBAPIError, and the pool's TimeoutError
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
         # The database down or unreachable is the library's StoreUnavailable (503: retry). The
         # driver's reason, which names the server's address (a setting), goes to the log only.
         error = store_unavailable(exc)

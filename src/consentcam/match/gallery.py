@@ -28,6 +28,7 @@ from consentcam.match.index import GalleryIndex, IndexKind, make_index
 from consentcam.model_card import model_card
 from consentcam.store import crypto
 from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
+from consentcam.store.outage import Outage
 from consentcam.vision.embed import EMBEDDING_SIZE
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class SiteGallery:
         self._version: int | None = None
         self._next_expiry: dt.datetime | None = None
         self._lock = threading.Lock()
+        # Shared by the watcher's threads: one warning when the store goes, one line when back.
+        self._outage = Outage(log, f"gallery {site.id}", "matching continues from memory")
 
     @property
     def members(self) -> int:
@@ -254,7 +257,9 @@ class SiteGallery:
             except SQLAlchemyError as exc:
                 # Store unreachable: keep matching against the gallery in memory and try
                 # again at the next tick; a withdrawal is applied as soon as it is back.
-                log.warning("gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__)
+                self._outage.failed(exc)
+            else:
+                self._outage.succeeded()
 
     def _listen_loop(self, stop: threading.Event, due: threading.Event, interval_s: float) -> None:
         """LISTEN on its own connection; a lost connection is opened again at the next tick
@@ -279,10 +284,12 @@ class SiteGallery:
                 stop.wait(interval_s)
 
     def _drop_quietly(self, member_ids: list[str]) -> None:
+        """A success here ends no outage: ``drop_withdrawn`` may not need the store at all (a
+        member not held); the refresher, woken by the same notification, tells."""
         try:
             self.drop_withdrawn(member_ids)
         except SQLAlchemyError as exc:
-            log.warning("gallery %s: store unavailable (%s)", self.site_id, type(exc).__name__)
+            self._outage.failed(exc)
 
     def _live_templates(
         self, s: Session, now: dt.datetime

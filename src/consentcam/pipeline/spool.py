@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,31 +47,39 @@ class AlertSpool:
         self.max_entries = max_entries
         self.dropped = 0
         self._alerts: list[PendingAlert] = []
+        # The worker's frame loop puts alerts while its retry thread writes them out and marks
+        # them done: each change and its save happen under the lock, so neither loses the other's.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._alerts)
 
     def put(self, alert: PendingAlert) -> None:
-        self._alerts.append(alert)
-        if len(self._alerts) > self.max_entries:
-            excess = len(self._alerts) - self.max_entries
-            del self._alerts[:excess]
-            self.dropped += excess
+        with self._lock:
+            self._alerts.append(alert)
+            excess = max(0, len(self._alerts) - self.max_entries)
+            if excess:
+                del self._alerts[:excess]
+                self.dropped += excess
+            self._save()
+        if excess:
             log.warning("alert spool full: %d oldest alert(s) dropped", excess)
-        self._save()
 
     def pending(self) -> list[PendingAlert]:
-        return list(self._alerts)
+        with self._lock:
+            return list(self._alerts)
 
     def done(self, event_id: str) -> None:
-        self._alerts = [a for a in self._alerts if a.event_id != event_id]
-        self._save()
+        with self._lock:
+            self._alerts = [a for a in self._alerts if a.event_id != event_id]
+            self._save()
 
     def load(self) -> None:
         """Pick up alerts a previous run of this camera left behind (a crash during an outage)."""
         if self.path.is_file():
             lines = self.path.read_text().splitlines()
-            self._alerts = [PendingAlert.from_json(line) for line in lines if line.strip()]
+            with self._lock:
+                self._alerts = [PendingAlert.from_json(line) for line in lines if line.strip()]
 
     def _save(self) -> None:
         if not self._alerts:

@@ -36,6 +36,7 @@ from consentcam.pipeline import claims
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
 from consentcam.store.models import Camera, Event, Member, Site, new_id, utcnow
+from consentcam.store.outage import Outage
 from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall
 from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
 from consentcam.vision import models
@@ -57,6 +58,9 @@ ROI_FACE_PX = 90.0
 # far away first, then close up), at most this many times.
 REGROW = 1.5
 MAX_RETRIES = 2
+# While the store is away the frame loop leaves it alone (a silent server makes every attempt
+# wait out the connect timeout, seconds per frame); a background thread tries it this often.
+STORE_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +251,25 @@ class CameraWorker:
         spool_file = self.settings.data_dir / "spool" / f"{ctx.camera_id}.jsonl"
         self._spool = AlertSpool(spool_file)
         self._spool.load()
-        self._spool_tried = -1.0
+        self._outage = Outage(
+            log, f"camera {ctx.camera}", "alerts wait in the spool and footfall in memory"
+        )
+        # Guards the choice between writing an alert and spooling it, and the retry thread's
+        # decision to stop once the spool is empty: no alert overtakes one spooled before it.
+        self._lock = threading.Lock()
+        # The thread writing the spool while it holds anything (None: the frame loop writes).
+        self._retrying: tuple[threading.Thread, threading.Event] | None = None
+        self._written: list[dict[str, Any]] = []  # by the retry thread, for the frame loop
+        self._retry_error: Exception | None = None  # not an outage: raised in the frame loop
         self._footfall_unsaved: dict[dt.datetime, FootfallCounts] = {}
         self.frames = 0
         self.events: list[dict[str, Any]] = []  # kept for reports only
         self.event_count = 0
         self.reports: list[TrackReport] = []
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        if len(self._spool):  # left by a run that stopped during an outage
+            with self._lock:
+                self._start_retrying()
 
     def load(self) -> None:
         """Load the models and the site's gallery now rather than on the first frame.
@@ -278,17 +294,19 @@ class CameraWorker:
             boxes = self._detections(frame.image)
         with self._timed("track"):
             update = self._tracker.update(boxes)
-        emitted = self._flush_spool() + self._follow(frame, update, boxes)
+        emitted = self._written_meanwhile() + self._follow(frame, update, boxes)
         self._end(update.ended, frame.captured_at)
         self._maybe_flush_footfall()
         return emitted
 
     def finish(self, at: dt.datetime | None = None) -> None:
-        """End of stream: end every track and write the remaining footfall."""
+        """End of stream: end every track, write the remaining footfall and the spooled alerts
+        (one last try if the store is away; what it cannot take stays in the spool's file)."""
         self._end(self._tracker.finish(), at or self._clock())
+        self._stop_retrying()
+        if self._outage.down or len(self._spool):
+            self._spool_written()
         self._flush_footfall()
-        self._spool_tried = -1.0
-        self._flush_spool()
 
     def _detections(self, image: ImageArray) -> list[Box]:
         predicted = self._tracker.predicted()
@@ -439,7 +457,8 @@ class CameraWorker:
         """Open claims at this camera with the claimed members' templates, re-read from the
         store at most twice a second (claims come from kiosks while the worker runs)."""
         read_at, known = self._claim_cache
-        if time.monotonic() - read_at >= 0.5:
+        # Not while the store is away: claims already read stay valid; new ones wait for it.
+        if time.monotonic() - read_at >= 0.5 and not self._outage.down:
             assert self.gallery is not None
             try:
                 with self.ledger.store.transaction() as s:
@@ -450,8 +469,8 @@ class CameraWorker:
                     _OpenClaim(cid, mid, expires, self.gallery.member_templates(mid, now))
                     for cid, mid, expires in rows
                 ]
-            except SQLAlchemyError:
-                pass  # store unreachable: claims already read stay valid; new ones wait for it
+            except SQLAlchemyError as exc:
+                self._store_failed(exc)
             self._claim_cache = (time.monotonic(), known)
         # Expiry is checked here too: a claim read before the store went away ends on time.
         return [c for c in known if c.expires_at > now and c.claim_id not in self._resolved]
@@ -465,8 +484,8 @@ class CameraWorker:
         unless the member was alerted at this site within the cooldown. A claim is always
         answered: the member asked to be verified and staff wait for the result, so the
         cooldown (which keeps a browsing member from alerting again) does not apply to it. With
-        the store unreachable the alert waits in the on-disk spool and is written when it is
-        back."""
+        the store unreachable the alert waits in the on-disk spool, behind any alert spooled
+        before it, and the retry thread writes it when the store is back."""
         assert result.member_id is not None
         if claim is None and self._cooldown_active(result.member_id, at):
             return None
@@ -483,15 +502,17 @@ class CameraWorker:
         self._remember_alert(alert.member_id, at)
         if claim is not None:
             self._remember_claim(claim, at)
+        with self._lock:
+            queued = self._retrying is not None
+            if queued:
+                self._spool.put(alert)
+        if queued:
+            return None
         try:
             return self._write_alert(alert)
         except SQLAlchemyError as exc:
-            log.warning(
-                "camera %s: store unavailable (%s); alert kept in the spool",
-                self.ctx.camera,
-                type(exc).__name__,
-            )
             self._spool.put(alert)
+            self._store_failed(exc)
             return None
 
     def _write_alert(self, alert: PendingAlert) -> dict[str, Any] | None:
@@ -555,22 +576,87 @@ class CameraWorker:
             self.events.append(document)
         return document
 
-    def _flush_spool(self) -> list[dict[str, Any]]:
-        """Write spooled alerts, oldest first, while the store takes them (at most once a
-        second while it is down)."""
-        now = time.monotonic()
-        if not len(self._spool) or now - self._spool_tried < 1.0:
-            return []
-        self._spool_tried = now
-        written: list[dict[str, Any]] = []
+    # -- the store away ------------------------------------------------------------------------
+
+    def _store_failed(self, error: SQLAlchemyError) -> None:
+        """A store call from the frame loop failed: until the store is back the frame loop
+        spools alerts, holds footfall and keeps the claims it has without calling the store
+        (a silent server makes each call wait out the connect timeout), and the retry thread
+        tries it once a second."""
+        self._outage.failed(error)
+        with self._lock:
+            if self._retrying is None:
+                self._start_retrying()
+
+    def _start_retrying(self) -> None:
+        """Start the retry thread (with ``_lock`` held)."""
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._retry_until_written,
+            args=(stop,),
+            name=f"store-retry-{self.ctx.camera}",
+            daemon=True,
+        )
+        self._retrying = (thread, stop)
+        thread.start()
+
+    def _retry_until_written(self, stop: threading.Event) -> None:
+        try:
+            while not stop.wait(STORE_RETRY_S):
+                if self._spool_written():
+                    return
+        except Exception as exc:
+            # A bug rather than an outage: it stops the worker from the frame loop, as it would
+            # have there, instead of ending this thread unseen with alerts queued behind it.
+            with self._lock:
+                self._retry_error = exc
+
+    def _stop_retrying(self) -> None:
+        with self._lock:
+            retrying = self._retrying
+        if retrying is not None:
+            thread, stop = retrying
+            stop.set()
+            thread.join()
+            with self._lock:
+                self._retrying = None
+
+    def _spool_written(self) -> bool:
+        """One try at ending an outage: the store answers and the spooled alerts are written,
+        oldest first; once the spool is empty the frame loop writes again (decided under the
+        lock that new alerts take to join the spool). False if the store is still away."""
+        try:
+            with self.ledger.store.transaction() as s:
+                s.execute(select(1))  # an answer, even with nothing spooled
+            while True:
+                self._write_spooled()
+                with self._lock:
+                    if not len(self._spool):
+                        self._retrying = None
+                        self._outage.succeeded()
+                        break
+        except SQLAlchemyError as exc:
+            self._outage.failed(exc)
+            return False
+        self._last_flush = -float("inf")  # footfall held meanwhile: written at the next frame
+        return True
+
+    def _write_spooled(self) -> None:
+        """Write the spooled alerts, oldest first; each leaves the spool once written, and its
+        document waits for the frame loop to pass it on (``_written_meanwhile``)."""
         for alert in self._spool.pending():
-            try:
-                document = self._write_alert(alert)
-            except SQLAlchemyError:
-                break
+            document = self._write_alert(alert)
             self._spool.done(alert.event_id)
             if document is not None:
-                written.append(document)
+                with self._lock:
+                    self._written.append(document)
+
+    def _written_meanwhile(self) -> list[dict[str, Any]]:
+        with self._lock:
+            written, self._written = self._written, []
+            error, self._retry_error = self._retry_error, None
+        if error is not None:
+            raise error
         return written
 
     def _cooldown_active(self, member_id: str, at: dt.datetime) -> bool:
@@ -590,15 +676,19 @@ class CameraWorker:
         self._claim_cache = (-1.0, self._claim_cache[1])  # re-read at the next face
 
     def _recent_alert(self, s: Any, member_id: str, at: dt.datetime) -> bool:
-        """Whether another worker of the site alerted for the member within the cooldown."""
-        since = at - dt.timedelta(seconds=self.p.cooldown_s)
+        """Whether another worker of the site alerted for the member within the cooldown of
+        ``at``, before or after it. Bounded on both sides: an alert written late (from the
+        spool, after an outage) is a duplicate only of alerts of the same visit, not of every
+        alert since."""
+        cooldown = dt.timedelta(seconds=self.p.cooldown_s)
         recent = s.execute(
             select(Event.id)
             .where(
                 Event.site_id == self.ctx.site_id,
                 Event.member_id == member_id,
                 Event.kind.in_(ALERT_KINDS),
-                Event.at >= since,
+                Event.at >= at - cooldown,
+                Event.at <= at + cooldown,
             )
             .limit(1)
         ).first()
@@ -617,13 +707,15 @@ class CameraWorker:
         for hour, counts in self._footfall.drain().items():
             held = self._footfall_unsaved.get(hour)
             self._footfall_unsaved[hour] = counts if held is None else held + counts
-        if not self._footfall_unsaved:
+        # Kept in memory (a few counters per hour) while the store is away.
+        if not self._footfall_unsaved or self._outage.down:
             return
         try:
             with self.ledger.store.transaction() as s:
                 add_footfall(s, self.ctx.camera_id, self._footfall_unsaved)
-        except SQLAlchemyError:
-            return  # kept in memory (a few counters per hour) until the store is back
+        except SQLAlchemyError as exc:
+            self._store_failed(exc)
+            return
         self._footfall_unsaved = {}
 
     @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentcam.config import Settings
@@ -23,6 +24,19 @@ SQLITE_FILE = "consentcam.db"
 # a limit libpq waits for the kernel to give up (minutes), holding an API request or a camera
 # worker's frame loop that long. A ``connect_timeout`` in the URL overrides it.
 CONNECT_TIMEOUT_S = 5
+# An open connection whose server goes silent (no reset: a host down, a network cut) would wait
+# for the kernel's retransmissions (about 15 minutes) before a query on it failed, and an idle
+# pooled one would only be found dead when next used. libpq's TCP keepalives probe an idle
+# connection after 10 s, every 5 s, and give up after 3 unanswered probes; its user timeout
+# (libpq 12 and later) drops one whose sent data stays unacknowledged for 10 s. Each can be set
+# in the URL instead.
+LIBPQ_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+TCP_USER_TIMEOUT_MS = 10_000
 
 
 def database_url(settings: Settings) -> str:
@@ -88,21 +102,50 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
 def _engine_options(url: str) -> dict[str, Any]:
     """Pool options for a database server: a connection that died while pooled (the server
     restarted, or the network dropped while it was idle) is tested on checkout and replaced,
-    so the first request after an outage does not fail on it; connection attempts are bounded."""
+    so the first request after an outage does not fail on it; connection attempts are bounded,
+    and so (through psycopg, whose libpq takes them) is the wait on a connection whose server
+    went silent.
+
+    The pool keeps SQLAlchemy's size (5, and 10 more under load). The API serves sync routes
+    from 40 threads, but a request holds its connection for milliseconds, so the others queue
+    briefly for one, and a pool still exhausted after its 30 s timeout is answered 503
+    (``store_unavailable``). A bigger pool per API node would multiply across the nodes and
+    camera workers of a chain, which share one server's connection limit (100 by default)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return {}
     options: dict[str, Any] = {"pool_pre_ping": True}
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    if parsed.get_backend_name() == "postgresql":
+        wanted: dict[str, int] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        if parsed.get_driver_name() == "psycopg":
+            wanted |= LIBPQ_KEEPALIVES
+            if _libpq_version() >= 120000:
+                wanted["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
+        # The driver takes connect_args over the URL's query: leave out what the URL sets.
+        connect_args = {k: v for k, v in wanted.items() if k not in parsed.query}
+        if connect_args:
+            options["connect_args"] = connect_args
     return options
+
+
+def _libpq_version() -> int:
+    """The libpq psycopg uses, as libpq numbers it (160002 for 16.2)."""
+    import psycopg
+
+    return int(psycopg.pq.version())
 
 
 def store_unavailable(error: BaseException) -> StoreUnavailable | None:
     """The library's error for a database error that means "cannot reach the store now" (a
-    server's OperationalError: connection refused, reset or timed out, server shutting down; or
-    any error on a connection found dead); None for anything else. The CLI and the API map it
-    where they map the rest of the exception tree."""
+    server's OperationalError: connection refused, reset or timed out, server shutting down; any
+    error on a connection found dead; no pooled connection free in time); None for anything
+    else. The CLI and the API map it where they map the rest of the exception tree."""
+    if isinstance(error, PoolTimeout):
+        # Every pooled connection stayed busy for the pool's whole timeout: the store is
+        # overloaded rather than broken, and the answer is the same: retry later.
+        return StoreUnavailable(
+            "the store is unavailable (all its connections are busy); retry later"
+        )
     if not isinstance(error, DBAPIError):
         return None
     # SQLite has no server to lose, and reports a mistaken statement (no such table) as an
