@@ -67,7 +67,7 @@ from consentcam.config import Settings, load_settings
 from consentcam.consent import ledger as lg
 from consentcam.consent.ledger import Ledger
 from consentcam.store import crypto
-from consentcam.store.models import Site
+from consentcam.store.models import Member, Site
 from consentcam.store.scratch import scratch_database
 
 D = 128
@@ -388,7 +388,7 @@ def withdrawal_phase(
         proc.join()
     every = [x for worker in latencies for x in worker]
     return {
-        "site_members": len(candidates) and _site_members(ledger, site_name),
+        "site_members": _site_members(ledger, site_name),
         "withdrawals": len(calls),
         "withdraw_call_p50_ms": percentile_ms(calls, 50),
         "to_unknown_p50_ms": percentile_ms(every, 50),
@@ -402,8 +402,6 @@ def withdrawal_phase(
 def _member_ids(ledger: Ledger, indices: list[int]) -> list[str]:
     names = [member_name(i) for i in indices]
     with ledger.store.transaction() as s:
-        from consentcam.store.models import Member
-
         rows = dict(
             s.execute(sa.select(Member.name, Member.id).where(Member.name.in_(names))).all()
         )
@@ -411,8 +409,6 @@ def _member_ids(ledger: Ledger, indices: list[int]) -> list[str]:
 
 
 def _site_members(ledger: Ledger, site_name: str) -> int:
-    from consentcam.store.models import Member
-
     site = _site(ledger, site_name)
     with ledger.store.transaction() as s:
         return int(
