@@ -77,6 +77,9 @@ class SiteGallery:
         self._kind: IndexKind = kind
         self._exact_max = exact_max
         self._member_of: dict[str, str] = {}  # template id -> member id
+        # Distinct members in ``_member_of``, counted when it changes: every identify needs it
+        # (the threshold depends on it), and counting 100,000 templates a probe is not free.
+        self._members = 0
         # Templates ``drop_withdrawn`` found deleted, until a full refresh no longer sees them.
         self._dropped: set[str] = set()
         self._version: int | None = None
@@ -87,7 +90,7 @@ class SiteGallery:
 
     @property
     def members(self) -> int:
-        return len(set(self._member_of.values()))
+        return self._members
 
     def refresh(self, now: dt.datetime | None = None) -> bool:
         """Bring the gallery up to date with the store; True if anything changed."""
@@ -115,13 +118,11 @@ class SiteGallery:
             # member's templates while this read ran; those stay out (``_dropped``).
             stale = [t for t in self._member_of if t not in current]
             fresh = [t for t in good if t not in self._member_of and t not in self._dropped]
-            if stale:
-                self._index.remove(stale)
-                for t in stale:
-                    del self._member_of[t]
+            self._remove(stale)
             if fresh:
                 self._index.add(fresh, np.stack([good[t] for t in fresh]))
                 self._member_of.update({t: current[t][0] for t in fresh})
+                self._members = len(set(self._member_of.values()))
             self._dropped &= current.keys()  # those this read no longer saw are gone for good
             self._version = version
             expiries = [e for _, e in current.values() if e is not None]
@@ -153,13 +154,19 @@ class SiteGallery:
             existing = set(s.execute(select(Template.id).where(Template.id.in_(gone))).scalars())
         with self._lock:
             dropped = [t for t in gone if t in self._member_of]
-            if dropped:
-                assert self._index is not None
-                self._index.remove(dropped)
-                for t in dropped:
-                    del self._member_of[t]
+            self._remove(dropped)
             self._dropped.update(t for t in gone if t not in existing)
         return len(dropped)
+
+    def _remove(self, template_ids: list[str]) -> None:
+        """Take templates out of the index and the member map (the caller holds the lock)."""
+        if not template_ids:
+            return
+        assert self._index is not None
+        self._index.remove(template_ids)
+        for t in template_ids:
+            del self._member_of[t]
+        self._members = len(set(self._member_of.values()))
 
     def identify(self, embedding: np.ndarray, target_fpir: float | None = None) -> Identification:
         """The member whose template is nearest ``embedding`` (a raw embedding from the vision
