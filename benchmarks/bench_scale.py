@@ -67,6 +67,7 @@ from consentcam.config import Settings, load_settings
 from consentcam.consent import ledger as lg
 from consentcam.consent.ledger import Ledger
 from consentcam.store import crypto
+from consentcam.store.db import driver_reason
 from consentcam.store.models import Member, Site
 from consentcam.store.scratch import scratch_database
 
@@ -432,7 +433,7 @@ def pgvector_phase(
                 sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             ).scalar_one()
     except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0]
+        reason = driver_reason(exc)
         log(f"pgvector: not available on this server ({reason})")
         return {"skipped": f"the server has no pgvector extension: {reason}"}
     log(f"pgvector {version}: opening every template and copying its vector")

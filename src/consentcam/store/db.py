@@ -68,8 +68,7 @@ class Store:
                 "cannot be stored or looked up"
             ) from None
         except DataError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "?"
-            raise InputError(f"the database refused a value: {reason}") from None
+            raise InputError(f"the database refused a value: {driver_reason(exc)}") from None
 
 
 def open_store(settings: Settings, *, create: bool = False) -> Store:
@@ -153,9 +152,14 @@ def store_unavailable(error: BaseException) -> StoreUnavailable | None:
     server = isinstance(error, OperationalError) and not isinstance(error.orig, sqlite3.Error)
     if not (server or error.connection_invalidated):
         return None
-    # The driver's first line only: the rest is the statement and its parameters.
-    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else "?"
-    return StoreUnavailable(f"the store is unavailable ({reason}); retry later")
+    return StoreUnavailable(f"the store is unavailable ({driver_reason(error)}); retry later")
+
+
+def driver_reason(error: DBAPIError) -> str:
+    """The driver's own message, first line only: the rest is the statement and its
+    parameters, which may carry member data."""
+    text = str(error.orig).strip()
+    return text.splitlines()[0] if text else "?"
 
 
 def _safe(url: str) -> str:
