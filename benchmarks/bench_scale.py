@@ -50,6 +50,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import queue
 import sys
 import tempfile
 import time
@@ -57,6 +58,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,40 @@ def site_of(i: int, members: int, sites: int) -> int:
     return min(i // -(-members // sites), sites - 1)
 
 
+# --- child processes ---------------------------------------------------------------------------
+
+
+def results(procs: Sequence[BaseProcess], out: Any, what: str) -> list[Any]:
+    """One result from each of ``procs`` through the queue ``out``, then their exit. A process
+    that dies first (its traceback is on stderr) ends the benchmark at once instead of leaving it
+    waiting for a result that will never come."""
+    got: list[Any] = []
+    while len(got) < len(procs):
+        try:
+            got.append(out.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                for p in procs:
+                    p.terminate()
+                raise SystemExit(
+                    f"bench_scale: a {what} process failed (exit {failed[0]}; its error is above)"
+                ) from None
+            if all(p.exitcode == 0 for p in procs) and out.empty():
+                raise SystemExit(f"bench_scale: a {what} process ended with no result") from None
+    for p in procs:
+        p.join()
+    return got
+
+
+def receive(pipe: Connection) -> Any:
+    """The next message from a worker; a worker that died is the benchmark's failure."""
+    try:
+        return pipe.recv()
+    except EOFError:
+        raise SystemExit("bench_scale: a worker process died (its error is above)") from None
+
+
 # --- enrolment through the library ------------------------------------------------------------
 
 
@@ -193,11 +229,7 @@ def enrol_phase(
     t0 = time.perf_counter()
     for p in procs:
         p.start()
-    latencies = [x for _ in procs for x in out.get()]
-    for p in procs:
-        p.join()
-        if p.exitcode:
-            raise SystemExit(f"bench_scale: a kiosk process failed (exit {p.exitcode})")
+    latencies = [x for share in results(procs, out, "kiosk") for x in share]
     seconds = time.perf_counter() - t0
     return {
         "members": len(indices),
@@ -310,8 +342,7 @@ def gallery_phase(settings: Settings, site_name: str) -> dict[str, Any]:
     out = ctx.Queue()
     proc = ctx.Process(target=_load_gallery, args=(settings, site_name, out))
     proc.start()
-    result: dict[str, Any] = out.get()
-    proc.join()
+    result: dict[str, Any] = results([proc], out, "gallery")[0]
     return result
 
 
@@ -354,10 +385,11 @@ def withdrawal_phase(
         mine, theirs = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(settings, site_name, theirs))
         proc.start()
+        theirs.close()  # the worker's end is the worker's: its exit closes the pipe
         pipes.append(mine)
         procs.append(proc)
     for pipe in pipes:
-        if pipe.recv() != "ready":
+        if receive(pipe) != "ready":
             raise SystemExit("bench_scale: a worker failed to start")
     log(f"withdrawal: both workers ready after {time.perf_counter() - t0:.1f} s")
     ids = _member_ids(ledger, candidates[:rounds])
@@ -367,18 +399,18 @@ def withdrawal_phase(
     for index, member_id in zip(candidates, ids, strict=False):
         for pipe in pipes:
             pipe.send((index, member_id))
-        states = [pipe.recv()[0] for pipe in pipes]
+        states = [receive(pipe)[0] for pipe in pipes]
         if states != ["recognised", "recognised"]:
             failures.append(states)
             for pipe, state in zip(pipes, states, strict=True):
                 if state == "recognised":
-                    pipe.recv()
+                    receive(pipe)
             continue
         start = time.monotonic()
         lg.withdraw(ledger, member_id)
         calls.append(time.monotonic() - start)
         for k, pipe in enumerate(pipes):
-            state, seen = pipe.recv()
+            state, seen = receive(pipe)
             if seen is None:
                 failures.append([state])
             else:

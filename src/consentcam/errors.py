@@ -21,6 +21,11 @@ class SourceError(InputError):
     that refuses the connection. The message names the camera."""
 
 
+class Conflict(InputError):
+    """The write collides with what is stored: a name already taken, or the same row written at
+    the same moment by another request. Nothing was stored."""
+
+
 class NotFound(ConsentcamError):
     """A named thing (file, member, site, camera) does not exist."""
 

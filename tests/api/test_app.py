@@ -12,6 +12,7 @@ from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger
 from consentcam.errors import (
     ConfigError,
+    Conflict,
     ConsentcamError,
     ConsentError,
     DependencyError,
@@ -103,6 +104,7 @@ def test_errors_map_to_statuses_with_a_json_body(client: TestClient) -> None:
     [
         (InputError("x"), 400),
         (SourceError("x"), 400),
+        (Conflict("x"), 409),
         (ConfigError("x"), 400),
         (PolicyError("x"), 403),
         (ConsentError("x"), 403),

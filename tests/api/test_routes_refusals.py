@@ -22,7 +22,7 @@ def _refusals(member_id: str) -> list[tuple[str, str, dict[str, Any], int]]:
     return [
         # Profile codes are an enum in the document, so an unknown one is schema-invalid.
         ("POST", "/sites", {"json": {"name": "x", "jurisdiction": "mars"}}, 422),
-        ("POST", "/sites", {"json": {"name": "north", "jurisdiction": "eu"}}, 400),
+        ("POST", "/sites", {"json": {"name": "north", "jurisdiction": "eu"}}, 409),
         ("POST", "/sites", {"json": {"name": "", "jurisdiction": "eu"}}, 422),
         ("POST", "/sites", {"json": {"name": "x", "jurisdiction": "eu", "owner": "me"}}, 422),
         (

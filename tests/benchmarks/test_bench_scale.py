@@ -6,12 +6,16 @@ say so rather than fail or invent figures."""
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 
+from tests.benchmarks.conftest import load_benchmark
 from tests.conftest import PG_URL_VAR, REPO
 
 BENCH = REPO / "benchmarks" / "bench_scale.py"
@@ -64,3 +68,52 @@ def test_every_phase_runs_and_agrees_with_itself(server: str) -> None:
         for row in search["search"]:
             # A member probe's true nearest template is theirs; a small HNSW graph finds it.
             assert row["recall_at_1_members"] >= 0.95
+
+
+def _crash() -> None:
+    raise RuntimeError("a kiosk's database error")
+
+
+def _answer(out: Any) -> None:
+    out.put("figures")
+
+
+def test_a_child_that_dies_ends_the_benchmark_instead_of_hanging_it() -> None:
+    # A kiosk that raised (CI once saw a unique violation there) left the parent waiting on its
+    # queue until the test's 600 s timeout.
+    bench = load_benchmark(BENCH)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_answer, args=(out,)), ctx.Process(target=_crash)]
+    for p in procs:
+        p.start()
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit, match="a kiosk process failed"):
+        bench.results(procs, out, "kiosk")
+    assert time.monotonic() - t0 < 60
+    for p in procs:
+        p.join(10)
+        assert p.exitcode is not None
+
+
+def test_the_results_of_processes_that_all_answer_are_gathered() -> None:
+    bench = load_benchmark(BENCH)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_answer, args=(out,)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    assert bench.results(procs, out, "kiosk") == ["figures"] * 3
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for() -> None:
+    bench = load_benchmark(BENCH)
+    ctx = mp.get_context("fork")
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_crash)
+    proc.start()
+    theirs.close()
+    with pytest.raises(SystemExit, match="worker process died"):
+        bench.receive(mine)
+    proc.join(10)

@@ -37,6 +37,7 @@ from consentcam.auth.roles import Principal
 from consentcam.config import Settings
 from consentcam.errors import (
     ConfigError,
+    Conflict,
     ConsentcamError,
     InputError,
     NotFound,
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 # The single mapping from the exception tree to HTTP status; anything not listed is a 500.
 STATUS_CODES: dict[type[ConsentcamError], int] = {
     InputError: 400,
+    Conflict: 409,
     ConfigError: 400,
     PolicyError: 403,
     NotFound: 404,

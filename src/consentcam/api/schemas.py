@@ -527,6 +527,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "The caller's role or a policy forbids it (or a session request lacks its CSRF header)."
     ),
     404: error_response("Not found (or outside the caller's tenant/sites)."),
+    409: error_response(
+        "A name already taken, or the same record written at the same moment by another request; "
+        "nothing was stored."
+    ),
     **INVALID_REQUEST,
     503: error_response("The store cannot be reached (a database outage); retry later."),
 }

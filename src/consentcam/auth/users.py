@@ -18,7 +18,7 @@ from consentcam.audit import chain
 from consentcam.auth.passwords import hash_password
 from consentcam.auth.roles import ROLES
 from consentcam.consent.ledger import Ledger, site_by_name
-from consentcam.errors import InputError, NotFound
+from consentcam.errors import Conflict, InputError, NotFound
 from consentcam.store.models import Site, User, WebSession
 
 
@@ -59,7 +59,7 @@ def add_user(
     with ledger.store.transaction() as s:
         tenant_id = ledger.tenant_id(s)
         if _find_user(s, name, tenant_id) is not None:
-            raise InputError(f"a user named {name!r} already exists")
+            raise Conflict(f"a user named {name!r} already exists")
         site_ids = resolve_sites(s, site_names, tenant_id)
         user = User(
             tenant_id=tenant_id,

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
 from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
-from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
+from consentcam.errors import Conflict, ConsentError, InputError, NotFound, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.store import crypto
-from consentcam.store.db import Store, open_store
+from consentcam.store.db import Store, open_store, stored_once
 from consentcam.store.models import (
     Base,
     Camera,
@@ -80,21 +80,23 @@ def open_ledger(settings: Settings, actor: str, *, create: bool = False) -> Ledg
     return Ledger(store or open_store(settings, create=True), keys, actor, settings)
 
 
+def development_store(settings: Settings) -> bool:
+    """Development mode, or a store initialised with ``--dev`` (its key file beside it)."""
+    return settings.dev or (
+        not settings.database_url and (settings.data_dir / DEV_KEY_FILE).is_file()
+    )
+
+
 def store_keys(settings: Settings) -> crypto.TemplateKeys:
     """The template key from the environment, or a development store's own key file."""
-    dev_key = settings.data_dir / DEV_KEY_FILE
-    dev = settings.dev or (not settings.database_url and dev_key.is_file())
-    return crypto.load_keys(os.environ, dev=dev, dev_key_path=dev_key)
+    return crypto.load_keys(
+        os.environ, dev=development_store(settings), dev_key_path=settings.data_dir / DEV_KEY_FILE
+    )
 
 
 def tenant_row(session: Session, name: str = DEFAULT_TENANT) -> Tenant:
     """The tenant named ``name``, created on first use."""
-    tenant = session.execute(select(Tenant).where(Tenant.name == name)).scalar()
-    if tenant is None:
-        tenant = Tenant(name=name)
-        session.add(tenant)
-        session.flush()
-    return tenant
+    return stored_once(session, Tenant, {"name": name})
 
 
 def site_by_name(session: Session, name: str, tenant_id: str | None = None) -> Site:
@@ -145,7 +147,7 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
         tenant = tenant_row(s, ledger.tenant)
         exists = select(Site).where(Site.name == name, Site.tenant_id == tenant.id)
         if s.execute(exists).scalar() is not None:
-            raise InputError(f"a site named {name!r} already exists")
+            raise Conflict(f"a site named {name!r} already exists")
         site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
         _add_audited(
             s,
@@ -603,25 +605,15 @@ def _add_audited(
 
 
 def _notice(s: Session, site: Site, version: str) -> Notice:
-    notice = s.execute(
-        select(Notice).where(
-            Notice.tenant_id == site.tenant_id,
-            Notice.jurisdiction == site.jurisdiction,
-            Notice.version == version,
-        )
-    ).scalar()
-    if notice is None:
-        text = notice_text(site.jurisdiction, version)
-        notice = Notice(
-            tenant_id=site.tenant_id,
-            jurisdiction=site.jurisdiction,
-            version=version,
-            text=text,
-            sha256=hashlib.sha256(text.encode()).hexdigest(),
-        )
-        s.add(notice)
-        s.flush()
-    return notice
+    """The notice text shown for the site's jurisdiction at ``version``, stored on first use."""
+    text = notice_text(site.jurisdiction, version)
+    return stored_once(
+        s,
+        Notice,
+        {"tenant_id": site.tenant_id, "jurisdiction": site.jurisdiction, "version": version},
+        text=text,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
 
 
 def _model_id() -> str:

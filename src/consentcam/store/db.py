@@ -8,15 +8,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from consentcam.config import Settings
-from consentcam.errors import ConfigError, DependencyError, InputError, NotFound, StoreUnavailable
+from consentcam.errors import (
+    ConfigError,
+    Conflict,
+    DependencyError,
+    InputError,
+    NotFound,
+    StoreUnavailable,
+)
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "consentcam.db"
@@ -69,6 +79,16 @@ class Store:
             ) from None
         except DataError as exc:
             raise InputError(f"the database refused a value: {driver_reason(exc)}") from None
+        except IntegrityError as exc:
+            # A check-then-insert (a new site's name, a user's) can lose a race to a concurrent
+            # request that wrote the same key first; that is the caller's conflict, not a crash.
+            # Other integrity errors (a foreign key, a trigger) stay what they are: defects.
+            if not unique_violation(exc):
+                raise
+            raise Conflict(
+                f"written at the same moment by another request ({driver_reason(exc)}); "
+                "nothing was stored"
+            ) from None
 
 
 def open_store(settings: Settings, *, create: bool = False) -> Store:
@@ -160,6 +180,48 @@ def driver_reason(error: DBAPIError) -> str:
     parameters, which may carry member data."""
     text = str(error.orig).strip()
     return text.splitlines()[0] if text else "?"
+
+
+def unique_violation(error: IntegrityError) -> bool:
+    """Whether the database refused a row for a key already stored (SQLSTATE 23505 on
+    PostgreSQL, SQLite's UNIQUE or PRIMARY KEY constraint)."""
+    if getattr(error.orig, "sqlstate", None) == "23505":
+        return True
+    return getattr(error.orig, "sqlite_errorname", "") in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )
+
+
+def dialect_insert(session: Session) -> Any:
+    """The INSERT construct of the session's database, which has ON CONFLICT (an upsert, or an
+    insert that leaves a row a concurrent writer stored first)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise ConfigError(f"the store needs SQLite or PostgreSQL, not {name}")
+
+
+def stored_once(session: Session, model: type[T], key: dict[str, Any], **values: Any) -> T:
+    """The row of ``model`` whose unique ``key`` columns hold ``key``, inserted with ``values``
+    if there is none.
+
+    Two requests creating it at once (kiosks recording a tenant's first consents, the first
+    requests on a new store) would both find none and both insert; with ON CONFLICT DO NOTHING
+    the second keeps the row the first stored (on PostgreSQL its insert waits for the first
+    transaction, then the next read sees the committed row) instead of failing the request."""
+    where = [getattr(model, column) == value for column, value in key.items()]
+    row = session.execute(select(model).where(*where)).scalar()
+    if row is None:
+        session.execute(
+            dialect_insert(session)(model)
+            .values(**key, **values)
+            .on_conflict_do_nothing(index_elements=list(key))
+        )
+        row = session.execute(select(model).where(*where)).scalar_one()
+    return row
 
 
 def _safe(url: str) -> str:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from consentcam.errors import ConfigError, InputError
+from consentcam.store.db import dialect_insert
 from consentcam.store.models import FootfallBucket
 from consentcam.vision.records import Box
 
@@ -180,7 +180,7 @@ def add_footfall(
     rows = [
         {"camera_id": camera_id, "hour": hour, **_as_dict(merged[hour])} for hour in sorted(merged)
     ]
-    insert = _dialect_insert(session)
+    insert = dialect_insert(session)
     statement = insert(FootfallBucket).values(rows)
     table = FootfallBucket.__table__.c
     session.execute(
@@ -189,15 +189,6 @@ def add_footfall(
             set_={name: table[name] + statement.excluded[name] for name in COUNTS},
         )
     )
-
-
-def _dialect_insert(session: Session) -> Any:
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise ConfigError(f"footfall needs SQLite or PostgreSQL, not {name}")
 
 
 def _as_dict(counts: FootfallCounts) -> dict[str, int]:
