@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
 from consentcam.consent.ledger import (
+    DEFAULT_TENANT,
     Ledger,
     add_camera,
     add_member,
@@ -27,6 +29,7 @@ from consentcam.store.models import (
     FootfallBucket,
     Member,
     Template,
+    Tenant,
     utcnow,
 )
 from consentcam.track.footfall import FootfallCounts, add_footfall, hour_start
@@ -222,3 +225,31 @@ def test_purge_needs_an_aware_clock(ledger: Ledger) -> None:
     with pytest.raises(InputError, match="timezone-aware"):
         purge(ledger, now=dt.datetime(2030, 1, 1))
     assert _purges(ledger) == []
+
+
+def test_a_tenants_purge_touches_only_its_own_rows(
+    ledger: Ledger, photos: Path, evidence: Path
+) -> None:
+    t0 = utcnow()
+    acme, globex = replace(ledger, tenant="acme"), replace(ledger, tenant="globex")
+    for tenant in (acme, globex):
+        add_site(tenant, "main", "eu")
+        _enrolled(tenant, photos, evidence, "main", expires=t0 + DAY)
+    later = t0 + 2 * DAY
+
+    report = purge(acme, now=later)
+    assert report["templates_deleted"] == {**NOTHING, "expired_consent": 1}
+    assert _count(ledger, Template) == 1  # globex's template: not acme's to purge
+    assert [e.details for e in _purges(ledger)] == [report]  # globex's log has no entry
+
+    # The operator's scheduled job purges every tenant, auditing each in its own log.
+    report = purge(ledger, now=later, every_tenant=True)
+    assert report["templates_deleted"] == {**NOTHING, "expired_consent": 1}
+    assert _count(ledger, Template) == 0
+    with ledger.store.transaction() as s:
+        tenant_of = {t.id: t.name for t in s.execute(select(Tenant)).scalars()}
+    per_tenant = {
+        tenant_of[e.tenant_id]: e.details["templates_deleted"]["expired_consent"]
+        for e in _purges(ledger)[1:]
+    }
+    assert per_tenant == {"acme": 0, "globex": 1, DEFAULT_TENANT: 0}

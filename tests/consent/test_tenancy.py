@@ -17,7 +17,7 @@ from consentcam.consent.ledger import (
     record_consent,
     withdraw,
 )
-from consentcam.errors import NotFound
+from consentcam.errors import InputError, NotFound
 from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.worker import camera_context
 
@@ -70,3 +70,29 @@ def test_another_tenant_cannot_confirm_a_door_event(ledger: Ledger) -> None:
     with pytest.raises(NotFound):
         confirm_event(replace(ledger, tenant="globex"), event.id)
     assert confirm_event(acme, event.id)["status"] == "confirmed"
+
+
+def test_webhooks_and_purchase_imports_stay_in_their_tenant(ledger: Ledger, tmp_path: Path) -> None:
+    from consentcam.consent.purchases import import_purchases
+    from consentcam.events.webhooks import add_webhook, list_webhooks, remove_webhook
+
+    acme = replace(ledger, tenant="acme")
+    globex = replace(ledger, tenant="globex")
+    add_site(acme, "main", "eu")
+    member = add_member(acme, "main", "Ada")
+    hook, _secret = add_webhook(acme, "https://hooks.acme.example/in")
+
+    assert list_webhooks(globex) == []
+    with pytest.raises(NotFound):
+        remove_webhook(globex, hook.id)
+    assert [w.id for w in list_webhooks(acme)] == [hook.id]
+
+    pos = tmp_path / "pos.csv"
+    pos.write_text(
+        f"member_id,time,items,amount,currency\n{member.id},2026-11-30T10:00:00Z,tea,2.50,EUR\n"
+    )
+    with pytest.raises(InputError, match="unknown member"):
+        import_purchases(globex, pos)  # acme's member is no member of globex's
+    assert export_member(acme, member.id)["purchases"] == []
+    assert import_purchases(acme, pos) == {"rows": 1, "members": 1}
+    assert len(export_member(acme, member.id)["purchases"]) == 1

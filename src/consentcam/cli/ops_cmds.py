@@ -20,10 +20,11 @@ Example (daily, from cron):
 @click.pass_obj
 def purge(state: State, as_json: bool) -> None:
     """Delete templates whose consent ended or whose member has been inactive too long, and
-    events past the site profile's retention; consents are kept as evidence. Safe to rerun."""
+    events and footfall past the site profile's retention, for every tenant of the store (each
+    tenant's audit log gets its own entry); consents are kept as evidence. Safe to rerun."""
     from consentcam.consent.retention import purge as do_purge
 
-    report = do_purge(_ledger(state))
+    report = do_purge(_ledger(state), every_tenant=True)
     t = report["templates_deleted"]
     _emit(
         as_json,

@@ -60,7 +60,8 @@ def import_purchases(ledger: Ledger, csv_path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     rows = _parse(path, data)
     with ledger.store.transaction() as s:
-        known = _existing_members(s, {r.member_id for r in rows})
+        tenant_id = ledger.tenant_id(s)
+        known = _tenant_members(s, tenant_id, {r.member_id for r in rows})
         for r in rows:
             if r.member_id not in known:
                 raise InputError(f"{path}: line {r.line}: unknown member {r.member_id!r}")
@@ -75,14 +76,13 @@ def import_purchases(ledger: Ledger, csv_path: Path) -> dict[str, Any]:
             for r in rows
         )
         s.flush()
-        tenants = set(known.values())
         result = {"rows": len(rows), "members": len(known)}
         chain.append(
             s,
             actor=ledger.actor,
             action="purchases.import",
             details={**result, "file_sha256": hashlib.sha256(data).hexdigest()},
-            tenant_id=tenants.pop() if len(tenants) == 1 else None,
+            tenant_id=tenant_id,
         )
         return result
 
@@ -174,12 +174,16 @@ def _row(path: Path, line: int, fields: list[str]) -> _Row:
     )
 
 
-def _existing_members(s: Session, ids: set[str]) -> dict[str, str]:
-    """The given member ids that exist, each with its tenant."""
+def _tenant_members(s: Session, tenant_id: str, ids: set[str]) -> set[str]:
+    """The given member ids that are members of the tenant (another tenant's member is as
+    unknown to this import as one that does not exist)."""
     wanted = sorted(ids)
-    found: dict[str, str] = {}
+    found: set[str] = set()
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
-        rows = s.execute(select(Member.id, Member.tenant_id).where(Member.id.in_(chunk)))
-        found.update((member_id, tenant_id) for member_id, tenant_id in rows)
+        found.update(
+            s.execute(
+                select(Member.id).where(Member.tenant_id == tenant_id, Member.id.in_(chunk))
+            ).scalars()
+        )
     return found

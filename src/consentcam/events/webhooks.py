@@ -168,8 +168,13 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
 
 
 def list_webhooks(ledger: Ledger) -> list[WebhookInfo]:
+    """The ledger's tenant's webhooks, oldest first."""
     with ledger.store.transaction() as s:
-        hooks = s.execute(select(Webhook).order_by(Webhook.created_at, Webhook.id)).scalars()
+        hooks = s.execute(
+            select(Webhook)
+            .where(Webhook.tenant_id == ledger.tenant_id(s))
+            .order_by(Webhook.created_at, Webhook.id)
+        ).scalars()
         return [_info(s, w) for w in hooks]
 
 
@@ -177,7 +182,7 @@ def remove_webhook(ledger: Ledger, webhook_id: str) -> WebhookInfo:
     """Delete a webhook, its sealed secret and its deliveries (pending ones are dropped)."""
     with ledger.store.transaction() as s:
         webhook = s.get(Webhook, webhook_id)
-        if webhook is None:
+        if webhook is None or webhook.tenant_id != ledger.tenant_id(s):
             raise NotFound(f"no webhook {webhook_id!r} (see 'consentcam webhook list')")
         info = _info(s, webhook)
         s.execute(delete(Delivery).where(Delivery.webhook_id == webhook.id))
