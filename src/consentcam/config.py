@@ -6,6 +6,7 @@ states its unit and bounds; unknown keys are refused so a typo never silently ke
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -297,6 +298,13 @@ class EventSettings(_Section):
     )
     webhook_backoff_max_s: float = Field(
         600.0, gt=0, le=86_400, description="Longest wait between webhook retries, in s."
+    )
+    webhook_allowed_networks: tuple[IPv4Network | IPv6Network, ...] = Field(
+        (),
+        max_length=100,
+        description='Networks (CIDR, e.g. ["10.20.0.0/16"]) where webhook receivers may be '
+        "although not public, over http or https: the shop's own alert relays. Anywhere else a "
+        "receiver must be a public address over https (in --dev, loopback is allowed too).",
     )
 
 

@@ -75,6 +75,8 @@ def _refusals(member_id: str) -> list[tuple[str, str, dict[str, Any], int]]:
         ("POST", "/members/nobody/consents", consent(), 404),
         ("POST", "/members/nobody/withdraw", {}, 404),
         ("POST", "/webhooks", {"json": {"url": "https://user:pw@hooks.example/x"}}, 400),
+        # A cloud metadata address: never a receiver, even in development.
+        ("POST", "/webhooks", {"json": {"url": "http://169.254.169.254/latest/"}}, 403),
         ("POST", "/webhooks", {"json": {"url": "https://hooks.example/x", "site": "nowhere"}}, 404),
         ("DELETE", "/webhooks/nothing", {}, 404),
         ("POST", "/purchases", {"content": "", "headers": {"content-type": "text/csv"}}, 400),

@@ -85,7 +85,13 @@ def test_webhook_add_refuses_bad_input_with_one_line(
     assert code == 2 and out == "" and message in err and err.count("\n") == 1
 
 
-def test_deliver_once_to_a_real_receiver(cli: Run, store_settings: Settings) -> None:
+def test_deliver_once_to_a_real_receiver(
+    cli: Run, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A production store (its key from the environment) sends to loopback only when allowed.
+    code, _, err = cli("webhook", "add", "http://127.0.0.1:9/in")
+    assert code == 2 and "loopback" in err
+    monkeypatch.setenv("CONSENTCAM_EVENTS__WEBHOOK_ALLOWED_NETWORKS", '["127.0.0.0/8"]')
     with Receiver() as receiver:
         code, out, _ = cli("webhook", "add", receiver.url, "--json")
         receiver.secret = json.loads(out)["secret"].encode()

@@ -99,8 +99,7 @@ Examples:
 @click.pass_obj
 def deliver(state: State, follow: bool, interval: float, as_json: bool) -> None:
     """Send due webhook deliveries (signed, retried with backoff, failed after max attempts)."""
-    import httpx
-
+    from consentcam.events.destinations import webhook_client
     from consentcam.events.webhooks import DeliveryReport, deliver_due, deliver_forever
 
     ledger = _ledger(state)
@@ -115,7 +114,7 @@ def deliver(state: State, follow: bool, interval: float, as_json: bool) -> None:
             )
 
     if not follow:
-        with httpx.Client() as client:
+        with webhook_client(ledger.settings) as client:
             show(deliver_due(ledger, client))
         return
     stop = threading.Event()

@@ -39,7 +39,16 @@ from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
 from consentcam.consent.ledger import Ledger, _add_audited, site_by_name
-from consentcam.errors import ConfigError, InputError, NotFound
+from consentcam.errors import ConfigError, InputError, NotFound, PolicyError
+from consentcam.events.destinations import (
+    HTTPS_ONLY,
+    DestinationPolicy,
+    RefusedDestination,
+    destination_policy,
+    literal_address,
+    refusal,
+    webhook_client,
+)
 from consentcam.events.outbox import event_document
 from consentcam.store import crypto
 from consentcam.store.models import Delivery, Event, OutboxEntry, Site, Webhook, new_id, utcnow
@@ -137,7 +146,7 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
     """Register an endpoint for the events of one site (or all sites when ``site_name`` is None).
     Returns the webhook and its signing secret: shown once, never stored in the clear. The
     whole secret string (prefix included, UTF-8) is the HMAC key receivers verify with."""
-    _check_url(url)
+    _check_url(url, destination_policy(ledger.settings))
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     with ledger.store.transaction() as s:
         tenant_id = ledger.tenant_id(s)
@@ -216,7 +225,7 @@ def _info(s: Session, webhook: Webhook) -> WebhookInfo:
     )
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, policy: DestinationPolicy) -> None:
     if len(url) > MAX_URL_LENGTH:
         raise InputError(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     try:
@@ -228,6 +237,17 @@ def _check_url(url: str) -> None:
     if parsed.userinfo:
         # The URL is listed and its origin audited; the request signature is the credential.
         raise InputError("webhook URL must not hold a user name or password")
+    # An address is checked now; a name on every delivery, where and when it resolves. Only a
+    # name inside an allowed network may be reached over http, so without any, http is refused.
+    address = literal_address(parsed.host)
+    if address is not None:
+        reason = refusal(policy, address, parsed.scheme)
+    elif parsed.scheme != "https" and not policy.dev and not policy.allowed:
+        reason = HTTPS_ONLY
+    else:
+        reason = None
+    if reason is not None:
+        raise PolicyError(f"webhook URL {_origin(url)}: {reason}")
 
 
 def _origin(url: str) -> str:
@@ -348,6 +368,8 @@ def _send(client: httpx.Client, job: _Job, now: dt.datetime, timeout_s: float) -
         ) as response:
             status = response.status_code
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        if isinstance(exc, RefusedDestination):  # the operator needs the address and the rule
+            log.warning("webhook %s: not sent: %s", job.webhook_id, exc)
         return type(exc).__name__
     return None if 200 <= status < 300 else f"HTTP {status}"
 
@@ -393,7 +415,7 @@ def deliver_forever(
     """Deliver until ``stop`` is set: a full batch goes straight on to the next, otherwise
     waits ``interval_s``. For the supervisor and ``consentcam deliver --follow``."""
     own_client = client is None
-    http = client or httpx.Client()
+    http = client or webhook_client(ledger.settings)
     try:
         while not stop.is_set():
             try:
