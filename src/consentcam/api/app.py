@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,13 +65,15 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-# FastAPI's interactive docs page loads Swagger UI from a CDN and starts it with an inline
-# script; only that page gets a policy that allows them (the dashboard and kiosk never do).
+# The interactive docs page: Swagger UI's script and style are served from this origin (the
+# fastapi-offline package ships them; nothing is fetched from a CDN), and it is started by an
+# inline script, which only this page's policy allows (the dashboard and kiosk never do).
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
+DOCS_ASSETS = "/docs-assets"
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -200,10 +203,14 @@ def create_app(
     ``stream_max_idle_s`` ends event streams after that long without an event (tests);
     ``clock`` drives the rate limits (tests)."""
     store = open_store(settings)
-    app = FastAPI(
+    app = FastAPIOffline(
         title="consentcam",
         version=__version__,
+        docs_url="/docs",
         redoc_url=None,
+        static_url=DOCS_ASSETS,
+        # Swagger UI would send the schema's address to its public validator service.
+        swagger_ui_parameters={"validatorUrl": None},
         dependencies=[Depends(single_query_values)],
     )
     app.state.store = store
