@@ -86,6 +86,12 @@ CASES: dict[Route, Case] = {
     ("GET", "/members/{member_id}/export"): Case(
         "site", lambda w: (f"/members/{w.member()}/export", {})
     ),
+    ("PATCH", "/members/{member_id}"): Case(
+        "site", lambda w: (f"/members/{w.member()}", {"json": {"name": "Ada Lovelace"}})
+    ),
+    ("POST", "/members/{member_id}/erase"): Case(
+        "site", lambda w: (f"/members/{w.member()}/erase", {})
+    ),
     ("POST", "/purchases"): Case("site", _csv),
     ("GET", "/events"): Case("site", lambda w: ("/events", {"params": {"site": "north"}})),
     ("GET", "/footfall"): Case("site", lambda w: ("/footfall", {"params": {"site": "north"}})),

@@ -253,3 +253,31 @@ def test_consent_input_is_read_strictly(world: World) -> None:
         far.status_code == 400 and "expires must lie between 2000 and 2199" in far.json()["error"]
     )
     assert world.rows() == before
+
+
+def test_rectification_and_erasure_over_the_api(world: World) -> None:
+    admin, kiosk, member_id = world.principal("admin"), world.principal("kiosk"), world.member()
+    path = f"/members/{member_id}"
+    # A kiosk enrols and withdraws, but may not change or erase a member's record.
+    assert world.call(kiosk, "PATCH", path, json={"name": "X"}).status_code == 403
+    assert world.call(kiosk, "POST", f"{path}/erase").status_code == 403
+
+    nothing = world.call(admin, "PATCH", path, json={})
+    assert nothing.status_code == 400 and "nothing to rectify" in nothing.json()["error"]
+    assert world.call(admin, "PATCH", path, json={"name": ""}).status_code == 422
+    fixed = world.call(admin, "PATCH", path, json={"name": "Ada Lovelace", "profile": {"t": 1}})
+    assert fixed.status_code == 200 and fixed.json()["name"] == "Ada Lovelace"
+    assert world.call(admin, "GET", path).json()["profile"] == {"t": 1}
+    assert [e.details for e in _entries(world, "member.rectify", member_id)] == [
+        {"fields": ["name", "profile"]}
+    ]
+
+    receipt = world.call(admin, "POST", f"{path}/erase")
+    assert receipt.status_code == 200
+    body = receipt.json()
+    assert body["member_id"] == member_id and body["withdrawn_consents"] == 1
+    assert body["deleted"]["consents"] == 1 and admin.user in body["by"]
+    assert world.call(admin, "GET", path).status_code == 404
+    assert world.call(admin, "POST", f"{path}/erase").status_code == 404
+    (entry,) = _entries(world, "member.erase", member_id)
+    assert entry.seq == body["audit_entry"]

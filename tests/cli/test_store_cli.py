@@ -83,10 +83,12 @@ def test_member_lifecycle_through_the_cli(cli: Run, photos: Path, tmp_path: Path
         ["site", "add"],
         ["camera", "add"],
         ["member", "add"],
+        ["member", "rectify"],
         ["consent", "record"],
         ["enroll"],
         ["identify"],
         ["withdraw"],
+        ["erase"],
         ["export"],
         ["audit", "verify"],
     ],
@@ -95,3 +97,41 @@ def test_member_lifecycle_through_the_cli(cli: Run, photos: Path, tmp_path: Path
 def test_store_verbs_have_help_with_an_example(run_cli: Run, verb: list[str]) -> None:
     code, out, _ = run_cli(*verb, "--help")
     assert code == 0 and "Example" in out
+
+
+def test_rectify_and_erase_through_the_cli(cli: Run) -> None:
+    assert cli("init", "--dev")[0] == 0
+    assert cli("site", "add", "flagship", "--jurisdiction", "eu")[0] == 0
+    member = json.loads(cli("member", "add", "--site", "flagship", "--name", "Ada", "--json")[1])[
+        "member_id"
+    ]
+
+    for args, message in [
+        ([], "nothing to rectify"),
+        (["--profile", "{not json"], "--profile is not valid JSON"),
+        (["--profile", "[1, 2]"], "--profile must be a JSON object"),
+    ]:
+        code, out, err = cli("member", "rectify", member, *args)
+        assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    code, out, _ = cli(
+        "member", "rectify", member, "--name", "Ada Lovelace", "--profile", '{"tier": "gold"}',
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out) == {
+        "member_id": member,
+        "name": "Ada Lovelace",
+        "profile": {"tier": "gold"},
+    }
+
+    # Not a terminal and no --yes: refused, nothing erased.
+    code, out, err = cli("erase", member)
+    assert code == 2 and out == "" and "--yes" in err
+    assert json.loads(cli("export", member)[1])["member"]["name"] == "Ada Lovelace"
+    code, out, _ = cli("erase", member, "--yes", "--json")
+    receipt = json.loads(out)
+    assert code == 0 and receipt["member_id"] == member and receipt["deleted"]["consents"] == 0
+    code, _, err = cli("export", member)
+    assert code == 2 and "no member" in err
+    code, out, _ = cli("erase", member, "--yes")
+    assert code == 2 and out == ""

@@ -188,6 +188,15 @@ class MemberIn(_Model):
     )
 
 
+class MemberRectifyIn(_Model):
+    name: str | None = Field(
+        None, min_length=1, max_length=200, description="The corrected name (left out: kept)."
+    )
+    profile: dict[str, str | int | float | bool | None] | None = Field(
+        None, max_length=50, description="The whole new profile (left out: kept)."
+    )
+
+
 class MemberOut(_Model):
     id: str = Field(description="Member id (random; says nothing about the member).")
     site: str = Field(description="Home site name.")
@@ -316,6 +325,28 @@ class ReceiptOut(_Model):
     by: str = Field(description="Who withdrew, as the audit log names them.")
     audit_entry: int = Field(description="Sequence number of the audit entry.")
     kept: str = Field(description="What is kept, and how to erase it too.")
+
+
+class ErasureDeleted(_Model):
+    templates: int = Field(description="Face templates.")
+    webhook_deliveries: int = Field(description="Webhook deliveries of events naming the member.")
+    stream_entries: int = Field(description="Event stream entries of those events.")
+    events: int = Field(description="Events naming the member (alerts, verifications).")
+    claims: int = Field(description="Verify-mode claims.")
+    purchases: int = Field(description="Purchase records.")
+    consents: int = Field(description="Consent records (after their withdrawal).")
+
+
+class ErasureOut(_Model):
+    receipt_id: str = Field(description="Receipt id to give the member.")
+    member_id: str = Field(description="The member that was erased.")
+    site: str | None = Field(description="The member's home site.")
+    withdrawn_consents: int = Field(description="Active consents withdrawn before deletion.")
+    deleted: ErasureDeleted = Field(description="Rows deleted, by kind.")
+    erased_at: dt.datetime = Field(description="When (UTC).")
+    by: str = Field(description="Who erased, as the audit log names them.")
+    audit_entry: int = Field(description="Sequence number of the audit entry.")
+    kept: str = Field(description="What is kept: the audit log's entries, by member id only.")
 
 
 class ExportMember(_Model):

@@ -1,7 +1,8 @@
 """Roles and what each may do: the one table every API route is checked against.
 
 - owner: everything in the tenant, users and tokens included.
-- admin: runs the stores: sites, cameras, webhooks, members, consent, enrolment, purchases.
+- admin: runs the stores: sites, cameras, webhooks, members, consent, enrolment, purchases,
+  and members' rights requests (export, rectification, erasure).
 - staff: on the shop floor: live alerts and the member card, door confirmations, claims,
   footfall, member lookup; no export, no configuration.
 - auditor: reads the audit log, compliance pages, exports and calibration; changes nothing.
@@ -27,6 +28,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "enrol",
             "withdraw",
             "export",
+            "rectify",
+            "erase",
             "claims:write",
             "purchases:write",
             "events:read",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +178,39 @@ def member_add(state: State, site_name: str, name: str, as_json: bool) -> None:
     _emit(as_json, {"member_id": m.id}, m.id)
 
 
+@member.command(
+    "rectify",
+    epilog="""\b
+Examples:
+  consentcam member rectify 3f2a... --name 'Ada Lovelace'
+  consentcam member rectify 3f2a... --profile '{"tier": "gold"}' --json""",
+)
+@click.argument("member_id", metavar="MEMBER")
+@click.option("--name", default=None, help="The corrected display name.")
+@click.option(
+    "--profile", "profile_json", default=None, help="The whole new profile, as a JSON object."
+)
+@json_option
+@click.pass_obj
+def member_rectify(
+    state: State, member_id: str, name: str | None, profile_json: str | None, as_json: bool
+) -> None:
+    """Correct a member's name or replace their profile (rectification on the member's
+    request); the audit log records which fields changed, never their values."""
+    from consentcam.consent.ledger import rectify_member
+
+    profile_fields = None
+    if profile_json is not None:
+        try:
+            profile_fields = json.loads(profile_json)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--profile is not valid JSON ({exc.msg})") from None
+        if not isinstance(profile_fields, dict):
+            raise InputError("--profile must be a JSON object")
+    m = rectify_member(_ledger(state), member_id, name=name, profile_fields=profile_fields)
+    _emit(as_json, {"member_id": m.id, "name": m.name, "profile": m.profile}, f"{m.id} rectified")
+
+
 @click.group()
 def consent() -> None:
     """The consent ledger."""
@@ -314,6 +349,36 @@ def withdraw(state: State, member_id: str, as_json: bool) -> None:
     )
 
 
+@click.command(
+    epilog="""\b
+Example:
+  consentcam erase 3f2a... --yes --json > erasure-receipt.json"""
+)
+@click.argument("member_id", metavar="MEMBER")
+@click.option("--yes", is_flag=True, help="Confirm: the erasure cannot be undone.")
+@json_option
+@click.pass_obj
+def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
+    """Erase everything held about a member on their request: consents withdrawn and deleted,
+    templates, purchases, claims, events naming them and the member record; the audit log keeps
+    what was done, by member id only. Prints the erasure receipt."""
+    from consentcam.consent.ledger import erase_member
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("erasure cannot be undone: add --yes to confirm")
+        click.confirm(f"Erase member {member_id} and everything held about them?", abort=True)
+    receipt = erase_member(_ledger(state), member_id)
+    deleted = receipt["deleted"]
+    _emit(
+        as_json,
+        receipt,
+        f"erased: {deleted['consents']} consent(s), {deleted['templates']} template(s), "
+        f"{deleted['purchases']} purchase(s), {deleted['events']} event(s); "
+        f"receipt {receipt['receipt_id']}",
+    )
+
+
 @click.command("export", epilog="Example: consentcam export 3f2a... --json > member.json")
 @click.argument("member_id", metavar="MEMBER")
 @json_option
@@ -393,4 +458,17 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     )
 
 
-COMMANDS = [init, site, camera, member, consent, enroll, identify, withdraw, export, audit, keys]
+COMMANDS = [
+    init,
+    site,
+    camera,
+    member,
+    consent,
+    enroll,
+    identify,
+    withdraw,
+    erase,
+    export,
+    audit,
+    keys,
+]

@@ -28,13 +28,17 @@ from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
 from consentcam.errors import Conflict, ConsentError, InputError, NotFound, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.store import crypto
-from consentcam.store.db import Store, open_store, stored_once
+from consentcam.store.db import Store, deleted_rows, open_store, stored_once
 from consentcam.store.models import (
     Base,
     Camera,
+    Claim,
     Consent,
+    Delivery,
+    Event,
     Member,
     Notice,
+    OutboxEntry,
     Purchase,
     Site,
     Template,
@@ -487,43 +491,138 @@ def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         now = utcnow()
-        templates = s.execute(
-            select(func.count()).select_from(Template).where(Template.member_id == member.id)
-        ).scalar_one()
-        consents = (
-            s.execute(
-                select(Consent).where(
-                    Consent.member_id == member.id, Consent.withdrawn_at.is_(None)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for c in consents:
-            c.withdrawn_at = now
-        s.flush()
-        # The trigger deleted templates of each withdrawn consent; this also removes any left
-        # under an already-ended consent.
-        s.execute(delete(Template).where(Template.member_id == member.id))
+        consents, templates = withdrawn_consents(s, member, now)
         entry = chain.append(
             s,
             actor=ledger.actor,
             action="consent.withdraw",
             subject=member.id,
-            details={"consents": len(consents), "templates_deleted": templates},
+            details={"consents": consents, "templates_deleted": templates},
             tenant_id=member.tenant_id,
         )
         return {
             "receipt_id": new_id(),
             "member_id": member.id,
-            "withdrawn_consents": len(consents),
+            "withdrawn_consents": consents,
             "deleted_templates": templates,
             "deleted_at": now.isoformat(),
             "by": ledger.actor,
             "audit_entry": entry.seq,
-            "kept": "membership profile and purchase history (not biometric; erase them "
-            "separately on request)",
+            "kept": "membership profile and purchase history (not biometric; erased with "
+            "everything else on request: 'consentcam erase', POST /api/v1/members/{id}/erase)",
         }
+
+
+def rectify_member(
+    ledger: Ledger,
+    member_id: str,
+    *,
+    name: str | None = None,
+    profile_fields: dict[str, Any] | None = None,
+) -> Member:
+    """Correct a member's name or replace their profile (data-subject rectification). The
+    audit entry names the fields changed, never their old or new values."""
+    if name is None and profile_fields is None:
+        raise InputError("nothing to rectify: give a new name or a new profile")
+    if name is not None:
+        _check_name(name, "member name")
+    if profile_fields is not None:
+        _check_profile(profile_fields)
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
+        changed = []
+        if name is not None and name != member.name:
+            member.name = name
+            changed.append("name")
+        if profile_fields is not None and profile_fields != member.profile:
+            member.profile = profile_fields
+            changed.append("profile")
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.rectify",
+            subject=member.id,
+            details={"fields": changed},
+            tenant_id=member.tenant_id,
+        )
+        return member
+
+
+def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
+    """Erase everything held about a member (data-subject erasure): withdraw their consents and
+    delete their templates as a withdrawal does, then delete their consents, purchases, claims,
+    the events naming them (with those events' stream entries and pending webhook deliveries)
+    and the member record itself, in one transaction; return the erasure receipt.
+
+    Kept: the audit log, which is append-only evidence of what was done and when (consent given
+    and withdrawn, enrolments, reads, this erasure) and names the member only by id, never by
+    name, profile or face. Once the member row is gone, that id points at nobody here."""
+    with ledger.store.transaction() as s:
+        member = member_by_id(s, member_id, ledger.tenant_id(s))
+        now = utcnow()
+        withdrawn, templates = withdrawn_consents(s, member, now)
+        events = select(Event.id).where(Event.member_id == member.id)
+        stream = select(OutboxEntry.seq).where(OutboxEntry.event_id.in_(events))
+        deleted = {
+            "templates": templates,
+            "webhook_deliveries": deleted_rows(
+                s, delete(Delivery).where(Delivery.outbox_seq.in_(stream))
+            ),
+            "stream_entries": deleted_rows(
+                s, delete(OutboxEntry).where(OutboxEntry.event_id.in_(events))
+            ),
+            "events": deleted_rows(s, delete(Event).where(Event.member_id == member.id)),
+            "claims": deleted_rows(s, delete(Claim).where(Claim.member_id == member.id)),
+            "purchases": deleted_rows(s, delete(Purchase).where(Purchase.member_id == member.id)),
+            "consents": deleted_rows(s, delete(Consent).where(Consent.member_id == member.id)),
+        }
+        site_id, tenant_id = member.site_id, member.tenant_id
+        s.delete(member)
+        s.flush()
+        entry = chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.erase",
+            subject=member_id,
+            details={"withdrawn_consents": withdrawn, "deleted": deleted},
+            tenant_id=tenant_id,
+        )
+        site = s.get(Site, site_id)
+        return {
+            "receipt_id": new_id(),
+            "member_id": member_id,
+            "site": site.name if site else None,
+            "withdrawn_consents": withdrawn,
+            "deleted": deleted,
+            "erased_at": now.isoformat(),
+            "by": ledger.actor,
+            "audit_entry": entry.seq,
+            "kept": "the audit log's entries about this member id (what was done and when; no "
+            "name, profile, purchase or face data)",
+        }
+
+
+def withdrawn_consents(s: Session, member: Member, now: dt.datetime) -> tuple[int, int]:
+    """Withdraw the member's active consents at ``now`` and delete every template of theirs;
+    the numbers of consents withdrawn and templates deleted. Workers are told through the
+    store's triggers (the gallery change counters and PostgreSQL's notification)."""
+    templates = s.execute(
+        select(func.count()).select_from(Template).where(Template.member_id == member.id)
+    ).scalar_one()
+    consents = (
+        s.execute(
+            select(Consent).where(Consent.member_id == member.id, Consent.withdrawn_at.is_(None))
+        )
+        .scalars()
+        .all()
+    )
+    for c in consents:
+        c.withdrawn_at = now
+    s.flush()
+    # The trigger deleted templates of each withdrawn consent; this also removes any left under
+    # an already-ended consent.
+    s.execute(delete(Template).where(Template.member_id == member.id))
+    return len(consents), int(templates)
 
 
 def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Delete, Select, delete, select, true
+from sqlalchemy import ColumnElement, Select, delete, select, true
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger
 from consentcam.consent.profiles import PROFILES
 from consentcam.errors import InputError
+from consentcam.store.db import deleted_rows
 from consentcam.store.models import (
     Camera,
     Consent,
@@ -78,13 +79,13 @@ def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
     templates = delete(Template).where(Template.tenant_id == tenant_id)
     # Withdrawal normally deletes templates at once (in the store's trigger too); this catches
     # any left behind, e.g. by a restore from a backup taken in between.
-    counts["withdrawn_consent"] = _deleted(
+    counts["withdrawn_consent"] = deleted_rows(
         s,
         templates.where(
             Template.consent_id.in_(select(Consent.id).where(Consent.withdrawn_at.is_not(None)))
         ),
     )
-    counts["expired_consent"] = _deleted(
+    counts["expired_consent"] = deleted_rows(
         s,
         templates.where(
             Template.consent_id.in_(select(Consent.id).where(Consent.expires_at <= now))
@@ -102,8 +103,8 @@ def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
                 else Member.last_interaction_at < cutoff
             )
             members = select(Member.id).where(Member.site_id.in_(sites), stale)
-            counts["inactive"] += _deleted(s, templates.where(Template.member_id.in_(members)))
-        counts["events"] += _deleted(
+            counts["inactive"] += deleted_rows(s, templates.where(Template.member_id.in_(members)))
+        counts["events"] += deleted_rows(
             s,
             delete(Event).where(
                 Event.site_id.in_(sites),
@@ -132,16 +133,9 @@ def _report(counts: Counter[str], now: dt.datetime) -> dict[str, Any]:
 def _footfall_deleted(s: Session, sites: Select[Any], cutoff: dt.datetime) -> int:
     """Delete the hourly buckets of these sites' cameras whose hour had ended by ``cutoff``."""
     cameras = select(Camera.id).where(Camera.site_id.in_(sites))
-    return _deleted(
+    return deleted_rows(
         s,
         delete(FootfallBucket).where(
             FootfallBucket.camera_id.in_(cameras), FootfallBucket.hour <= cutoff - HOUR
         ),
     )
-
-
-def _deleted(s: Session, statement: Delete) -> int:
-    result = cast(
-        CursorResult[Any], s.execute(statement, execution_options={"synchronize_session": False})
-    )
-    return int(result.rowcount)

@@ -131,7 +131,8 @@ ORGANISATIONAL_MEASURES = (
     "Enrolment only at the kiosk from still photos, never from camera footage.",
     "Door mode only where the profile allows it, and staff confirm a match before any action "
     "beyond a greeting.",
-    "Data-subject export (access), rectification and erasure on request.",
+    "Data-subject export (access), rectification and erasure on request ('consentcam export', "
+    "'member rectify' and 'erase', or the API's routes), each audited with who acted.",
     "Audit log reviewed by the auditor role; DPIA and this record reviewed when cameras, modes "
     f"or purposes change: review cycle {TO_COMPLETE}.",
 )

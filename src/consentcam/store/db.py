@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event, make_url, select
+from sqlalchemy import CursorResult, Delete, Engine, create_engine, event, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -191,6 +191,16 @@ def unique_violation(error: IntegrityError) -> bool:
         "SQLITE_CONSTRAINT_UNIQUE",
         "SQLITE_CONSTRAINT_PRIMARYKEY",
     )
+
+
+def deleted_rows(session: Session, statement: Delete) -> int:
+    """Run a bulk DELETE (the session's objects are not synchronised: callers re-read); the
+    number of rows it deleted."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(statement, execution_options={"synchronize_session": False}),
+    )
+    return int(result.rowcount)
 
 
 def dialect_insert(session: Session) -> Any:

@@ -1,0 +1,155 @@
+"""Data-subject rectification and erasure: a corrected record, audited without its values; an
+erasure that leaves nothing about the member but the audit log's entries naming their id."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from consentcam.audit.chain import verify
+from consentcam.consent.ledger import (
+    Ledger,
+    add_camera,
+    add_member,
+    enroll,
+    erase_member,
+    export_member,
+    identify,
+    record_consent,
+    rectify_member,
+)
+from consentcam.consent.purchases import import_purchases
+from consentcam.errors import InputError, NotFound
+from consentcam.events.webhooks import add_webhook
+from consentcam.pipeline.claims import open_claim
+from consentcam.store.models import AuditEntry, Base, Member
+from tests.events.support import Place, place, record
+
+NAME = "Zelda Quintessa"
+PROFILE = {"tier": "gold", "note": "prefers oat milk"}
+
+
+def _audit(ledger: Ledger, action: str) -> list[AuditEntry]:
+    with ledger.store.transaction() as s:
+        return list(
+            s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars().all()
+        )
+
+
+def _every_row_mentioning(ledger: Ledger, *needles: str) -> list[str]:
+    """Every stored row, in any table, whose values contain one of ``needles``."""
+    found = []
+    with ledger.store.transaction() as s:
+        for table in Base.metadata.sorted_tables:
+            for row in s.execute(select(table)).all():
+                text = json.dumps([str(v) for v in row], ensure_ascii=False)
+                if any(n in text for n in needles):
+                    found.append(f"{table.name}: {text[:120]}")
+    return found
+
+
+def _member_with_everything(ledger: Ledger, photos: Path, evidence: Path, tmp: Path) -> Place:
+    """A member with a profile, a consent, a template, a purchase, a claim and an event with a
+    pending webhook delivery."""
+    where = place(ledger)
+    member = add_member(ledger, where.site_name, NAME, PROFILE)
+    where = replace(where, member_id=member.id)
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, member.id, [photos / "obama.jpg"])
+    pos = tmp / "pos.csv"
+    pos.write_text(
+        f"member_id,time,items,amount,currency\n{member.id},2026-11-30T10:00:00Z,tea,2.50,EUR\n"
+    )
+    import_purchases(ledger, pos)
+    add_camera(ledger, where.site_name, "kiosk", "k.mp4", "verify", True)
+    open_claim(ledger, "kiosk", member.id)
+    add_webhook(ledger, "https://staff.example.com/hook")
+    record(ledger, where, name=NAME, profile=PROFILE)
+    return where
+
+
+def test_erasure_leaves_nothing_but_the_audit_trail(
+    ledger: Ledger, photos: Path, evidence: Path, tmp_path: Path
+) -> None:
+    other = add_member(ledger, place(ledger, "annex").site_name, "Other Member")
+    where = _member_with_everything(ledger, photos, evidence, tmp_path)
+    assert identify(ledger, photos / "obama2.jpg", where.site_name).member_id == where.member_id
+
+    receipt = erase_member(ledger, where.member_id)
+
+    assert receipt["member_id"] == where.member_id and receipt["withdrawn_consents"] == 1
+    assert receipt["deleted"] == {
+        "templates": 1,
+        "webhook_deliveries": 1,
+        "stream_entries": 1,
+        "events": 1,
+        "claims": 1,
+        "purchases": 1,
+        "consents": 1,
+    }
+    assert receipt["by"] == "test:staff" and receipt["site"] == where.site_name
+    # Nothing names the member any more, by name, profile or id, outside the audit log.
+    leftovers = _every_row_mentioning(ledger, NAME, "oat milk", where.member_id)
+    assert leftovers and all(row.startswith("audit:") for row in leftovers), leftovers
+    assert not _every_row_mentioning(ledger, NAME, "oat milk")  # the audit log included
+    with pytest.raises(NotFound):
+        export_member(ledger, where.member_id)
+    assert identify(ledger, photos / "obama2.jpg", where.site_name).member_id is None
+    with pytest.raises(NotFound):
+        erase_member(ledger, where.member_id)  # once only
+
+    (entry,) = _audit(ledger, "member.erase")
+    assert entry.subject == where.member_id and entry.seq == receipt["audit_entry"]
+    assert entry.details == {"withdrawn_consents": 1, "deleted": receipt["deleted"]}
+    with ledger.store.transaction() as s:
+        assert verify(s).ok
+        assert s.get(Member, other.id) is not None  # others untouched
+
+
+def test_another_tenant_cannot_erase_or_rectify(ledger: Ledger) -> None:
+    where = place(ledger)
+    globex = replace(ledger, tenant="globex")
+    with pytest.raises(NotFound):
+        erase_member(globex, where.member_id)
+    with pytest.raises(NotFound):
+        rectify_member(globex, where.member_id, name="Taken Over")
+    assert export_member(ledger, where.member_id)["member"]["name"] == "Member at flagship"
+
+
+def test_rectification_changes_the_record_and_audits_only_which_fields(ledger: Ledger) -> None:
+    where = place(ledger)
+    member = rectify_member(ledger, where.member_id, name=NAME)
+    assert member.name == NAME
+    rectify_member(ledger, where.member_id, profile_fields=PROFILE)
+    stored = export_member(ledger, where.member_id)["member"]
+    assert (stored["name"], stored["profile"]) == (NAME, PROFILE)
+    entries = _audit(ledger, "member.rectify")
+    assert [e.details for e in entries] == [{"fields": ["name"]}, {"fields": ["profile"]}]
+    rectify_member(ledger, where.member_id, name=NAME)  # no change: audited as such
+    assert _audit(ledger, "member.rectify")[-1].details == {"fields": []}
+    # The values live in the member row only, never in the append-only log.
+    assert [r.split(":")[0] for r in _every_row_mentioning(ledger, NAME, "oat milk")] == ["members"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({}, "nothing to rectify"),
+        ({"name": "  "}, "member name"),
+        ({"name": "bell\x07"}, "member name"),
+        ({"profile_fields": {"x": {1, 2}}}, "not storable as JSON"),
+    ],
+)
+def test_bad_rectifications_change_nothing(
+    ledger: Ledger, changes: dict[str, object], message: str
+) -> None:
+    where = place(ledger)
+    before = export_member(ledger, where.member_id)["member"]
+    with pytest.raises(InputError, match=message):
+        rectify_member(ledger, where.member_id, **changes)  # type: ignore[arg-type]
+    assert export_member(ledger, where.member_id)["member"] == before
+    assert _audit(ledger, "member.rectify") == []
