@@ -75,6 +75,14 @@ def test_failed_logins_are_audited_without_the_password(ledger: Ledger) -> None:
         # A login attempt never creates a tenant.
         assert s.execute(select(Tenant).where(Tenant.name == "nowhere")).scalar() is None
     assert entries[2].tenant_id is None
+    # Names are kept as typed only when they exist: a password typed into either name field
+    # must not stay in the append-only log.
+    assert [(e.details["tenant"], e.details["user"]) for e in entries] == [
+        ("default", "bob"),
+        ("default", "(no such user)"),
+        ("(no such tenant)", "(no such user)"),
+        ("default", "eve"),
+    ]
 
 
 def test_login_rehashes_a_password_hashed_with_old_parameters(ledger: Ledger) -> None:

@@ -80,10 +80,11 @@ def login(
     with store.transaction() as s:
         user = s.get(User, candidate.user_id) if matches and candidate.user_id else None
         if user is None or user.disabled or user.password_hash != candidate.password_hash:
-            # The name as typed only when such a user exists: a password typed into the name
-            # field must not end up in the append-only audit log.
+            # Names as typed only when they exist: a password typed into the tenant or user
+            # name field must not end up in the append-only audit log.
             typed = username[:200] if candidate.user_id is not None else "(no such user)"
-            details = {"tenant": tenant[:200], "user": typed, "client": client}
+            where = tenant[:200] if candidate.tenant_id is not None else "(no such tenant)"
+            details = {"tenant": where, "user": typed, "client": client}
             _audit_failure(s, candidate, details, _failure(candidate, matches, user))
             return None
         if fresh is not None:
