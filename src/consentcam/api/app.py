@@ -193,16 +193,20 @@ def validation_message(exc: RequestValidationError) -> str:
 def create_app(
     settings: Settings,
     *,
-    poll_interval_s: float = 1.0,
+    poll_interval_s: float = 0.25,
     keepalive_s: float = 15.0,
     stream_max_idle_s: float | None = None,
     clock: Clock = time.monotonic,
 ) -> FastAPI:
     """The API over the store named by ``settings`` (which must exist: 'consentcam init').
 
-    ``stream_max_idle_s`` ends event streams after that long without an event (tests);
-    ``clock`` drives the rate limits (tests)."""
+    ``poll_interval_s``: how often new events are looked for (one query per process, shared
+    by every open event stream); ``stream_max_idle_s`` ends event streams after that long
+    without an event (tests); ``clock`` drives the rate limits (tests)."""
+    from consentcam.events.sse import OutboxWatch, tail_events
+
     store = open_store(settings)
+    watch = OutboxWatch(store, poll_interval_s)
     app = FastAPIOffline(
         title="consentcam",
         version=__version__,
@@ -246,8 +250,6 @@ def create_app(
         """Events at the caller's sites as ``text/event-stream``, each with its outbox seq as
         id. Without a ``Last-Event-ID`` header the stream starts with the next new event; with
         one it resumes after that seq (``0`` replays every event still retained)."""
-        from consentcam.events.sse import tail_events
-
         site_ids, after = _stream_start(store, principal, site, last_event_id)
         stream = tail_events(
             store,
@@ -256,6 +258,7 @@ def create_app(
             interval_s=poll_interval_s,
             keepalive_s=keepalive_s,
             max_idle_s=stream_max_idle_s,
+            watch=watch,
         )
         # Buffering proxies (nginx) would hold messages back; SecurityHeaders adds no-store.
         return StreamingResponse(
