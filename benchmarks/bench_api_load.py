@@ -31,7 +31,8 @@ latency under overload is understated and throughput is what counts), non-2xx re
 and socket errors (connect, read, write, timeout), overall and per endpoint; for the event stream:
 listeners connected, events produced, events received per listener (min/max; every listener must
 get every event) and delivery latency from the producer's commit to a listener's receipt (the
-stream polls the store every second, so about half a second is expected); server RSS and open
+server's outbox watch reads the newest seq every 0.25 s and each stream checks it as often, so
+a few hundred milliseconds are expected, more under load); server RSS and open
 file descriptors before and after the load (descriptors left open point at leaked connections);
 5xx lines and tracebacks in the server's log; and the audit chain verified after the load, with
 the number of audited member-card reads (at least the cards wrk counted as 2xx: a card read can
@@ -84,7 +85,8 @@ REFERENCE_PATH = f"{API}/auth/me"
 WRK_MARK = "WRK_JSON "
 READY_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
-# The stream polls every second; past this after the producer stops, a missing event is lost.
+# Streams see a new event within a second or so; past this after the producer stops, a missing
+# event is lost.
 DRAIN_TIMEOUT_S = 10.0
 ITEMS = ("coffee", "bread", "milk", "apples", "cheese", "tea", "pasta", "wine")
 
