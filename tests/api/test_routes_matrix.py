@@ -98,6 +98,10 @@ CASES: dict[Route, Case] = {
     ("GET", "/sites/{site}/calibration"): Case("site", lambda w: ("/sites/north/calibration", {})),
     ("GET", "/audit"): Case("tenant", lambda w: ("/audit", {})),
     ("GET", "/audit/verify"): Case("tenant", lambda w: ("/audit/verify", {})),
+    ("POST", "/audit/verify"): Case(
+        "tenant", lambda w: ("/audit/verify", {"json": {"anchors": []}})
+    ),
+    ("GET", "/audit/anchor"): Case("tenant", lambda w: ("/audit/anchor", {})),
     ("GET", "/webhooks"): Case("list", lambda w: ("/webhooks", {})),
     ("POST", "/webhooks"): Case(
         "site",

@@ -161,6 +161,15 @@ def test_audit_log_pages_through_the_tenants_entries_and_verifies(own_world: Wor
     assert [e["action"] for e in globex["entries"]] == ["site.add", "camera.add"]
     assert not {e["seq"] for e in globex["entries"]} & {e["seq"] for e in entries}
     assert world.call(owner, "GET", "/audit/verify").json()["ok"] is True
+    anchor = world.call(owner, "GET", "/audit/anchor").json()
+    assert anchor["seq"] == entries[-1]["seq"] and anchor["hash"] == entries[-1]["hash"]
+    held = world.call(owner, "POST", "/audit/verify", json={"anchors": [anchor]}).json()
+    assert held["ok"] is True
+    bad = {"anchors": [{"seq": 1, "hash": "z" * 64}]}
+    assert world.call(owner, "POST", "/audit/verify", json=bad).status_code == 422
+    changed = {"anchors": [{**anchor, "hash": "0" * 64}]}
+    rewritten = world.call(owner, "POST", "/audit/verify", json=changed).json()
+    assert rewritten["ok"] is False and "rewritten" in rewritten["reason"]
 
     with world.ledgers["acme"].store.engine.begin() as conn:
         # What an attacker holding the database can do: drop the guard, then edit.

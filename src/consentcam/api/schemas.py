@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    StrictInt,
     model_validator,
 )
 
@@ -479,6 +480,19 @@ class AuditEntryOut(_Model):
 class AuditPage(_Model):
     entries: list[AuditEntryOut] = Field(description="The tenant's entries, by sequence.")
     next_after_seq: int | None = Field(description="Pass as after_seq for the next page.")
+
+
+class AuditAnchor(_Model):
+    seq: StrictInt = Field(ge=0, lt=SEQ_END, description="The entry's seq (0: the empty chain).")
+    hash: str = Field(pattern="^[0-9a-f]{64}$", description="The entry's hash.")
+    at: IsoDateTime | None = Field(None, description="The entry's time (UTC).")
+
+
+class AuditAnchorsIn(_Model):
+    anchors: list[AuditAnchor] = Field(
+        max_length=10_000,
+        description="Anchors kept outside the database (GET /audit/anchor, regularly).",
+    )
 
 
 class AuditVerifyOut(_Model):

@@ -3,12 +3,19 @@
 Each entry's hash covers its sequence number, time, actor, action, subject, details and the
 previous entry's hash, so editing, deleting or reordering any entry breaks every later link.
 Details must be plain values: an audit entry never carries biometric content.
+
+Whoever can write the database could still rewrite the whole chain consistently (every hash
+recomputed) or cut entries off its end. An ``Anchor`` closes that: the head's seq and hash,
+written regularly somewhere the database's writers cannot change (a write-once log, a ticket, a
+printout); ``verify`` given the anchors then also checks that each anchored entry is still
+there with the same hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +26,7 @@ from consentcam.errors import InputError
 from consentcam.store.models import AuditEntry, utcnow
 
 GENESIS = "0" * 64
+HEX = set("0123456789abcdef")
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -95,8 +103,52 @@ class Verification:
     reason: str | None = None
 
 
-def verify(session: Session) -> Verification:
-    """Walk the chain from the start; report the first entry that does not fit."""
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """An entry of the chain as it stood: its seq, its hash and its time (``seq`` 0 is the
+    empty chain)."""
+
+    seq: int
+    hash: str
+    at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "at": self.at}
+
+
+def anchor(session: Session) -> Anchor:
+    """The chain's head now, to be kept outside the database."""
+    last = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
+    if last is None:
+        return Anchor(0, GENESIS, None)
+    return Anchor(last.seq, last.hash, last.at.isoformat())
+
+
+def parse_anchors(text: str, source: str) -> list[Anchor]:
+    """Anchors from JSON lines (as ``consentcam audit anchor`` prints them; blank lines are
+    skipped); InputError naming the first line that is not one."""
+    anchors = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            found = Anchor(int(doc["seq"]), str(doc["hash"]), doc.get("at"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise InputError(
+                f"{source}: line {number} is not an anchor (one JSON object with seq and hash)"
+            ) from None
+        if found.seq < 0 or len(found.hash) != len(GENESIS) or set(found.hash) - HEX:
+            raise InputError(f"{source}: line {number} is not an anchor (bad seq or hash)")
+        anchors.append(found)
+    return anchors
+
+
+def verify(session: Session, anchors: Sequence[Anchor] = ()) -> Verification:
+    """Walk the chain from the start; report the first entry that does not fit, then the first
+    anchor the chain no longer holds (the log cut back, or rewritten since it was anchored)."""
+    wanted = {a.seq for a in anchors}
+    seen: dict[int, str] = {}
     expected_prev, expected_seq, count = GENESIS, 1, 0
     for entry in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
         count += 1
@@ -108,7 +160,21 @@ def verify(session: Session) -> Verification:
             )
         if entry_hash(entry) != entry.hash:
             return Verification(False, count, entry.seq, f"entry {entry.seq} was altered")
+        if entry.seq in wanted:
+            seen[entry.seq] = entry.hash
         expected_prev, expected_seq = entry.hash, expected_seq + 1
+    for a in sorted(anchors, key=lambda a: a.seq):
+        if a.seq == 0:
+            continue
+        when = f" (anchored at {a.at})" if a.at else ""
+        if a.seq not in seen:
+            return Verification(
+                False, count, a.seq, f"entry {a.seq}{when} is gone: the log was cut back"
+            )
+        if seen[a.seq] != a.hash:
+            return Verification(
+                False, count, a.seq, f"entry {a.seq}{when} has changed: the log was rewritten"
+            )
     return Verification(True, count)
 
 

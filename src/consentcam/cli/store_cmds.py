@@ -395,27 +395,68 @@ def audit() -> None:
     """The hash-chained audit log."""
 
 
-@audit.command("verify", epilog="Example: consentcam audit verify --json")
+@audit.command(
+    "verify",
+    epilog="""\b
+Examples:
+  consentcam audit verify --json
+  consentcam audit verify --anchors /mnt/worm/consentcam-anchors.jsonl""",
+)
+@click.option(
+    "--anchors",
+    "anchors_file",
+    type=click.Path(path_type=Path),
+    help="JSON lines from 'consentcam audit anchor', kept outside the database: each anchored "
+    "entry must still be in the chain, unchanged.",
+)
 @json_option
 @click.pass_obj
-def audit_verify(state: State, as_json: bool) -> None:
-    """Check the whole chain; exits 2 naming the first altered, missing or moved entry."""
-    from consentcam.audit.chain import verify
+def audit_verify(state: State, anchors_file: Path | None, as_json: bool) -> None:
+    """Check the whole chain (and that it still holds every anchor given); exits 2 naming the
+    first altered, missing or moved entry, or the first anchor cut off or rewritten."""
+    from consentcam.audit.chain import parse_anchors, verify
 
+    anchors = []
+    if anchors_file is not None:
+        try:
+            text = anchors_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{anchors_file}: cannot read the anchors ({exc})") from None
+        anchors = parse_anchors(text, str(anchors_file))
     ledger = _ledger(state)
     with ledger.store.transaction() as s:
-        result = verify(s)
+        result = verify(s, anchors)
     doc = {
         "ok": result.ok,
         "entries": result.entries,
         "first_bad_entry": result.first_bad_seq,
         "reason": result.reason,
+        "anchors": len(anchors),
     }
     if not result.ok:
         if as_json:
             print_json(doc)
         raise InputError(f"audit log broken: {result.reason}")
-    _emit(as_json, doc, f"audit log intact: {result.entries} entries")
+    anchored = f", {len(anchors)} anchor(s) held" if anchors else ""
+    _emit(as_json, doc, f"audit log intact: {result.entries} entries{anchored}")
+
+
+@audit.command(
+    "anchor",
+    epilog="""\b
+Example (daily, from cron, to storage the database's users cannot rewrite):
+  consentcam audit anchor >> /mnt/worm/consentcam-anchors.jsonl""",
+)
+@click.pass_obj
+def audit_anchor(state: State) -> None:
+    """Print the chain's head (seq, hash, time) as one JSON line. Kept where whoever can write
+    the database cannot change it, it lets 'audit verify --anchors' detect a log rewritten or
+    cut back since, which a chain recomputed by a database writer would otherwise hide."""
+    from consentcam.audit.chain import anchor
+
+    with _ledger(state).store.transaction() as s:
+        head = anchor(s)
+    click.echo(json.dumps(head.as_dict(), separators=(",", ":")))
 
 
 @click.group()

@@ -10,6 +10,8 @@ from consentcam.api.queries import audit_page, require_tenant_wide
 from consentcam.api.schemas import (
     ERROR_RESPONSES,
     SEQ_END,
+    AuditAnchor,
+    AuditAnchorsIn,
     AuditEntryOut,
     AuditPage,
     AuditVerifyOut,
@@ -52,9 +54,37 @@ def list_audit(
 @router.get("/audit/verify")
 def get_audit_verification(request: Request, principal: Auditor) -> AuditVerifyOut:
     """Walk the whole hash chain and report the first entry that does not fit."""
+    return _verification(request, principal, [])
+
+
+@router.post("/audit/verify")
+def post_audit_verification(
+    body: AuditAnchorsIn, request: Request, principal: Auditor
+) -> AuditVerifyOut:
+    """Walk the whole hash chain, then check that it still holds every anchor given: an
+    anchored entry gone or changed means the log was cut back or rewritten since."""
+    anchors = [
+        chain.Anchor(a.seq, a.hash, a.at.isoformat() if a.at else None) for a in body.anchors
+    ]
+    return _verification(request, principal, anchors)
+
+
+@router.get("/audit/anchor")
+def get_audit_anchor(request: Request, principal: Auditor) -> AuditAnchor:
+    """The chain's head now. Kept where whoever can write the database cannot change it (a
+    write-once log, a ticket), it lets a later verification detect a rewritten or cut log."""
+    require_tenant_wide(principal, "anchoring the audit log")
+    with principal_ledger(request, principal).store.transaction() as s:
+        head = chain.anchor(s)
+    return AuditAnchor(seq=head.seq, hash=head.hash, at=head.at)
+
+
+def _verification(
+    request: Request, principal: Principal, anchors: list[chain.Anchor]
+) -> AuditVerifyOut:
     require_tenant_wide(principal, "verifying the audit log")
     with principal_ledger(request, principal).store.transaction() as s:
-        result = chain.verify(s)
+        result = chain.verify(s, anchors)
     return AuditVerifyOut(
         ok=result.ok,
         entries=result.entries,
