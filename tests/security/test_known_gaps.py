@@ -1,7 +1,6 @@
 """Gaps the security review found (docs/threat-model.md, "Residual risks"), each written as the
-behaviour we want; those not fixed yet are marked as expected failures. The marks are strict: the
-fix makes the test pass, which fails the run until the mark is removed, so a gap cannot close
-(or reopen) unnoticed.
+behaviour we want. They were first strict expected failures; all four are fixed now, so these are
+ordinary tests that keep them from reopening. A gap found later starts here the same way.
 """
 
 from __future__ import annotations

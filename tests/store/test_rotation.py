@@ -17,6 +17,8 @@ from consentcam.consent.ledger import (
     enroll,
     identify,
     record_consent,
+    template_aad,
+    unbound_template_aad,
 )
 from consentcam.errors import ConfigError, InputError
 from consentcam.events.outbox import record_event
@@ -27,6 +29,7 @@ from consentcam.events.webhooks import (
     open_secret,
     verify_signature,
 )
+from consentcam.store import crypto
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Template, Webhook, utcnow
 from consentcam.store.rotation import rotate_keys
@@ -107,3 +110,51 @@ def test_rotation_reseals_webhook_secrets(ledger: Ledger) -> None:
     assert verify_signature(
         secret.encode(), sent[0].headers[SIGNATURE_HEADER], sent[0].content, now.timestamp()
     )
+
+
+def _reseal_unbound(ledger: Ledger) -> None:
+    """What a store from before seals named their member holds: the same vector sealed with
+    the older associated data (tenant, template, model)."""
+    with ledger.store.transaction() as s:
+        for t in s.execute(select(Template)).scalars():
+            aad = template_aad(t.tenant_id, t.id, t.member_id)
+            vector = crypto.open_sealed(ledger.keys, t.sealed, aad)
+            t.sealed = crypto.seal(ledger.keys, vector, unbound_template_aad(t.tenant_id, t.id))
+
+
+def test_an_upgraded_stores_unbound_templates_are_bound_by_rotation(
+    ledger: Ledger, photos: Path, evidence: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_site(ledger, "flagship", "eu")
+    member = add_member(ledger, "flagship", "Member")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, member.id, [photos / "obama.jpg"])
+    _reseal_unbound(ledger)
+
+    # Never used for recognition while unbound, and the operator is told what to run.
+    assert identify(ledger, photos / "obama2.jpg", "flagship").member_id is None
+    assert "run 'consentcam keys rotate' once" in caplog.text
+
+    new_keys = TemplateKeys(os.urandom(32))
+    report = rotate_keys(ledger, new_keys)
+    assert report["templates_rewrapped"] == 1 and report["templates_bound_to_member"] == 1
+    rotated = dataclasses.replace(ledger, keys=new_keys)
+    assert identify(rotated, photos / "obama2.jpg", "flagship").member_id == member.id
+
+
+def test_a_template_that_opens_neither_way_stops_the_rotation(
+    ledger: Ledger, photos: Path, evidence: Path
+) -> None:
+    add_site(ledger, "flagship", "eu")
+    members = [add_member(ledger, "flagship", f"Member {i}") for i in range(2)]
+    for m in members:
+        record_consent(ledger, m.id, purpose="recognition", evidence=evidence)
+    enroll(ledger, members[0].id, [photos / "obama.jpg"])
+    with ledger.store.transaction() as s:  # moved to another member by a database writer
+        template = s.execute(select(Template)).scalar_one()
+        before = template.sealed
+        template.member_id = members[1].id
+    with pytest.raises(InputError, match=r"does not open with the key in use.*nothing was rotated"):
+        rotate_keys(ledger, TemplateKeys(os.urandom(32)))
+    with ledger.store.transaction() as s:
+        assert s.execute(select(Template.sealed)).scalar_one() == before

@@ -483,7 +483,9 @@ Example:
 @json_option
 @click.pass_obj
 def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
-    """Re-encrypt and re-transform every template under a new key, in one transaction."""
+    """Re-encrypt and re-transform every template under a new key, in one transaction.
+    Templates of an upgraded store sealed before seals named their member (skipped by
+    recognition, with a warning saying so) are bound to their member on the way."""
     from consentcam.store import crypto
     from consentcam.store.rotation import rotate_keys
 

@@ -452,6 +452,13 @@ def template_aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
     return f"{tenant_id}/{template_id}/{member_id}/{_model_id()}".encode()
 
 
+def unbound_template_aad(tenant_id: str, template_id: str) -> bytes:
+    """The associated data of templates sealed before seals named their member (stores from
+    before the security review's fixes): such a template opens only to be bound to its member by
+    ``consentcam keys rotate``, never for recognition."""
+    return f"{tenant_id}/{template_id}/{_model_id()}".encode()
+
+
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     """The enrolled member in ``photo`` at ``site_name``, or unknown. A non-member's face is
     used in memory only: nothing about an unknown probe is stored or audited."""

@@ -208,8 +208,26 @@ class SiteGallery:
         try:
             return crypto.open_sealed(self._ledger.keys, sealed, aad)
         except InputError as exc:
-            log.warning("template %s skipped: %s", template_id, exc)
+            log.warning(
+                "template %s skipped: %s%s", template_id, exc, self._unbound(template_id, sealed)
+            )
             return None
+
+    def _unbound(self, template_id: str, sealed: bytes) -> str:
+        """A hint when the seal predates member binding (an upgraded store): such a template is
+        never used until 'consentcam keys rotate' binds it to its member."""
+        from consentcam.consent.ledger import unbound_template_aad
+
+        try:
+            crypto.open_sealed(
+                self._ledger.keys, sealed, unbound_template_aad(self.tenant_id, template_id)
+            )
+        except InputError:
+            return ""
+        return (
+            "; it was sealed before templates were bound to their member: run "
+            "'consentcam keys rotate' once to bind every such template"
+        )
 
     def verify(
         self, embedding: np.ndarray, member_id: str, templates: np.ndarray

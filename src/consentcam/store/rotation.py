@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger, template_aad
+from consentcam.consent.ledger import Ledger, template_aad, unbound_template_aad
 from consentcam.errors import InputError
 from consentcam.events.webhooks import secret_aad
 from consentcam.store import crypto
@@ -22,7 +23,7 @@ from consentcam.store.models import Template, Webhook, utcnow
 def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
     if new_keys.key_id == ledger.keys.key_id:
         raise InputError("the new key is the key in use; generate a fresh one")
-    moved = 0
+    moved = bound = 0
     transforms: dict[str, tuple[crypto.Matrix, crypto.Matrix]] = {}
     with ledger.store.transaction() as s:
         for template in s.execute(select(Template)).scalars():
@@ -33,12 +34,13 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                     crypto.tenant_transform(new_keys.key, template.tenant_id),
                 ),
             )
-            aad = template_aad(template.tenant_id, template.id, template.member_id)
-            protected = crypto.open_sealed(ledger.keys, template.sealed, aad)
+            protected, unbound = _opened(ledger.keys, template)
             renewed = crypto.rewrap(old, new, protected[None, :])[0]
+            aad = template_aad(template.tenant_id, template.id, template.member_id)
             template.sealed = crypto.seal(new_keys, renewed, aad)
             template.key_id = new_keys.key_id
             moved += 1
+            bound += unbound
         resealed = _reseal_webhook_secrets(s, ledger.keys, new_keys)
         chain.append(
             s,
@@ -47,6 +49,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             subject=None,
             details={
                 "templates": moved,
+                "templates_bound_to_member": bound,
                 "webhook_secrets": resealed,
                 "old_key_id": ledger.keys.key_id,
                 "new_key_id": new_keys.key_id,
@@ -54,11 +57,31 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
         )
     return {
         "templates_rewrapped": moved,
+        "templates_bound_to_member": bound,
         "webhook_secrets_resealed": resealed,
         "old_key_id": ledger.keys.key_id,
         "new_key_id": new_keys.key_id,
         "at": utcnow().isoformat(),
     }
+
+
+def _opened(keys: crypto.TemplateKeys, template: Template) -> tuple[np.ndarray, bool]:
+    """The template's protected vector, and whether its seal predates member binding (then
+    this rotation binds it). A template that opens neither way (altered, moved to another
+    member, or sealed under another key) stops the rotation, which changes nothing."""
+    aad = template_aad(template.tenant_id, template.id, template.member_id)
+    try:
+        return crypto.open_sealed(keys, template.sealed, aad), False
+    except InputError:
+        pass
+    try:
+        legacy = unbound_template_aad(template.tenant_id, template.id)
+        return crypto.open_sealed(keys, template.sealed, legacy), True
+    except InputError as exc:
+        raise InputError(
+            f"template {template.id} does not open with the key in use ({exc}); nothing was "
+            "rotated: withdraw or erase its member, or restore the row, then rotate again"
+        ) from None
 
 
 def _reseal_webhook_secrets(
