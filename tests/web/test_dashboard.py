@@ -244,6 +244,19 @@ def test_members_withdrawal_audit_and_compliance(
         consent = s.execute(select(Consent).where(Consent.member_id == member.id)).scalar_one()
         assert consent.withdrawn_at is not None
 
+    # Erasure on the member's request: asked first, then everything about them is gone.
+    page.get_by_role("row", name=re.compile("Grace Hopper")).get_by_role(
+        "button", name=re.compile("Erase")
+    ).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Erase Grace Hopper?")
+    dialog.get_by_role("button", name="Erase everything").click()
+    expect(page.locator("#members-status")).to_contain_text("Erasure receipt")
+    expect(page.get_by_role("row", name=re.compile("Grace Hopper"))).to_have_count(0)
+    owner.shot("erased")
+    with server.ledger.store.transaction() as s:
+        assert s.get(Member, member.id) is None
+
     # The compliance page: profile, cameras with mode and signage, retention, counters, documents.
     page.get_by_role("tab", name="Compliance").click()
     body = page.locator("#compliance-body")

@@ -1,5 +1,5 @@
 // The staff dashboard: live alerts (server-sent events) with the member card and the door
-// confirmation step, footfall per hour and camera, members with consent status and withdrawal,
+// confirmation step, footfall per hour and camera, members with consent status, withdrawal and erasure,
 // the audit log with chain verification, and the site's compliance page. Each section shows
 // only when the logged-in role has the permission it needs (the API checks again anyway).
 
@@ -538,6 +538,9 @@ async function loadMembers(offset) {
     if (may("withdraw") && (m.consent === "active" || m.templates > 0)) {
       buttons.append(el("button", { type: "button", class: "danger", onclick: () => withdrawMember(m) }, "Withdraw", el("span", { class: "visually-hidden" }, ` ${m.name}`)));
     }
+    if (may("erase")) {
+      buttons.append(el("button", { type: "button", class: "danger", onclick: () => eraseMember(m) }, "Erase", el("span", { class: "visually-hidden" }, ` ${m.name}`)));
+    }
     return [
       m.name,
       el("code", {}, m.id),
@@ -632,6 +635,35 @@ async function withdrawMember(member) {
     await loadMembers(members.offset);
   } catch (error) {
     if (error.status !== 401) showStatus(status, "error", `Withdrawal failed: ${error.message}`);
+  }
+}
+
+async function eraseMember(member) {
+  const ok = await confirmDialog({
+    title: `Erase ${member.name}?`,
+    body: [
+      `This erases everything held about ${member.name} (${member.id}): consents, face templates, profile, purchases, claims and the alerts naming them.`,
+      "Do this on the member's request for erasure. It cannot be undone; the audit log keeps what was done, by member id only.",
+    ],
+    confirmLabel: "Erase everything",
+  });
+  if (!ok) return;
+  const status = $("#members-status");
+  try {
+    const receipt = await api(path`/members/${member.id}/erase`, { method: "POST" });
+    const d = receipt.deleted;
+    showStatus(status, "ok", `Erased: ${member.name}. Erasure receipt ${receipt.receipt_id}.`, [
+      `Consents: ${d.consents}, face templates: ${d.templates}, purchases: ${d.purchases}, alerts: ${d.events}, claims: ${d.claims}`,
+      `When: ${formatDateTime(receipt.erased_at)}`,
+      `Audit entry: ${receipt.audit_entry}`,
+      receipt.kept,
+    ]);
+    status.setAttribute("tabindex", "-1");
+    status.focus();
+    clear($("#member-card"));
+    await loadMembers(members.offset);
+  } catch (error) {
+    if (error.status !== 401) showStatus(status, "error", `Erasure failed: ${error.message}`);
   }
 }
 
