@@ -47,7 +47,7 @@ def _refusals(member_id: str) -> list[tuple[str, str, dict[str, Any], int]]:
             "POST",
             "/sites/north/cameras",
             {"json": {"name": "door", "source": "s", "mode": "count"}},
-            400,
+            409,
         ),
         (
             "POST",

@@ -3,7 +3,6 @@ erasure that leaves nothing about the member but the audit log's entries naming 
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,8 +25,9 @@ from consentcam.consent.purchases import import_purchases
 from consentcam.errors import InputError, NotFound
 from consentcam.events.webhooks import add_webhook
 from consentcam.pipeline.claims import open_claim
-from consentcam.store.models import AuditEntry, Base, Member
+from consentcam.store.models import AuditEntry, Member
 from tests.events.support import Place, place, record
+from tests.security.support import rows_mentioning
 
 NAME = "Zelda Quintessa"
 PROFILE = {"tier": "gold", "note": "prefers oat milk"}
@@ -38,18 +38,6 @@ def _audit(ledger: Ledger, action: str) -> list[AuditEntry]:
         return list(
             s.execute(select(AuditEntry).where(AuditEntry.action == action)).scalars().all()
         )
-
-
-def _every_row_mentioning(ledger: Ledger, *needles: str) -> list[str]:
-    """Every stored row, in any table, whose values contain one of ``needles``."""
-    found = []
-    with ledger.store.transaction() as s:
-        for table in Base.metadata.sorted_tables:
-            for row in s.execute(select(table)).all():
-                text = json.dumps([str(v) for v in row], ensure_ascii=False)
-                if any(n in text for n in needles):
-                    found.append(f"{table.name}: {text[:120]}")
-    return found
 
 
 def _member_with_everything(ledger: Ledger, photos: Path, evidence: Path, tmp: Path) -> Place:
@@ -93,9 +81,9 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
     }
     assert receipt["by"] == "test:staff" and receipt["site"] == where.site_name
     # Nothing names the member any more, by name, profile or id, outside the audit log.
-    leftovers = _every_row_mentioning(ledger, NAME, "oat milk", where.member_id)
+    leftovers = rows_mentioning(ledger, NAME, "oat milk", where.member_id)
     assert leftovers and all(row.startswith("audit:") for row in leftovers), leftovers
-    assert not _every_row_mentioning(ledger, NAME, "oat milk")  # the audit log included
+    assert not rows_mentioning(ledger, NAME, "oat milk")  # the audit log included
     with pytest.raises(NotFound):
         export_member(ledger, where.member_id)
     assert identify(ledger, photos / "obama2.jpg", where.site_name).member_id is None
@@ -132,7 +120,7 @@ def test_rectification_changes_the_record_and_audits_only_which_fields(ledger: L
     rectify_member(ledger, where.member_id, name=NAME)  # no change: audited as such
     assert _audit(ledger, "member.rectify")[-1].details == {"fields": []}
     # The values live in the member row only, never in the append-only log.
-    assert [r.split(":")[0] for r in _every_row_mentioning(ledger, NAME, "oat milk")] == ["members"]
+    assert [r.split(":")[0] for r in rows_mentioning(ledger, NAME, "oat milk")] == ["members"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from consentcam.consent.ledger import Ledger
 from consentcam.store.db import SQLITE_FILE
-from consentcam.store.models import AuditEntry, Event
+from consentcam.store.models import AuditEntry, Base, Event
 
 _FORMATTER = logging.Formatter("%(levelname)s %(name)s %(message)s")
 
@@ -29,6 +29,19 @@ def log_text(caplog: pytest.LogCaptureFixture) -> str:
         parts.append(_FORMATTER.format(record))
         parts.append(repr({k: v for k, v in vars(record).items() if k != "exc_info"}))
     return "\n".join(parts)
+
+
+def rows_mentioning(ledger: Ledger, *needles: str) -> list[str]:
+    """Every stored row, in any table, whose values contain one of ``needles``, as
+    ``"<table>: <values>"``."""
+    found = []
+    with ledger.store.transaction() as s:
+        for table in Base.metadata.sorted_tables:
+            for row in s.execute(select(table)).all():
+                text = json.dumps([str(v) for v in row], ensure_ascii=False)
+                if any(n in text for n in needles):
+                    found.append(f"{table.name}: {text[:120]}")
+    return found
 
 
 def audit_text(ledger: Ledger) -> str:

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
 from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
-from consentcam.errors import Conflict, ConsentError, InputError, NotFound, PolicyError
+from consentcam.errors import (
+    ConfigError,
+    Conflict,
+    ConsentError,
+    InputError,
+    NotFound,
+    PolicyError,
+)
 from consentcam.match.gallery import Identification
 from consentcam.store import crypto
 from consentcam.store.db import Store, deleted_rows, open_store, stored_once
@@ -202,15 +209,16 @@ def add_camera(
                 "(--signage-attested) before it can be used"
             )
         if s.execute(select(Camera).where(Camera.site_id == site.id, Camera.name == name)).scalar():
-            raise InputError(f"site {site_name!r} already has a camera named {name!r}")
+            raise Conflict(f"site {site_name!r} already has a camera named {name!r}")
         camera = Camera(
+            id=new_id(),
             site_id=site.id,
             name=name,
-            source=source,
             mode=mode,
             signage_attested=signage_attested,
             config=config,
         )
+        seal_camera_source(ledger.keys, camera, site.tenant_id, source)
         _add_audited(
             s,
             ledger,
@@ -221,6 +229,42 @@ def add_camera(
             tenant_id=site.tenant_id,
         )
         return camera
+
+
+def seal_camera_source(
+    keys: crypto.TemplateKeys, camera: Camera, tenant_id: str, source: str
+) -> None:
+    """Store ``source`` on the camera: a URL with a password or a query (stream tokens) masked
+    in ``source``, and whole in ``source_sealed`` under the store key; anything else as it is."""
+    from consentcam.pipeline.sources import redact_uri, source_has_secrets
+
+    if not source_has_secrets(source):
+        camera.source, camera.source_sealed = source, None
+        return
+    camera.source = redact_uri(source)
+    camera.source_sealed = crypto.seal_bytes(
+        keys, source.encode(), camera_source_aad(tenant_id, camera.id)
+    )
+
+
+def camera_source(keys: crypto.TemplateKeys, camera: Camera, tenant_id: str) -> str:
+    """The camera's source as the worker opens it (credentials included)."""
+    if camera.source_sealed is None:
+        return camera.source
+    try:
+        sealed = crypto.open_bytes(
+            keys, camera.source_sealed, camera_source_aad(tenant_id, camera.id)
+        )
+    except InputError as exc:
+        raise ConfigError(
+            f"camera {camera.name!r}: its stream URL does not open with the loaded key ({exc})"
+        ) from None
+    return sealed.decode()
+
+
+def camera_source_aad(tenant_id: str, camera_id: str) -> bytes:
+    """Binds a sealed stream URL to its camera: a blob copied to another row will not open."""
+    return f"camera-source/{tenant_id}/{camera_id}".encode()
 
 
 def add_member(

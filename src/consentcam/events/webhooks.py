@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -108,16 +107,10 @@ def secret_aad(tenant_id: str, webhook_id: str) -> bytes:
     return f"webhook-secret/{tenant_id}/{webhook_id}".encode()
 
 
-def seal_secret(keys: crypto.TemplateKeys, secret: bytes, aad: bytes) -> bytes:
-    # crypto.seal takes a numeric vector: the secret's bytes go in as small integers, which
-    # float32 holds exactly, so the template blob format, key ids and rotation all apply.
-    return crypto.seal(keys, np.frombuffer(secret, dtype=np.uint8), aad)
-
-
 def open_secret(keys: crypto.TemplateKeys, webhook: Webhook) -> bytes:
     """The webhook's signing secret; ConfigError if the loaded key cannot open it."""
     try:
-        values = crypto.open_sealed(
+        return crypto.open_bytes(
             keys, webhook.secret_sealed, secret_aad(webhook.tenant_id, webhook.id)
         )
     except InputError as exc:
@@ -126,7 +119,6 @@ def open_secret(keys: crypto.TemplateKeys, webhook: Webhook) -> bytes:
             "load the key this store was sealed with ('consentcam keys rotate' moves a store "
             "to a new key)"
         ) from None
-    return values.astype(np.uint8).tobytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +149,7 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
             tenant_id=tenant_id,
             site_id=site.id if site else None,
             url=url,
-            secret_sealed=seal_secret(
+            secret_sealed=crypto.seal_bytes(
                 ledger.keys, secret.encode(), secret_aad(tenant_id, webhook_id)
             ),
             key_id=ledger.keys.key_id,

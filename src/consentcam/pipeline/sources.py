@@ -131,6 +131,18 @@ def open_source(uri: str, camera: str, settings: SourceSettings | None = None) -
     return _open_path(Path(uri), camera, settings)
 
 
+def source_has_secrets(uri: str) -> bool:
+    """Whether a camera source carries something to keep sealed: a password in a URL's user
+    part, or a query string (stream tokens)."""
+    if "://" not in uri:
+        return False
+    try:
+        parts = urlsplit(uri)
+        return bool(parts.password or parts.query)
+    except ValueError:  # a malformed port or address: keep it sealed rather than shown
+        return True
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` safe to log: a password in the user part and any query string are masked."""
     parts = urlsplit(uri)

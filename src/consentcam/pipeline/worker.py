@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
-from consentcam.consent.ledger import Ledger, camera_by_ref
+from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source
 from consentcam.consent.profiles import FACE_MODES, profile
 from consentcam.consent.purchases import purchase_summary
 from consentcam.errors import ConfigError, PolicyError
@@ -123,7 +123,7 @@ def camera_context(ledger: Ledger, camera_ref: str, site_name: str | None = None
         return CameraContext(
             camera_id=camera.id,
             camera=camera.name,
-            source=camera.source,
+            source=camera_source(ledger.keys, camera, site.tenant_id),
             mode=camera.mode,
             site_id=site.id,
             site=site.name,

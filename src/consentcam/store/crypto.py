@@ -156,6 +156,18 @@ def open_sealed(keys: TemplateKeys, blob: bytes, aad: bytes) -> FloatArray:
     return np.frombuffer(plain, dtype="<f4").astype(np.float32)
 
 
+def seal_bytes(keys: TemplateKeys, data: bytes, aad: bytes) -> bytes:
+    """``data`` (a secret: a webhook's signing secret, a camera's stream URL with credentials)
+    sealed like a template. Its bytes go in as small integers, which float32 holds exactly, so
+    the blob format, key ids and rotation are the templates' own."""
+    return seal(keys, np.frombuffer(data, dtype=np.uint8), aad)
+
+
+def open_bytes(keys: TemplateKeys, blob: bytes, aad: bytes) -> bytes:
+    """The bytes ``seal_bytes`` sealed; InputError if they do not open (as ``open_sealed``)."""
+    return open_sealed(keys, blob, aad).astype(np.uint8).tobytes()
+
+
 def sealed_key_id(blob: bytes) -> str:
     """The id of the key that sealed ``blob``, read from its header without decrypting: lets a
     rotation job find the rows still under an old key."""

@@ -86,7 +86,10 @@ class Camera(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Shown as it is: a stream URL's password and query (tokens) are masked here, and the whole
+    # URL is in ``source_sealed`` (AES-GCM under the store key, bound to the camera).
     source: Mapped[str] = mapped_column(Text)
+    source_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     mode: Mapped[str] = mapped_column(String(10))
     signage_attested: Mapped[bool] = mapped_column(Boolean, default=False)
     # Per-camera pipeline overrides (counting line, detection scale), validated on write.

@@ -1,8 +1,10 @@
 """Key rotation: every template re-encrypted under a new key and moved to the new key's tenant
 transform, in one transaction, without the raw embedding ever being formed (ISO/IEC 24745
-renewability). Webhook signing secrets, sealed under the same key, are re-sealed in that
-transaction, so receivers keep verifying with the secret they hold. Recognition and delivery
-keep working; the old key opens nothing afterwards."""
+renewability). Webhook signing secrets and camera stream URLs with credentials, sealed under
+the same key, are re-sealed in that transaction, so receivers keep verifying with the secret
+they hold and cameras keep connecting; stream URLs an upgraded store still holds in clear are
+sealed on the way. Recognition and delivery keep working; the old key opens nothing
+afterwards."""
 
 from __future__ import annotations
 
@@ -13,11 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger, template_aad, unbound_template_aad
+from consentcam.consent.ledger import (
+    Ledger,
+    camera_source,
+    seal_camera_source,
+    template_aad,
+    unbound_template_aad,
+)
 from consentcam.errors import InputError
 from consentcam.events.webhooks import secret_aad
+from consentcam.pipeline.sources import source_has_secrets
 from consentcam.store import crypto
-from consentcam.store.models import Template, Webhook, utcnow
+from consentcam.store.models import Camera, Site, Template, Webhook, utcnow
 
 
 def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
@@ -42,6 +51,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             moved += 1
             bound += unbound
         resealed = _reseal_webhook_secrets(s, ledger.keys, new_keys)
+        sources = _reseal_camera_sources(s, ledger.keys, new_keys)
         chain.append(
             s,
             actor=ledger.actor,
@@ -51,6 +61,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                 "templates": moved,
                 "templates_bound_to_member": bound,
                 "webhook_secrets": resealed,
+                "camera_sources": sources,
                 "old_key_id": ledger.keys.key_id,
                 "new_key_id": new_keys.key_id,
             },
@@ -59,6 +70,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
         "templates_rewrapped": moved,
         "templates_bound_to_member": bound,
         "webhook_secrets_resealed": resealed,
+        "camera_sources_sealed": sources,
         "old_key_id": ledger.keys.key_id,
         "new_key_id": new_keys.key_id,
         "at": utcnow().isoformat(),
@@ -82,6 +94,22 @@ def _opened(keys: crypto.TemplateKeys, template: Template) -> tuple[np.ndarray, 
             f"template {template.id} does not open with the key in use ({exc}); nothing was "
             "rotated: withdraw or erase its member, or restore the row, then rotate again"
         ) from None
+
+
+def _reseal_camera_sources(
+    s: Session, old_keys: crypto.TemplateKeys, new_keys: crypto.TemplateKeys
+) -> int:
+    """Camera stream URLs with credentials sealed under the new key; those stored in clear
+    before they were sealed at all (an upgraded store) are sealed now. The count of both."""
+    count = 0
+    rows = s.execute(select(Camera, Site.tenant_id).join(Site, Site.id == Camera.site_id)).all()
+    for camera, tenant_id in rows:
+        if camera.source_sealed is None and not source_has_secrets(camera.source):
+            continue
+        source = camera_source(old_keys, camera, tenant_id)
+        seal_camera_source(new_keys, camera, tenant_id, source)
+        count += 1
+    return count
 
 
 def _reseal_webhook_secrets(
