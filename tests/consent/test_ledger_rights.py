@@ -25,6 +25,7 @@ from consentcam.consent.purchases import import_purchases
 from consentcam.errors import InputError, NotFound
 from consentcam.events.webhooks import add_webhook
 from consentcam.pipeline.claims import open_claim
+from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import AuditEntry, Member
 from tests.events.support import Place, place, record
 from tests.security.support import rows_mentioning
@@ -141,3 +142,18 @@ def test_bad_rectifications_change_nothing(
         rectify_member(ledger, where.member_id, **changes)  # type: ignore[arg-type]
     assert export_member(ledger, where.member_id)["member"] == before
     assert _audit(ledger, "member.rectify") == []
+
+
+def test_an_erased_member_is_not_left_in_the_sqlite_files(
+    ledger: Ledger, photos: Path, evidence: Path, tmp_path: Path
+) -> None:
+    if ledger.settings.database_url:
+        pytest.skip("SQLite's files; PostgreSQL drops dead rows at vacuum (threat model, risk 13)")
+    where = _member_with_everything(ledger, photos, evidence, tmp_path)
+    erase_member(ledger, where.member_id)
+    database = ledger.settings.data_dir / SQLITE_FILE
+    files = [database, database.with_name(database.name + "-wal")]
+    written = b"".join(f.read_bytes() for f in files if f.exists())
+    assert written  # the store is there
+    # Deleted content is zeroed (secure_delete) and the log's old page images are gone.
+    assert NAME.encode() not in written and b"oat milk" not in written

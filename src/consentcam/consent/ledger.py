@@ -35,7 +35,7 @@ from consentcam.errors import (
 )
 from consentcam.match.gallery import Identification
 from consentcam.store import crypto
-from consentcam.store.db import Store, deleted_rows, open_store, stored_once
+from consentcam.store.db import Store, deleted_rows, forget_deleted, open_store, stored_once
 from consentcam.store.models import (
     Base,
     Camera,
@@ -551,7 +551,7 @@ def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
             details={"consents": consents, "templates_deleted": templates},
             tenant_id=member.tenant_id,
         )
-        return {
+        receipt = {
             "receipt_id": new_id(),
             "member_id": member.id,
             "withdrawn_consents": consents,
@@ -562,6 +562,8 @@ def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
             "kept": "membership profile and purchase history (not biometric; erased with "
             "everything else on request: 'consentcam erase', POST /api/v1/members/{id}/erase)",
         }
+    forget_deleted(ledger.store)
+    return receipt
 
 
 def rectify_member(
@@ -639,7 +641,7 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
             tenant_id=tenant_id,
         )
         site = s.get(Site, site_id)
-        return {
+        receipt = {
             "receipt_id": new_id(),
             "member_id": member_id,
             "site": site.name if site else None,
@@ -651,6 +653,8 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
             "kept": "the audit log's entries about this member id (what was done and when; no "
             "name, profile, purchase or face data)",
         }
+    forget_deleted(ledger.store)
+    return receipt
 
 
 def withdrawn_consents(s: Session, member: Member, now: dt.datetime) -> tuple[int, int]:

@@ -91,6 +91,19 @@ class Store:
             ) from None
 
 
+def forget_deleted(store: Store) -> None:
+    """After a withdrawal or an erasure: on SQLite, move the write-ahead log into the database
+    file (where secure_delete has zeroed the deleted content) and truncate it, so the page
+    images that still held the deleted rows leave the disk now rather than at some later
+    checkpoint. Best effort: pages a concurrent reader still uses stay until the next one.
+    PostgreSQL removes dead rows at vacuum; its WAL archive and backups follow the operator's
+    retention (docs/threat-model.md, residual risk 13)."""
+    if store.engine.dialect.name != "sqlite":
+        return
+    with store.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def open_store(settings: Settings, *, create: bool = False) -> Store:
     """Open (and migrate) the store; without ``create`` a missing SQLite store is an error that
     tells the user to run ``consentcam init``."""
@@ -104,7 +117,9 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.touch(mode=0o600)
     try:
-        engine = create_engine(url, future=True, **_engine_options(url))
+        # Statement parameters (member names, profiles, password hashes) are kept out of
+        # exception texts and of the engine's log, whatever level an operator turns it up to.
+        engine = create_engine(url, future=True, hide_parameters=True, **_engine_options(url))
     except ModuleNotFoundError as exc:
         raise DependencyError(
             f"the database driver {exc.name!r} is not installed "
@@ -254,4 +269,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # Deleted content is overwritten with zeros in the file, not left in free space: withdrawn
+    # templates and erased members must not be recoverable from a copy of it.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
