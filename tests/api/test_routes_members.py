@@ -172,6 +172,15 @@ def test_member_list_pages_and_reports_each_consent_state(world: World) -> None:
     }
     bad = world.call(staff, "GET", "/sites/north/members", params={"limit": 0})
     assert bad.status_code == 422
+    # Each page read is audited with who read it, where and how many, never the names.
+    with world.ledgers["acme"].store.transaction() as s:
+        query = select(AuditEntry).where(AuditEntry.action == "member.list")
+        entries = list(s.execute(query.order_by(AuditEntry.seq)).scalars())
+    assert [e.details for e in entries[-2:]] == [  # the world is shared: this test's two
+        {"site": "north", "offset": 0, "count": 3},
+        {"site": "north", "offset": 3, "count": 1},
+    ]
+    assert all(staff.user in e.actor for e in entries[-2:])
 
 
 def test_member_card_shows_the_purchase_summary(world: World) -> None:

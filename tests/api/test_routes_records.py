@@ -110,6 +110,12 @@ def test_events_list_only_the_callers_sites_newest_last(world: World) -> None:
     ]
     globex = world.call(world.principal("staff", "globex"), "GET", "/events").json()
     assert [e["payload"]["n"] for e in globex["items"]] == [1]
+    # Alerts carry member cards: every read is audited with its sites and count.
+    with world.ledgers["acme"].store.transaction() as s:
+        query = select(AuditEntry).where(AuditEntry.action == "event.list")
+        entries = list(s.execute(query.order_by(AuditEntry.seq)).scalars())
+    assert [e.details["count"] for e in entries[-6:]] == [4, 2, 2, 2, 2, 1]  # this test's reads
+    assert entries[-2].details["sites"] == ["south"]
 
 
 def test_footfall_report_with_totals_by_site_and_camera(world: World) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from consentcam.api.queries import events_page, scoped_site, visible_sites
 from consentcam.api.schemas import ERROR_RESPONSES, SEQ_END, EventOut, EventPage
 from consentcam.api.security import principal_ledger, require
+from consentcam.audit import chain
 from consentcam.auth.roles import Principal
 from consentcam.events.outbox import event_document
 
@@ -28,10 +29,19 @@ def list_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most events returned.")] = 100,
 ) -> EventPage:
-    """Events of the caller's sites still retained, in seq order (newest last)."""
-    with principal_ledger(request, principal).store.transaction() as s:
+    """Events of the caller's sites still retained, in seq order (newest last). Alerts carry
+    member cards, so each read is audited (``event.list``: sites and count)."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
         sites = [scoped_site(s, principal, site)] if site else visible_sites(s, principal)
         rows = events_page(s, [x.id for x in sites], after, limit)
         items = [EventOut(**event_document(seq, event)) for seq, event in rows]
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="event.list",
+            details={"sites": sorted(x.name for x in sites), "count": len(items)},
+            tenant_id=principal.tenant_id,
+        )
     last = items[-1].seq if items else after
     return EventPage(items=items, last_seq=last)

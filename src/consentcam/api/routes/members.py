@@ -46,9 +46,13 @@ def list_members(
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
     offset: Annotated[int, Query(ge=0, lt=OFFSET_END, description="Members to skip.")] = 0,
 ) -> MemberPage:
-    """Members at home at the site, oldest first, with consent status and template count."""
-    with principal_ledger(request, principal).store.transaction() as s:
-        members, total = site_members(s, scoped_site(s, principal, site), limit, offset)
+    """Members at home at the site, oldest first, with consent status and template count.
+    Each page read is audited (``member.list``: site, offset and count, never the names), so
+    a token paging through a site's members leaves a trace."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
+        home = scoped_site(s, principal, site)
+        members, total = site_members(s, home, limit, offset)
         statuses = consent_statuses(s, members, utcnow())
         templates = template_counts(s, [m.id for m in members])
         items = [
@@ -62,6 +66,13 @@ def list_members(
             )
             for m in members
         ]
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="member.list",
+            details={"site": home.name, "offset": offset, "count": len(items)},
+            tenant_id=home.tenant_id,
+        )
     return MemberPage(items=items, total=total, limit=limit, offset=offset)
 
 
