@@ -610,60 +610,54 @@ async function exportMember(member) {
   }
 }
 
-async function withdrawMember(member) {
-  const ok = await confirmDialog({
+function withdrawMember(member) {
+  return receiptAction(member, "withdraw", "Withdrawal failed", {
     title: `Withdraw ${member.name}?`,
     body: [
       `This withdraws every consent of ${member.name} (${member.id}) and deletes their face templates at once.`,
       "They will no longer be recognised. This cannot be undone; the member can enrol again at a kiosk.",
     ],
     confirmLabel: "Withdraw and delete",
-  });
-  if (!ok) return;
-  const status = $("#members-status");
-  try {
-    const receipt = await api(path`/members/${member.id}/withdraw`, { method: "POST" });
-    showStatus(status, "ok", `Withdrawn: ${member.name}. Deletion receipt ${receipt.receipt_id}.`, [
-      `Consents withdrawn: ${receipt.withdrawn_consents}`,
-      `Face templates deleted: ${receipt.deleted_templates}`,
-      `When: ${formatDateTime(receipt.deleted_at)}`,
-      `Audit entry: ${receipt.audit_entry}`,
-      receipt.kept,
-    ]);
-    status.setAttribute("tabindex", "-1");
-    status.focus();
-    await loadMembers(members.offset);
-  } catch (error) {
-    if (error.status !== 401) showStatus(status, "error", `Withdrawal failed: ${error.message}`);
-  }
+  }, (receipt) => [`Withdrawn: ${member.name}. Deletion receipt ${receipt.receipt_id}.`, [
+    `Consents withdrawn: ${receipt.withdrawn_consents}`,
+    `Face templates deleted: ${receipt.deleted_templates}`,
+    `When: ${formatDateTime(receipt.deleted_at)}`,
+    `Audit entry: ${receipt.audit_entry}`,
+    receipt.kept,
+  ]]);
 }
 
-async function eraseMember(member) {
-  const ok = await confirmDialog({
+function eraseMember(member) {
+  return receiptAction(member, "erase", "Erasure failed", {
     title: `Erase ${member.name}?`,
     body: [
       `This erases everything held about ${member.name} (${member.id}): consents, face templates, profile, purchases, claims and the alerts naming them.`,
       "Do this on the member's request for erasure. It cannot be undone; the audit log keeps what was done, by member id only.",
     ],
     confirmLabel: "Erase everything",
-  });
-  if (!ok) return;
+  }, (receipt) => [`Erased: ${member.name}. Erasure receipt ${receipt.receipt_id}.`, [
+    `Consents: ${receipt.deleted.consents}, face templates: ${receipt.deleted.templates}, purchases: ${receipt.deleted.purchases}, alerts: ${receipt.deleted.events}, claims: ${receipt.deleted.claims}`,
+    `When: ${formatDateTime(receipt.erased_at)}`,
+    `Audit entry: ${receipt.audit_entry}`,
+    receipt.kept,
+  ]]);
+}
+
+// A rights request on one member: confirmed first, then POSTed to /members/{id}/{action}; the
+// receipt is shown (and focused, for screen readers) and the list reloaded.
+async function receiptAction(member, action, failure, dialog, describe) {
+  if (!(await confirmDialog(dialog))) return;
   const status = $("#members-status");
   try {
-    const receipt = await api(path`/members/${member.id}/erase`, { method: "POST" });
-    const d = receipt.deleted;
-    showStatus(status, "ok", `Erased: ${member.name}. Erasure receipt ${receipt.receipt_id}.`, [
-      `Consents: ${d.consents}, face templates: ${d.templates}, purchases: ${d.purchases}, alerts: ${d.events}, claims: ${d.claims}`,
-      `When: ${formatDateTime(receipt.erased_at)}`,
-      `Audit entry: ${receipt.audit_entry}`,
-      receipt.kept,
-    ]);
+    const receipt = await api(path`/members/${member.id}/${action}`, { method: "POST" });
+    const [message, lines] = describe(receipt);
+    showStatus(status, "ok", message, lines);
     status.setAttribute("tabindex", "-1");
     status.focus();
     clear($("#member-card"));
     await loadMembers(members.offset);
   } catch (error) {
-    if (error.status !== 401) showStatus(status, "error", `Erasure failed: ${error.message}`);
+    if (error.status !== 401) showStatus(status, "error", `${failure}: ${error.message}`);
   }
 }
 
