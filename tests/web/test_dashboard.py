@@ -244,15 +244,26 @@ def test_members_withdrawal_audit_and_compliance(
         consent = s.execute(select(Consent).where(Consent.member_id == member.id)).scalar_one()
         assert consent.withdrawn_at is not None
 
-    # Erasure on the member's request: asked first, then everything about them is gone.
+    # Rectification on the member's request: the name corrected in place.
     page.get_by_role("row", name=re.compile("Grace Hopper")).get_by_role(
+        "button", name=re.compile("Correct name")
+    ).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill("Grace B. Hopper")
+    dialog.get_by_role("button", name="Save the correction").click()
+    expect(page.locator("#members-status")).to_contain_text("is now Grace B. Hopper")
+    expect(page.get_by_role("row", name=re.compile("Grace B. Hopper"))).to_have_count(1)
+    owner.shot("rectified")
+
+    # Erasure on the member's request: asked first, then everything about them is gone.
+    page.get_by_role("row", name=re.compile("Grace B. Hopper")).get_by_role(
         "button", name=re.compile("Erase")
     ).click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Erase Grace Hopper?")
+    expect(dialog).to_contain_text("Erase Grace B. Hopper?")
     dialog.get_by_role("button", name="Erase everything").click()
     expect(page.locator("#members-status")).to_contain_text("Erasure receipt")
-    expect(page.get_by_role("row", name=re.compile("Grace Hopper"))).to_have_count(0)
+    expect(page.get_by_role("row", name=re.compile("Hopper"))).to_have_count(0)
     owner.shot("erased")
     with server.ledger.store.transaction() as s:
         assert s.get(Member, member.id) is None

@@ -538,6 +538,9 @@ async function loadMembers(offset) {
     if (may("withdraw") && (m.consent === "active" || m.templates > 0)) {
       buttons.append(el("button", { type: "button", class: "danger", onclick: () => withdrawMember(m) }, "Withdraw", el("span", { class: "visually-hidden" }, ` ${m.name}`)));
     }
+    if (may("rectify")) {
+      buttons.append(el("button", { type: "button", class: "secondary", onclick: () => rectifyName(m) }, "Correct name", el("span", { class: "visually-hidden" }, ` of ${m.name}`)));
+    }
     if (may("erase")) {
       buttons.append(el("button", { type: "button", class: "danger", onclick: () => eraseMember(m) }, "Erase", el("span", { class: "visually-hidden" }, ` ${m.name}`)));
     }
@@ -641,6 +644,35 @@ function eraseMember(member) {
     `Audit entry: ${receipt.audit_entry}`,
     receipt.kept,
   ]]);
+}
+
+async function rectifyName(member) {
+  const input = el("input", { type: "text", id: "rectify-name", value: member.name, maxlength: "200", autocomplete: "off" });
+  const ok = await confirmDialog({
+    title: `Correct ${member.name}'s name`,
+    body: [
+      "On the member's request for rectification. The audit log records that the name was corrected, not the names.",
+      el("label", { for: "rectify-name" }, "Name"),
+      input,
+    ],
+    confirmLabel: "Save the correction",
+    danger: false,
+  });
+  if (!ok) return;
+  const status = $("#members-status");
+  const name = input.value.trim();
+  if (!name || name === member.name) {
+    showStatus(status, "error", "Nothing to correct: give the member's right name.");
+    return;
+  }
+  try {
+    const saved = await api(path`/members/${member.id}`, { method: "PATCH", json: { name } });
+    showStatus(status, "ok", `Corrected: ${member.name} is now ${saved.name} (recorded in the audit log).`);
+    clear($("#member-card"));
+    await loadMembers(members.offset);
+  } catch (error) {
+    if (error.status !== 401) showStatus(status, "error", `Correction failed: ${error.message}`);
+  }
 }
 
 // A rights request on one member: confirmed first, then POSTed to /members/{id}/{action}; the
