@@ -14,15 +14,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.auth.passwords import rehashed, verify_password
 from consentcam.auth.roles import Principal
-from consentcam.store.db import Store
+from consentcam.store.db import Store, deleted_rows
 from consentcam.store.models import Tenant, User, WebSession, utcnow
 
 SESSION_TTL = dt.timedelta(hours=12)
@@ -115,7 +114,7 @@ def logout(store: Store, session_id: str, principal: Principal) -> bool:
     """End the session behind ``session_id``; whether there was one."""
     with store.transaction() as s:
         statement = delete(WebSession).where(WebSession.id_sha256 == digest(session_id))
-        if not cast(CursorResult[Any], s.execute(statement)).rowcount:
+        if not deleted_rows(s, statement):
             return False
         chain.append(
             s,

@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
@@ -19,6 +18,7 @@ from consentcam.auth.passwords import hash_password
 from consentcam.auth.roles import ROLES
 from consentcam.consent.ledger import Ledger, site_by_name
 from consentcam.errors import Conflict, InputError, NotFound
+from consentcam.store.db import deleted_rows
 from consentcam.store.models import Site, User, WebSession
 
 
@@ -110,7 +110,7 @@ def disable_user(ledger: Ledger, name: str) -> User:
             raise InputError(f"user {name!r} is already disabled")
         user.disabled = True
         statement = delete(WebSession).where(WebSession.user_id == user.id)
-        ended = cast(CursorResult[Any], s.execute(statement)).rowcount
+        ended = deleted_rows(s, statement)
         chain.append(
             s,
             actor=ledger.actor,
