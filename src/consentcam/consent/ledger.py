@@ -26,7 +26,6 @@ from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
 from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
 from consentcam.errors import (
-    ConfigError,
     Conflict,
     ConsentError,
     InputError,
@@ -251,15 +250,9 @@ def camera_source(keys: crypto.TemplateKeys, camera: Camera, tenant_id: str) -> 
     """The camera's source as the worker opens it (credentials included)."""
     if camera.source_sealed is None:
         return camera.source
-    try:
-        sealed = crypto.open_bytes(
-            keys, camera.source_sealed, camera_source_aad(tenant_id, camera.id)
-        )
-    except InputError as exc:
-        raise ConfigError(
-            f"camera {camera.name!r}: its stream URL does not open with the loaded key ({exc})"
-        ) from None
-    return sealed.decode()
+    aad = camera_source_aad(tenant_id, camera.id)
+    what = f"camera {camera.name!r}: its stream URL"
+    return crypto.open_bytes(keys, camera.source_sealed, aad, what).decode()
 
 
 def camera_source_aad(tenant_id: str, camera_id: str) -> bytes:

@@ -38,7 +38,7 @@ from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
 from consentcam.consent.ledger import Ledger, _add_audited, site_by_name
-from consentcam.errors import ConfigError, InputError, NotFound, PolicyError
+from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.events.destinations import (
     HTTPS_ONLY,
     DestinationPolicy,
@@ -109,16 +109,8 @@ def secret_aad(tenant_id: str, webhook_id: str) -> bytes:
 
 def open_secret(keys: crypto.TemplateKeys, webhook: Webhook) -> bytes:
     """The webhook's signing secret; ConfigError if the loaded key cannot open it."""
-    try:
-        return crypto.open_bytes(
-            keys, webhook.secret_sealed, secret_aad(webhook.tenant_id, webhook.id)
-        )
-    except InputError as exc:
-        raise ConfigError(
-            f"webhook {webhook.id}: its secret does not open with the loaded key ({exc}); "
-            "load the key this store was sealed with ('consentcam keys rotate' moves a store "
-            "to a new key)"
-        ) from None
+    aad = secret_aad(webhook.tenant_id, webhook.id)
+    return crypto.open_bytes(keys, webhook.secret_sealed, aad, f"webhook {webhook.id}: its secret")
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,9 +163,17 @@ def seal_bytes(keys: TemplateKeys, data: bytes, aad: bytes) -> bytes:
     return seal(keys, np.frombuffer(data, dtype=np.uint8), aad)
 
 
-def open_bytes(keys: TemplateKeys, blob: bytes, aad: bytes) -> bytes:
-    """The bytes ``seal_bytes`` sealed; InputError if they do not open (as ``open_sealed``)."""
-    return open_sealed(keys, blob, aad).astype(np.uint8).tobytes()
+def open_bytes(keys: TemplateKeys, blob: bytes, aad: bytes, what: str) -> bytes:
+    """The bytes ``seal_bytes`` sealed. A secret that does not open stops what needs it (a
+    delivery, a camera), for every row alike: ConfigError naming ``what`` and the likely cause,
+    a key other than the one it was sealed with."""
+    try:
+        return open_sealed(keys, blob, aad).astype(np.uint8).tobytes()
+    except InputError as exc:
+        raise ConfigError(
+            f"{what} does not open with the loaded key ({exc}); load the key this store was "
+            "sealed with ('consentcam keys rotate' moves a store to a new key)"
+        ) from None
 
 
 def sealed_key_id(blob: bytes) -> str:
