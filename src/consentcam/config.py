@@ -234,18 +234,50 @@ class PipelineSettings(_Section):
         description="K: a track is decided only after it has been detected in K frames and every "
         "embedded frame agrees on the identity.",
     )
-    max_embeds: int = Field(
-        3,
+    min_views: int = Field(
+        2,
         ge=1,
         le=30,
-        description="Most frames embedded per track (the best-quality ones), fused for the "
-        "decision; a track still unknown after these is decided unknown.",
+        description="Embedded views a track needs before it is decided: one frame is weaker "
+        "evidence than the thresholds (measured on fused views) assume.",
+    )
+    max_embeds: int = Field(
+        12,
+        ge=1,
+        le=60,
+        description="Per-track budget: most faces embedded over a track's whole life. A "
+        "bystander's face is embedded at most this many times, in memory only; a track that "
+        "spends it undecided is unknown for good. 12 covers a walk-in (about 6 used in a 3 s "
+        "walk of the eval tracks protocol) and the first minute of a lingering person.",
     )
     embed_gap: int = Field(
         2,
         ge=1,
         le=300,
-        description="Least frames between two embeddings of one track (nearby frames add little).",
+        description="Rate budget: least frames between two embeddings of one track (nearby "
+        "frames add little).",
+    )
+    embed_gain: float = Field(
+        1.2,
+        ge=1.0,
+        le=10.0,
+        description="A track's best candidate frame is embedded when its quality score (size, "
+        "sharpness, frontal pose) is at least this multiple of the best view embedded so far: "
+        "a member who turns to the camera is looked at then.",
+    )
+    look_every: int = Field(
+        8,
+        ge=1,
+        le=3000,
+        description="Frames after which a track's best candidate is embedded even if no better "
+        "than before (the quality score is not the model's view); the interval grows by "
+        "look_backoff after each such look, so a lingering track costs little.",
+    )
+    look_backoff: float = Field(
+        1.5,
+        ge=1.0,
+        le=10.0,
+        description="Growth factor of look_every after each periodic look.",
     )
     min_face_px: int = Field(
         60,

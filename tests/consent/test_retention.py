@@ -87,6 +87,7 @@ def test_expired_consent_takes_its_templates_and_the_consent_stays(
         "templates_deleted": {"expired_consent": 1, "withdrawn_consent": 0, "inactive": 0},
         "events_deleted": 0,
         "footfall_deleted": 0,
+        "held_views_deleted": 0,
         "at": later.isoformat(),
     }
     assert _count(ledger, Template) == 0

@@ -61,8 +61,7 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session (Debian's binary, driven by Playwright)."""
+def playwright_driver() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -70,11 +69,54 @@ def chromium() -> Iterator[Any]:
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _unavailable(f"Chromium at {CHROMIUM} ('apt-get install chromium')")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver: Any) -> Iterator[Any]:
+    """One headless Chromium for the session (Debian's binary, driven by Playwright)."""
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def face_camera_chromium(
+    playwright_driver: Any, tmp_path_factory: pytest.TempPathFactory, photos: Path
+) -> Iterator[Any]:
+    """A Chromium whose webcam shows a person (obama.jpg, swaying a little): the kiosk's burst
+    capture runs for real and the quality gate accepts its frames."""
+    video = face_camera_video(tmp_path_factory.mktemp("camera") / "face.y4m", photos)
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"]
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=args)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def face_camera_video(path: Path, photos: Path, frames: int = 30) -> Path:
+    """A Y4M clip (640x480, I420) of obama.jpg moving by a few pixels, for Chromium's fake
+    webcam."""
+    import cv2
+    import numpy as np
+
+    from consentcam.vision.decode import load_image
+
+    photo = load_image(photos / "obama.jpg")
+    scale = 480 / photo.shape[0]
+    small = cv2.resize(photo, (round(photo.shape[1] * scale), 480), interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640 + 2 * frames, 3), 90, np.uint8)
+    left = (canvas.shape[1] - small.shape[1]) // 2
+    canvas[:, left : left + small.shape[1]] = small
+    with path.open("wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n")
+        for i in range(frames):
+            frame = np.ascontiguousarray(canvas[:, i : i + 640])
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
 
 
 @pytest.fixture
@@ -176,6 +218,18 @@ def open_browser(
 ) -> Iterator[Callable[..., Browser]]:
     """Open a fresh browser context (UTC, en-US) on the server; every console error or CSP
     violation a page logs fails the test."""
+    yield from _browsers(chromium, server, artifacts)
+
+
+@pytest.fixture
+def open_face_camera_browser(
+    face_camera_chromium: Any, server: Server, artifacts: Path
+) -> Iterator[Callable[..., Browser]]:
+    """``open_browser`` whose webcam shows a person (``face_camera_chromium``)."""
+    yield from _browsers(face_camera_chromium, server, artifacts)
+
+
+def _browsers(chromium: Any, server: Server, artifacts: Path) -> Iterator[Callable[..., Browser]]:
     opened: list[Browser] = []
 
     def open_(**options: Any) -> Browser:

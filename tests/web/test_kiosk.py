@@ -73,28 +73,31 @@ def test_kiosk_enrolment_refuses_a_blurred_photo_then_enrols(
     assert consent.notice_sha256 == notice["sha256"]
     assert consent.withdrawn_at is None
 
-    # The webcam: a synthetic camera with no face; the gate says why and the member retakes.
+    # The webcam: a synthetic camera with no face; the burst's five frames are refused, the
+    # gate says why (once, not five times) and the member retakes.
     page.get_by_role("button", name="Use the camera").click()
-    page.get_by_role("button", name="Take photo").click()
-    expect(page.locator("#photo-preview")).to_be_visible()
-    page.get_by_role("button", name="Use this photo").click()
+    page.get_by_role("button", name="Take photos").click()
+    expect(page.get_by_role("list", name="Your photos").get_by_role("img")).to_have_count(5)
+    page.get_by_role("button", name="Use these photos").click()
     status = page.locator("#photo-status")
-    expect(status).to_contain_text("This photo cannot be used")
+    expect(status).to_contain_text("Too few of these photos can be used")
+    expect(status.get_by_role("listitem")).to_have_count(1)
     expect(status.get_by_role("listitem").first).to_contain_text("face")
     page.get_by_role("button", name="Stop camera").click()
 
     # An upload that fails the quality gate shows its reasons.
-    page.get_by_label("Or choose a photo file").set_input_files(blurred)
+    page.get_by_label("Or choose photo files").set_input_files(blurred)
     page.get_by_role("button", name="Use this photo").click()
     expect(status.get_by_role("listitem")).to_contain_text(["Image too blurry"])
     browser.shot("kiosk-photo-refused")
     assert _templates(server, member.id) == 0
 
-    page.get_by_label("Or choose a photo file").set_input_files(photos / "obama.jpg")
+    page.get_by_label("Or choose photo files").set_input_files(photos / "obama.jpg")
     page.get_by_role("button", name="Use this photo").click()
     expect(page.get_by_role("heading", name="You are enrolled")).to_be_visible()
     expect(page.locator("#done-member-id")).to_have_text(member.id)
     expect(page.locator("#step-done")).to_contain_text("withdraw at any time")
+    expect(page.locator("#done-views")).to_have_text("One view of your face is stored.")
     browser.shot("kiosk-enrolled")
     assert _templates(server, member.id) == 1
 
@@ -103,6 +106,34 @@ def test_kiosk_enrolment_refuses_a_blurred_photo_then_enrols(
     expect(page.get_by_label("Your full name", exact=True)).to_have_value("")
     expect(page.locator("#done-member-id")).to_have_text("")
     assert expected_errors(browser, r"status of 400") == []
+
+
+def test_kiosk_burst_from_the_camera_enrols_several_views(
+    server: Server, open_face_camera_browser: Callable[..., Browser]
+) -> None:
+    """A webcam that shows a person: the member is prompted through five frames (left, right,
+    up) and several templates are stored from one capture."""
+    browser = open_face_camera_browser(permissions=["camera"])
+    page = browser.page
+    login(browser, "kim", f"/kiosk?site={SITE}")
+    page.get_by_label("Your full name", exact=True).fill("Barack Obama")
+    page.get_by_label("Type your full name to sign").fill("Barack Obama")
+    page.get_by_role("checkbox", name=CONSENT_BOX).check()
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Use the camera").click()
+    page.get_by_role("button", name="Take photos").click()
+    expect(page.locator("#camera-prompt")).to_contain_text("of 5")
+    previews = page.get_by_role("list", name="Your photos").get_by_role("img")
+    expect(previews).to_have_count(5)
+    expect(previews.first).to_have_attribute("alt", "Photo 1 of 5")
+    browser.shot("kiosk-burst")
+    page.get_by_role("button", name="Use these photos").click()
+    expect(page.get_by_role("heading", name="You are enrolled")).to_be_visible()
+    member = _member(server, "Barack Obama")
+    stored = _templates(server, member.id)
+    assert 3 <= stored <= 5
+    expect(page.locator("#done-views")).to_have_text(f"{stored} views of your face are stored.")
+    assert browser.errors == []
 
 
 def test_kiosk_written_release_with_a_drawn_signature_and_cancel(

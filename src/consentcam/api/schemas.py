@@ -314,7 +314,11 @@ class QualityOut(_Model):
 class EnrolmentOut(_Model):
     member_id: str = Field(description="The enrolled member.")
     templates: int = Field(description="Templates stored by this enrolment.")
-    quality: list[QualityOut] = Field(description="Quality of each photo, in upload order.")
+    quality: list[QualityOut] = Field(description="Quality of each photo stored, in upload order.")
+    skipped: list[str] = Field(
+        default_factory=list,
+        description="A burst's frames the quality gate refused, each with the reason.",
+    )
 
 
 class ReceiptOut(_Model):
@@ -530,6 +534,9 @@ class PurgeOut(_Model):
     templates_deleted: TemplatesDeleted = Field(description="Templates deleted, by reason.")
     events_deleted: int = Field(description="Events past retention.")
     footfall_deleted: int = Field(description="Footfall hours past retention.")
+    held_views_deleted: int = Field(
+        description="Door views held for alerts nobody confirmed in time (never templates)."
+    )
     at: dt.datetime = Field(description="The time the rules were applied at (UTC).")
 
 

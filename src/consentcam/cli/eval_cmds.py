@@ -251,3 +251,133 @@ def _parse_sizes(text: str) -> list[int | None]:
         else:
             raise InputError(f"--sizes: {part!r} is not a positive number or 'all'")
     return sizes
+
+
+@eval_group.command(
+    "tracks",
+    epilog="""\b
+Examples:
+  consentcam eval tracks --root ../shared/data/lfw --json
+  consentcam eval tracks --root ../shared/data/lfw --sizes 100 --members 50 --visitors 200
+  consentcam eval tracks --root ../shared/data/lfw --anchor --anchor-walkers 150 --json""",
+)
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="LFW folder holding lfw-deepfunneled/.",
+)
+@click.option(
+    "--sizes", default="100,1000", show_default=True, help="Gallery sizes, comma-separated."
+)
+@click.option(
+    "--enrol-photos",
+    default="1,3",
+    show_default=True,
+    help="Enrolment photos per member (k), comma-separated.",
+)
+@click.option("--members", type=click.IntRange(1), help="Most member walk-ins [default: all].")
+@click.option("--visitors", type=click.IntRange(1), help="Most visitor walk-ins [default: all].")
+@click.option(
+    "--anchor/--no-anchor",
+    default=False,
+    help="Also run face_recognition 1.3.0's per-frame loop (needs the test extras).",
+)
+@click.option(
+    "--anchor-walkers",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="The anchor runs on this many members' and this many visitors' walk-ins (it is slow).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Draw of people and scenes.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Processes (default: every core).")
+@json_option
+@click.pass_obj
+def tracks(
+    state: State,
+    root: Path,
+    sizes: str,
+    enrol_photos: str,
+    members: int | None,
+    visitors: int | None,
+    anchor: bool,
+    anchor_walkers: int,
+    seed: int,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Door-like protocol: LFW members walk in with photos other than their enrolment ones,
+    through the real camera worker; recall, false alerts and decision latency per gallery."""
+    import shutil
+
+    from consentcam.eval import tracks as protocol_mod
+    from consentcam.eval.lfw import check_root
+
+    started = time.perf_counter()
+    check_root(root)
+    size_list = [s for s in _parse_sizes(sizes) if s is not None]
+    if len(size_list) != len(sizes.split(",")):
+        raise InputError("--sizes: give gallery sizes as numbers ('all' has no meaning here)")
+    ks = [s for s in _parse_sizes(enrol_photos) if s is not None]
+    if not ks or max(ks) > 5 or len(ks) != len(enrol_photos.split(",")):
+        raise InputError("--enrol-photos: give numbers from 1 to 5, comma-separated")
+    if anchor:
+        try:
+            import face_recognition  # noqa: F401
+        except ImportError:
+            raise InputError(
+                "--anchor needs face_recognition 1.3.0 (pip install --no-deps "
+                "face_recognition==1.3.0, as 'make test' does)"
+            ) from None
+    workers = workers or protocol_mod.default_workers()
+    base = state.settings()
+    protocol = protocol_mod.track_protocol(
+        root, base, sizes=size_list, enrol_photos=max(ks), members=members,
+        visitors=visitors, seed=seed, workers=workers, progress=progress_bar,
+    )  # fmt: skip
+    configs = [protocol_mod.Config(n, k) for n in size_list for k in ks]
+    folder = protocol_mod.throwaway_dir()
+    try:
+        settings = protocol_mod.protocol_store(protocol, configs, folder, progress_bar, base)
+        galleries = (
+            protocol_mod.anchor_galleries(protocol, configs, progress_bar) if anchor else None
+        )
+        results, anchors = protocol_mod.run_walks(
+            protocol, settings, configs, workers=workers, seed=seed, anchor=galleries,
+            anchor_walkers=anchor_walkers, progress=progress_bar,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    rows = protocol_mod.track_rows(results, configs, protocol)
+    report: dict[str, Any] = {
+        "protocol": protocol_mod.protocol_summary(protocol),
+        "results": rows,
+        "anchor": protocol_mod.anchor_rows(anchors, configs, protocol, rows) if anchor else [],
+        "pipeline": settings.pipeline.model_dump(mode="json"),
+        "model_card_version": _card_version(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if as_json:
+        print_json(report)
+        return
+    for r in rows:
+        click.echo(
+            f"gallery {r['gallery_size']:>5}, k={r['enrol_photos']}: member recall "
+            f"{r['member_recall']:.1%} of {r['member_tracks']}, wrong {r['wrong_member_tracks']}, "
+            f"false alerts {r['false_alerts_per_1000']:.2f} per 1,000 of "
+            f"{r['nonmember_tracks']} visitors, decision after {r['decision_frames_p50']} frames "
+            f"(median)"
+        )
+    for r in report["anchor"]:
+        click.echo(
+            f"anchor tol {r['tolerance']}: gallery {r['gallery_size']}, k={r['enrol_photos']}: "
+            f"recall {r['member_recall']:.1%}, wrong {r['wrong_member_tracks']}, "
+            f"false alerts {r['false_alerts_per_1000']:.1f} per 1,000"
+        )
+
+
+def _card_version() -> str:
+    from consentcam.model_card import model_card
+
+    return model_card().version

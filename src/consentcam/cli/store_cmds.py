@@ -296,20 +296,43 @@ def consent_record(
     )
 
 
-@click.command(epilog="Example: consentcam enroll 3f2a... kiosk-1.jpg kiosk-2.jpg")
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam enroll 3f2a... photo.jpg
+  consentcam enroll 3f2a... --burst frame-1.jpg frame-2.jpg frame-3.jpg frame-4.jpg frame-5.jpg"""
+)
 @click.argument("member_id", metavar="MEMBER")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="The photos are 3-5 frames of one capture (looking at the camera, slightly left, "
+    "right, up): frames the quality gate refuses are skipped, at least 3 must pass.",
+)
 @json_option
 @click.pass_obj
-def enroll(state: State, member_id: str, photos: tuple[Path, ...], as_json: bool) -> None:
-    """Enrol a member from still photos (exits 2 without an active consent)."""
+def enroll(
+    state: State, member_id: str, photos: tuple[Path, ...], burst: bool, as_json: bool
+) -> None:
+    """Enrol a member from still photos (exits 2 without an active consent). Every photo must
+    pass the quality gate, except with --burst. Several views of the face (a burst) make the
+    member much easier to recognise at the door than one photo."""
     from consentcam.consent.ledger import enroll as do_enroll
+    from consentcam.consent.ledger import enroll_burst
 
-    e = do_enroll(_ledger(state), member_id, list(photos))
+    ledger = _ledger(state)
+    e = (enroll_burst if burst else do_enroll)(ledger, member_id, list(photos))
+    skipped = "".join(f"\nskipped {reason}" for reason in e.skipped)
     _emit(
         as_json,
-        {"member_id": e.member_id, "templates": e.templates, "quality": e.quality},
-        f"enrolled {e.templates} template(s) for {e.member_id}",
+        {
+            "member_id": e.member_id,
+            "templates": e.templates,
+            "quality": e.quality,
+            "skipped": list(e.skipped),
+        },
+        f"enrolled {e.templates} template(s) for {e.member_id}{skipped}",
     )
 
 

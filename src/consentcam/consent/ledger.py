@@ -18,13 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
-from consentcam.consent.profiles import FACE_MODES, MODES, RECOGNITION, profile
+from consentcam.consent.profiles import (
+    FACE_MODES,
+    MODES,
+    RECOGNITION,
+    profile,
+    visit_notice_sentence,
+)
 from consentcam.errors import (
     Conflict,
     ConsentError,
@@ -33,6 +40,7 @@ from consentcam.errors import (
     PolicyError,
 )
 from consentcam.match.gallery import Identification
+from consentcam.match.scores import fused_template
 from consentcam.store import crypto
 from consentcam.store.db import Store, deleted_rows, forget_deleted, open_store, stored_once
 from consentcam.store.models import (
@@ -42,6 +50,7 @@ from consentcam.store.models import (
     Consent,
     Delivery,
     Event,
+    HeldView,
     Member,
     Notice,
     OutboxEntry,
@@ -290,6 +299,7 @@ def notice_text(jurisdiction: str, version: str) -> str:
         "shared, and is deleted when you withdraw (as easy as giving consent), when your "
         "consent expires, or after a period without visits. Refusing has no effect on your "
         f"membership or its benefits. Legal basis and rules: {rules.source}."
+        + visit_notice_sentence(version)
     )
 
 
@@ -408,47 +418,107 @@ class Enrolment:
     member_id: str
     templates: int
     quality: list[dict[str, Any]]
+    # A burst's frames the quality gate refused, each with why ("photo 2: image too blurry").
+    skipped: tuple[str, ...] = ()
+
+
+# A kiosk burst: frames of one capture (the member looking at the camera, slightly left, right,
+# up); those the quality gate refuses are skipped, and at least this many must pass.
+BURST_MIN_VIEWS = 3
+BURST_MAX_VIEWS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentView:
+    """One accepted enrolment photo, ready to store: its embedding (raw, as the vision pipeline
+    gives it), its quality figures and the hash of the photo it came from (never the photo)."""
+
+    vector: np.ndarray
+    quality: dict[str, Any]
+    source_sha256: str
+
+
+def enrolment_views(ledger: Ledger, photos: Sequence[Path]) -> list[EnrolmentView]:
+    """The enrolment views of ``photos``: every photo must show one good-quality face, or
+    InputError names the first that does not and what to fix."""
+    from consentcam.vision.faces import enrolment_face
+
+    views = []
+    for path in photos:
+        face = enrolment_face(path, ledger.settings.vision)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        views.append(EnrolmentView(face.vector, face.quality.as_dict(), digest))
+    return views
 
 
 def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
     """Enrol a member from still photos taken through the consent flow (never from footage).
 
     All photos must pass: one face each, good quality. Nothing is stored unless all do."""
-    from consentcam.vision.faces import enrolment_face
-
     if not photos:
         raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
         _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)))
     # Decoding and embedding take seconds: done outside the write transaction, so the store is
     # not held meanwhile; the consent is checked again where the templates are written.
-    faces = [(path, enrolment_face(path, ledger.settings.vision)) for path in photos]
+    return enroll_views(ledger, member_id, enrolment_views(ledger, photos))
+
+
+def enroll_burst(
+    ledger: Ledger,
+    member_id: str,
+    photos: Sequence[Path],
+    labels: Sequence[str] | None = None,
+) -> Enrolment:
+    """Enrol a member from a kiosk burst: up to BURST_MAX_VIEWS frames of one capture, several
+    views of the member's face. Frames the quality gate refuses are skipped (the result says
+    which and why); at least BURST_MIN_VIEWS must pass, and they must all show one person (each
+    within the 1:1 threshold of their fusion), or nothing is stored. Several views make a
+    member's fused template much more reliable at the door (docs/model-card.md)."""
+    from consentcam.model_card import model_card
+
+    if not BURST_MIN_VIEWS <= len(photos) <= BURST_MAX_VIEWS:
+        raise InputError(
+            f"a burst has {BURST_MIN_VIEWS} to {BURST_MAX_VIEWS} frames, not {len(photos)}"
+        )
+    names = list(labels) if labels is not None else [str(p) for p in photos]
+    with ledger.store.transaction() as s:
+        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)))
+    views: list[EnrolmentView] = []
+    skipped: list[str] = []
+    for path, name in zip(photos, names, strict=True):
+        try:
+            (view,) = enrolment_views(ledger, [path])
+        except InputError as exc:
+            skipped.append(str(exc).replace(str(path), name))
+            continue
+        views.append(view)
+    if len(views) < BURST_MIN_VIEWS:
+        raise InputError(
+            f"only {len(views)} of {len(photos)} frames passed the quality gate, "
+            f"{BURST_MIN_VIEWS} needed: {'; '.join(skipped)}"
+        )
+    fused = fused_template(np.stack([v.vector for v in views]))
+    apart = max(float(np.linalg.norm(v.vector - fused)) for v in views)
+    if apart > model_card().verification_threshold:
+        raise InputError(
+            "the frames do not all show the same person; nothing was enrolled (take the "
+            "photos again with one person in front of the kiosk)"
+        )
+    result = enroll_views(ledger, member_id, views)
+    return Enrolment(result.member_id, result.templates, result.quality, tuple(skipped))
+
+
+def enroll_views(ledger: Ledger, member_id: str, views: Sequence[EnrolmentView]) -> Enrolment:
+    """Store accepted enrolment views (``enrolment_views``; a kiosk burst) as the member's
+    templates, in one transaction with its audit entry, if the member's consent allows it."""
+    if not views:
+        raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         consent = _enrolment_consent(s, member)
-        transform = crypto.tenant_transform(ledger.keys.key, member.tenant_id)
-        qualities = []
-        for path, face in faces:
-            template_id = new_id()
-            protected = crypto.protect(transform, face.vector[None, :])[0]
-            s.add(
-                Template(
-                    id=template_id,
-                    tenant_id=member.tenant_id,
-                    member_id=member.id,
-                    consent_id=consent.id,
-                    model_id=_model_id(),
-                    sealed=crypto.seal(
-                        ledger.keys,
-                        protected,
-                        template_aad(member.tenant_id, template_id, member.id),
-                    ),
-                    key_id=ledger.keys.key_id,
-                    quality=face.quality.as_dict(),
-                    source_sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-                )
-            )
-            qualities.append(face.quality.as_dict())
+        for view in views:
+            add_template(s, ledger.keys, member, consent, view)
         member.last_interaction_at = utcnow()
         s.flush()
         chain.append(
@@ -456,10 +526,39 @@ def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
             actor=ledger.actor,
             action="template.enrol",
             subject=member.id,
-            details={"templates": len(photos), "consent": consent.id},
+            details={"templates": len(views), "consent": consent.id},
             tenant_id=member.tenant_id,
         )
-        return Enrolment(member.id, len(photos), qualities)
+        return Enrolment(member.id, len(views), [v.quality for v in views])
+
+
+def add_template(
+    s: Session,
+    keys: crypto.TemplateKeys,
+    member: Member,
+    consent: Consent,
+    view: EnrolmentView,
+    origin: str = "enrolment",
+) -> Template:
+    """One template row: the embedding rotated by the tenant's transform and sealed to its row
+    and member. The caller audits it (with the rest of its transaction)."""
+    template_id = new_id()
+    transform = crypto.tenant_transform(keys.key, member.tenant_id)
+    protected = crypto.protect(transform, view.vector[None, :])[0]
+    template = Template(
+        id=template_id,
+        tenant_id=member.tenant_id,
+        member_id=member.id,
+        consent_id=consent.id,
+        model_id=_model_id(),
+        sealed=crypto.seal(keys, protected, template_aad(member.tenant_id, template_id, member.id)),
+        key_id=keys.key_id,
+        quality=view.quality,
+        source_sha256=view.source_sha256,
+        origin=origin,
+    )
+    s.add(template)
+    return template
 
 
 def _enrolment_consent(s: Session, member: Member) -> Consent:
@@ -668,8 +767,9 @@ def withdrawn_consents(s: Session, member: Member, now: dt.datetime) -> tuple[in
         c.withdrawn_at = now
     s.flush()
     # The trigger deleted templates of each withdrawn consent; this also removes any left under
-    # an already-ended consent.
+    # an already-ended consent, and any door view held for a visit template.
     s.execute(delete(Template).where(Template.member_id == member.id))
+    s.execute(delete(HeldView).where(HeldView.member_id == member.id))
     return len(consents), int(templates)
 
 

@@ -13,6 +13,24 @@ from consentcam.errors import InputError
 MODES = ("count", "verify", "lane", "door")
 # The one purpose a face template may serve; consents name it explicitly (PIPL 14, GDPR 7).
 RECOGNITION = "recognition"
+# Notice versions whose text tells the member that confirmed visits refine their template
+# (consent/visits.py), and how many such templates a member keeps.
+VISIT_NOTICE_VERSIONS = frozenset({"v2"})
+VISIT_TEMPLATES_MAX = 5
+
+
+def visit_notice_sentence(version: str) -> str:
+    """What a notice of ``version`` says about visit templates ('' if it does not allow them)."""
+    if version not in VISIT_NOTICE_VERSIONS:
+        return ""
+    return (
+        " With this version of the notice, a visit that staff confirm was you (or a check-in "
+        "the kiosk camera confirmed) may also store one view of your face from that visit as "
+        f"an extra template, at most {VISIT_TEMPLATES_MAX} of them, the oldest replaced; they "
+        "are deleted with the rest."
+    )
+
+
 FACE_MODES = frozenset({"verify", "lane", "door"})
 # Footfall buckets are aggregate counts with no identifier, so they are not personal data (GDPR
 # recital 26, PIPL 4, BIPA and CUBI cover biometric identifiers only) and no regime caps their

@@ -75,7 +75,10 @@ def purge(
 
 def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
     """Delete what one tenant may no longer keep; the counts by kind."""
+    from consentcam.consent.visits import expire_held_views
+
     counts: Counter[str] = Counter()
+    counts["held_views"] = expire_held_views(s, now, tenant_id)
     templates = delete(Template).where(Template.tenant_id == tenant_id)
     # Withdrawal normally deletes templates at once (in the store's trigger too); this catches
     # any left behind, e.g. by a restore from a backup taken in between.
@@ -126,6 +129,7 @@ def _report(counts: Counter[str], now: dt.datetime) -> dict[str, Any]:
         },
         "events_deleted": counts["events"],
         "footfall_deleted": counts["footfall"],
+        "held_views_deleted": counts["held_views"],
         "at": now.astimezone(dt.UTC).isoformat(),
     }
 

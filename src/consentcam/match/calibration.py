@@ -40,10 +40,12 @@ def calibration(ledger: Ledger, site_name: str, target_fpir: float | None = None
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
         rules = profile(site.jurisdiction)
+        size = site_gallery_size(s, site)
         report: dict[str, Any] = {
             "site": site.name,
             "jurisdiction": site.jurisdiction,
-            **calibration_at(site_gallery_size(s, site), target_fpir),
+            **calibration_at(size, target_fpir),
+            "cameras": camera_tradeoff(size, site.false_alerts_per_1000),
         }
         report["filing"] = (
             filing_status(enrolled_people(s, site.tenant_id), rules.filing_thresholds)
@@ -87,6 +89,73 @@ def calibration_at(gallery_size: int, target_fpir: float | None = None) -> dict[
         "expected_fnmr": fnmr_at(card, in_force),
         "model_card_version": card.version,
     }
+
+
+def camera_tradeoff(gallery_size: int, budget: float | None = None) -> dict[str, Any]:
+    """What a camera worker decides at for a gallery of ``gallery_size`` members: the false-alert
+    budget in force (the site's, else the model card's) with its track threshold, and the
+    trade-off at every measured budget (expected false alerts per 1,000 non-member visitors
+    against the expected share of member walk-ins recognised, enrolled from 1 or 3 photos),
+    from the ``eval tracks`` protocol recorded in the model card."""
+    card = model_card()
+    sizes = card.track_sizes
+    in_force = card.track_point(max(gallery_size, 1), budget)
+
+    def row(point: Any) -> dict[str, Any]:
+        return {
+            "false_alerts_per_1000": point.false_alerts_per_1000,
+            "threshold": round(point.threshold, 4),
+            "expected_member_recall_1_photo": round(point.recall_1, 3),
+            "expected_member_recall_3_photos": round(point.recall_3, 3),
+        }
+
+    note = None
+    if gallery_size > sizes[-1]:
+        note = (
+            f"the gallery is larger than the {sizes[-1]:,} members measured in model card "
+            f"{card.version}: the threshold measured there is used, so false alerts grow above "
+            f"the budget, about in proportion to the gallery (x{gallery_size / sizes[-1]:.3g})"
+        )
+    return {
+        **row(in_force),
+        "budget_source": "site" if budget is not None else "model card",
+        "tradeoff": [row(card.track_point(max(gallery_size, 1), b)) for b in card.track_budgets],
+        "measured_gallery_sizes": list(sizes),
+        "note": note,
+    }
+
+
+def set_false_alert_budget(
+    ledger: Ledger, site_name: str, false_alerts_per_1000: float | None
+) -> dict[str, Any]:
+    """Choose the site's operating point (None: back to the model card's default); refused
+    outside the measured range. Audited with the old and new budget; the site's workers pick
+    it up at their next refresh (a fraction of a second). Returns the new calibration report."""
+    from consentcam.audit import chain
+    from consentcam.match.gallery import bump_version
+
+    card = model_card()
+    if false_alerts_per_1000 is not None:
+        card.track_point(1, false_alerts_per_1000)  # InputError outside the measured range
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
+        before = site.false_alerts_per_1000
+        site.false_alerts_per_1000 = false_alerts_per_1000
+        bump_version(s, site.id)
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="site.false_alert_budget",
+            subject=site.id,
+            details={
+                "site": site.name,
+                "before": before,
+                "after": false_alerts_per_1000,
+                "model_card_version": card.version,
+            },
+            tenant_id=site.tenant_id,
+        )
+    return calibration(ledger, site_name)
 
 
 def fnmr_at(card: ModelCard, fmr: float) -> float:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from consentcam.consent.profiles import RECOGNITION
 from consentcam.errors import InputError
 from consentcam.match.index import GalleryIndex, IndexKind, make_index
+from consentcam.match.scores import fused_template
 from consentcam.model_card import model_card
 from consentcam.store import crypto
 from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
@@ -76,13 +77,15 @@ class SiteGallery:
         self._index = index
         self._kind: IndexKind = kind
         self._exact_max = exact_max
-        self._member_of: dict[str, str] = {}  # template id -> member id
-        # Distinct members in ``_member_of``, counted when it changes: every identify needs it
-        # (the threshold depends on it), and counting 100,000 templates a probe is not free.
+        self._member_of: dict[str, str] = {}  # template id -> member id, of indexed templates
+        # Members in the index (one fused vector each), kept when it changes: every identify
+        # needs it (the threshold depends on it).
         self._members = 0
         # Templates ``drop_withdrawn`` found deleted, until a full refresh no longer sees them.
         self._dropped: set[str] = set()
         self._version: int | None = None
+        # The site's false-alert budget (None: the model card's default), read at each refresh.
+        self.false_alerts_per_1000: float | None = None
         self._next_expiry: dt.datetime | None = None
         self._lock = threading.Lock()
         # Shared by the watcher's threads: one warning when the store goes, one line when back.
@@ -93,7 +96,11 @@ class SiteGallery:
         return self._members
 
     def refresh(self, now: dt.datetime | None = None) -> bool:
-        """Bring the gallery up to date with the store; True if anything changed."""
+        """Bring the gallery up to date with the store; True if anything changed.
+
+        The index holds one fused vector per member (``fused_template`` of the member's live
+        templates); a member whose templates changed is fused again from all of them, so only
+        changed members' templates are decrypted."""
         now = now or utcnow()
         with self._ledger.store.transaction() as s:
             version = (
@@ -105,36 +112,71 @@ class SiteGallery:
             expired = self._next_expiry is not None and now >= self._next_expiry
             if version == self._version and not expired:
                 return False
+            self.false_alerts_per_1000 = s.execute(
+                select(Site.false_alerts_per_1000).where(Site.id == self.site_id)
+            ).scalar()
             current = self._live_templates(s, now)
             with self._lock:
-                fresh = [t for t in current if t not in self._member_of and t not in self._dropped]
-            sealed = self._sealed(s, fresh)
-            opened = {t: self._open(t, current[t][0], sealed[t]) for t in fresh if t in sealed}
+                changed = self._changed_members(current)
+            wanted = [t for t, (m, _) in current.items() if m in changed]
+            sealed = self._sealed(s, wanted)
+            opened = {t: self._open(t, current[t][0], sealed[t]) for t in wanted if t in sealed}
             good = {t: v for t, v in opened.items() if v is not None}
         with self._lock:
             if self._index is None:
                 self._index = make_index(self._kind, len(current), self._exact_max)
             # Decided under the lock: the notification thread may have dropped a withdrawn
             # member's templates while this read ran; those stay out (``_dropped``).
-            stale = [t for t in self._member_of if t not in current]
-            fresh = [t for t in good if t not in self._member_of and t not in self._dropped]
-            self._remove(stale)
-            if fresh:
-                self._index.add(fresh, np.stack([good[t] for t in fresh]))
-                self._member_of.update({t: current[t][0] for t in fresh})
-                self._members = len(set(self._member_of.values()))
+            now_changed = self._changed_members(current)
+            live = {t: current[t][0] for t in good if t not in self._dropped}
+            self._remove_members(changed | now_changed)
+            self._add_members(changed | now_changed, live, good)
             self._dropped &= current.keys()  # those this read no longer saw are gone for good
-            self._version = version
+            # A member changed meanwhile (a drop) whose templates this read did not open is
+            # fused again at the next refresh.
+            self._version = None if now_changed - changed else version
             expiries = [e for _, e in current.values() if e is not None]
             self._next_expiry = min(expiries) if expiries else None
-        return bool(stale or fresh)
+        return bool(changed | now_changed)
+
+    def _changed_members(self, current: dict[str, tuple[str, dt.datetime | None]]) -> set[str]:
+        """Members with a template added to or gone from ``current`` since the index was built
+        (the caller holds the lock)."""
+        fresh = {
+            m
+            for t, (m, _) in current.items()
+            if t not in self._member_of and t not in self._dropped
+        }
+        stale = {m for t, m in self._member_of.items() if t not in current}
+        return fresh | stale
+
+    def _add_members(
+        self, members: set[str], live: dict[str, str], vectors: dict[str, np.ndarray]
+    ) -> None:
+        """Index the fused vector of each of ``members`` from its ``live`` templates (template id
+        -> member id) and their ``vectors`` (the caller holds the lock)."""
+        assert self._index is not None
+        views: dict[str, list[str]] = {}
+        for t, m in live.items():
+            if m in members:
+                views.setdefault(m, []).append(t)
+        if not views:
+            return
+        ids = sorted(views)
+        fused = np.stack([fused_template(np.stack([vectors[t] for t in views[m]])) for m in ids])
+        self._index.add(ids, fused)
+        fused.fill(0)
+        for m in ids:
+            self._member_of.update(dict.fromkeys(views[m], m))
+        self._members = len(self._index)
 
     def drop_withdrawn(self, member_ids: Collection[str], now: dt.datetime | None = None) -> int:
-        """Take out of the index, at once, the templates of ``member_ids`` that are no longer
-        live (the store's notification names the member whose consent or templates changed),
-        without waiting for the full ``refresh`` that reconciles the whole site: at 100,000
-        members that takes seconds, and a withdrawn member must be unknown within two.
-        Returns how many templates were dropped."""
+        """Take out of the index, at once, the members among ``member_ids`` with a template that
+        is no longer live (the store's notification names the member whose consent or templates
+        changed), without waiting for the full ``refresh`` that reconciles the whole site: at
+        100,000 members that takes seconds, and a withdrawn member must be unknown within two.
+        A member who keeps other live templates (one aged out) comes back, fused from those, at
+        the refresh the same notification asks for. Returns how many templates were dropped."""
         wanted = set(member_ids)
         with self._lock:
             held = [t for t, m in self._member_of.items() if m in wanted]
@@ -154,32 +196,44 @@ class SiteGallery:
             existing = set(s.execute(select(Template.id).where(Template.id.in_(gone))).scalars())
         with self._lock:
             dropped = [t for t in gone if t in self._member_of]
-            self._remove(dropped)
+            self._remove_members({self._member_of[t] for t in dropped})
             self._dropped.update(t for t in gone if t not in existing)
         return len(dropped)
 
-    def _remove(self, template_ids: list[str]) -> None:
-        """Take templates out of the index and the member map (the caller holds the lock)."""
-        if not template_ids:
+    def _remove_members(self, member_ids: Collection[str]) -> None:
+        """Take members out of the index and their templates out of the member map (the caller
+        holds the lock)."""
+        if not member_ids:
             return
         assert self._index is not None
-        self._index.remove(template_ids)
-        for t in template_ids:
-            del self._member_of[t]
-        self._members = len(set(self._member_of.values()))
+        self._index.remove(list(member_ids))
+        gone = set(member_ids)
+        self._member_of = {t: m for t, m in self._member_of.items() if m not in gone}
+        self._members = len(self._index)
 
-    def identify(self, embedding: np.ndarray, target_fpir: float | None = None) -> Identification:
-        """The member whose template is nearest ``embedding`` (a raw embedding from the vision
-        pipeline), if within the threshold for this gallery's size; else unknown."""
+    def identify(
+        self, embedding: np.ndarray, target_fpir: float | None = None, *, views: int = 1
+    ) -> Identification:
+        """The member whose fused template is nearest ``embedding`` (a raw embedding from the
+        vision pipeline), if within the threshold for this gallery's size; else unknown.
+
+        One view (a still photo, one frame) is held to the model card's image threshold for
+        ``target_fpir``; the fusion of several views of a track to the track threshold for the
+        site's false-alert budget (measured on fused views: they are better evidence)."""
+        card = model_card()
         with self._lock:
             members = self.members
-            threshold = model_card().identification_threshold(max(members, 1), target_fpir)
+            threshold = (
+                card.track_threshold(max(members, 1), self.false_alerts_per_1000)
+                if views > 1
+                else card.identification_threshold(max(members, 1), target_fpir)
+            )
             if not members:
                 return Identification(None, None, threshold, 0)
             assert self._index is not None  # members exist only after a refresh made it
             probe = crypto.protect(self._transform, embedding[None, :])[0]
             (best,) = self._index.search(probe, k=1)
-            member = self._member_of[best.id] if best.distance <= threshold else None
+            member = best.id if best.distance <= threshold else None
             return Identification(member, best.distance, threshold, members)
 
     def member_templates(self, member_id: str, now: dt.datetime | None = None) -> np.ndarray:
@@ -239,7 +293,7 @@ class SiteGallery:
         if not len(templates):
             return Identification(None, None, threshold, 0)
         probe = crypto.protect(self._transform, embedding[None, :])[0]
-        distance = float(np.min(np.linalg.norm(templates - probe, axis=1)))
+        distance = float(np.linalg.norm(fused_template(templates) - probe))
         return Identification(member_id if distance <= threshold else None, distance, threshold, 1)
 
     @contextmanager
@@ -338,6 +392,23 @@ class SiteGallery:
             rows = s.execute(select(Template.id, Template.sealed).where(Template.id.in_(chunk)))
             found.update((tid, sealed) for tid, sealed in rows)
         return found
+
+
+def bump_version(s: Session, site_id: str) -> None:
+    """Tell the site's workers to refresh (what the store's triggers do for template and consent
+    changes), for changes no trigger sees: the site's false-alert budget."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect = s.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(GalleryVersion).values(site_id=site_id, version=1)
+    s.execute(
+        statement.on_conflict_do_update(
+            index_elements=[GalleryVersion.site_id],
+            set_={"version": GalleryVersion.version + 1},
+        )
+    )
 
 
 def live_templates(query: QueryT, site_id: str, now: dt.datetime) -> QueryT:

@@ -51,6 +51,21 @@ def similarities(gallery: npt.ArrayLike, probe: npt.ArrayLike) -> FloatArray:
     return result
 
 
+def fused_template(vectors: npt.ArrayLike) -> FloatArray:
+    """One vector for several views of a person: the mean of the views scaled to unit length,
+    scaled to unit length again. A member is searched by this one vector rather than by each
+    enrolment view: every extra vector per member is another chance for a stranger to come
+    close, while the fused one sits nearer the person's other photos (measured on LFW in
+    docs/model-card.md). Orthonormal tenant transforms commute with it."""
+    m = _matrix(vectors, "vectors")
+    if len(m) == 0:
+        raise InputError("a fused template needs at least one vector")
+    units = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    mean = units.mean(axis=0)
+    result: FloatArray = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return result
+
+
 def decide(distance: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:
     """Same person where the distance is at or below ``threshold``."""
     return np.asarray(distance, dtype=np.float32) <= np.float32(threshold)

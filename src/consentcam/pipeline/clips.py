@@ -10,7 +10,7 @@ carried through the same crop, scale and translation, so it is exact up to the d
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,15 @@ class Actor:
     end: int  # frames [start, end) on screen
     path: tuple[tuple[float, float], tuple[float, float]]  # crop centre (x0,y0) -> (x1,y1), 0-1
     height: tuple[float, float]  # crop height as a fraction of frame height at start and end
+    # Further photos of the same person, shown after ``photo`` in equal consecutive parts of the
+    # walk (the person turns, the light changes): one track with several views.
+    more_photos: tuple[ImageArray, ...] = ()
+    # Brightness gain of each part (``photo`` first, then ``more_photos``); 1.0 where missing.
+    light: tuple[float, ...] = ()
+
+    @property
+    def photos(self) -> tuple[ImageArray, ...]:
+        return (self.photo, *self.more_photos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,35 @@ def write_clip(
 ) -> ClipTruth:
     """Render ``actors`` over ``frames`` frames into an MP4 at ``path`` (mp4v) and its truth beside
     it (``truth_path``); actors later in the list are drawn in front. Deterministic for a seed."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise InputError(f"{path}: cannot write an MP4 video here")
+    truth: list[tuple[tuple[str, Box], ...]] = []
+    try:
+        for image, faces in rendered_frames(
+            actors, size=size, frames=frames, background=background, seed=seed,
+            motion_blur=motion_blur,
+        ):  # fmt: skip
+            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            truth.append(faces)
+    finally:
+        writer.release()
+    result = ClipTruth(size, fps, tuple(truth))
+    truth_path(path).write_text(result.to_json())
+    return result
+
+
+def rendered_frames(
+    actors: Sequence[Actor],
+    *,
+    size: tuple[int, int],
+    frames: int,
+    background: ImageArray | None = None,
+    seed: int = 0,
+    motion_blur: bool = False,
+) -> Iterator[tuple[ImageArray, tuple[tuple[str, Box], ...]]]:
+    """Each frame of the scene (RGB) with its truth, the (name, face box) of every visible face,
+    rendered one at a time in memory; actors later in the list are drawn in front."""
     width, height = size
     rng = np.random.default_rng(seed)
     scene = (
@@ -121,28 +159,16 @@ def write_clip(
     # Mild sensor noise (sigma 2.5 levels), different on every frame.
     noise = np.rint(2.5 * rng.standard_normal((NOISE_FRAMES, height, width, 3), np.float32))
     noise = noise.astype(np.int16)
-    sprites = [_sprite(a.photo) for a in actors]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
-    if not writer.isOpened():
-        raise InputError(f"{path}: cannot write an MP4 video here")
-    truth: list[tuple[tuple[str, Box], ...]] = []
-    try:
-        for index in range(frames):
-            frame = scene.copy()
-            placed: list[tuple[str, Box, Box]] = []  # name, face box, sprite rectangle
-            for actor, sprite in zip(actors, sprites, strict=True):
-                if actor.start <= index < actor.end:
-                    placed.append(_draw(frame, actor, sprite, index, motion_blur))
-            shift = tuple(int(v) for v in rng.integers(0, [height, width]))
-            frame += np.roll(noise[index % NOISE_FRAMES], shift, axis=(0, 1))
-            image = np.clip(frame, 0, 255).astype(np.uint8)
-            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            truth.append(_visible(placed, size))
-    finally:
-        writer.release()
-    result = ClipTruth(size, fps, tuple(truth))
-    truth_path(path).write_text(result.to_json())
-    return result
+    sprites = [tuple(_sprite(photo) for photo in a.photos) for a in actors]
+    for index in range(frames):
+        frame = scene.copy()
+        placed: list[tuple[str, Box, Box]] = []  # name, face box, sprite rectangle
+        for actor, views in zip(actors, sprites, strict=True):
+            if actor.start <= index < actor.end:
+                placed.append(_draw(frame, actor, views, index, motion_blur))
+        shift = tuple(int(v) for v in rng.integers(0, [height, width]))
+        frame += np.roll(noise[index % NOISE_FRAMES], shift, axis=(0, 1))
+        yield np.clip(frame, 0, 255).astype(np.uint8), _visible(placed, size)
 
 
 def sample_actors(
@@ -272,11 +298,14 @@ def _soft_mask(valid: np.ndarray) -> np.ndarray:
 
 
 def _draw(
-    frame: np.ndarray, actor: Actor, sprite: _Sprite, index: int, motion_blur: bool
+    frame: np.ndarray, actor: Actor, views: tuple[_Sprite, ...], index: int, motion_blur: bool
 ) -> tuple[str, Box, Box]:
     """Paste ``actor`` as it is at frame ``index``; its name, face box and sprite rectangle."""
     span = max(1, actor.end - actor.start - 1)
     t = (index - actor.start) / span
+    part = min(len(views) - 1, (index - actor.start) * len(views) // (actor.end - actor.start))
+    sprite = views[part]
+    gain = actor.light[part] if part < len(actor.light) else 1.0
     fh, fw = frame.shape[:2]
     (x0, y0), (x1, y1) = actor.path
     cx, cy = (x0 + (x1 - x0) * t) * fw, (y0 + (y1 - y0) * t) * fh
@@ -285,6 +314,8 @@ def _draw(
     shrink = sh < sprite.pixels.shape[0]
     interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     pixels = cv2.resize(sprite.pixels, (sw, sh), interpolation=interp).astype(np.float32)
+    if gain != 1.0:
+        pixels = np.minimum(pixels * gain, 255.0)
     alpha = cv2.resize(sprite.alpha, (sw, sh), interpolation=cv2.INTER_LINEAR)
     if motion_blur:
         dx = (x1 - x0) * fw / span

@@ -9,6 +9,7 @@ from typing import Any
 
 from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger
+from consentcam.consent.visits import release_held_view
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import Event, utcnow
 
@@ -31,6 +32,9 @@ def confirm_event(
             state = event.status or "not a door event"
             raise InputError(f"event {event_id} needs no confirmation ({state})")
         event.status, event.confirmed_by, event.confirmed_at = status, ledger.actor, now
+        # The door's view of the person: a visit template if confirmed and the member's notice
+        # allows it; deleted at once otherwise (it may show someone else: invariant 8).
+        learned = release_held_view(s, ledger.keys, event, confirmed=confirm, actor=ledger.actor)
         notice = record_event(
             s,
             tenant_id=event.tenant_id,
@@ -46,7 +50,11 @@ def confirm_event(
             actor=ledger.actor,
             action=f"event.{status}",
             subject=event.member_id,
-            details={"event_id": event.id, "notice_event_id": notice.id},
+            details={
+                "event_id": event.id,
+                "notice_event_id": notice.id,
+                "visit_template": learned,
+            },
             tenant_id=event.tenant_id,
         )
         s.flush()
@@ -55,4 +63,5 @@ def confirm_event(
             "status": status,
             "confirmed_by": ledger.actor,
             "confirmed_at": now.isoformat(),
+            "visit_template": learned,
         }

@@ -32,6 +32,7 @@ from consentcam.consent.profiles import FACE_MODES, profile
 from consentcam.consent.purchases import purchase_summary
 from consentcam.errors import ConfigError, PolicyError
 from consentcam.match.gallery import Identification, SiteGallery
+from consentcam.match.scores import fused_template
 from consentcam.pipeline import claims
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
@@ -42,7 +43,7 @@ from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
 from consentcam.vision import models
 from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
 from consentcam.vision.detect import DETECTOR_MODELS, DETECTORS, Detector
-from consentcam.vision.embed import EMBEDDER_MODELS, Embedder, fused_embeddings, unit_vectors
+from consentcam.vision.embed import EMBEDDER_MODELS, Embedder, fused_embeddings
 from consentcam.vision.quality import face_quality
 from consentcam.vision.records import Box, ImageArray
 
@@ -54,10 +55,6 @@ ALERT_KINDS = ("recognition", "verification")
 # is scaled to (HOG finds faces from about 80 px).
 ROI_MARGIN = 0.5
 ROI_FACE_PX = 90.0
-# A track decided unknown gets another chance once its face has grown this much (a member seen
-# far away first, then close up), at most this many times.
-REGROW = 1.5
-MAX_RETRIES = 2
 # While the store is away the frame loop leaves it alone (a silent server makes every attempt
 # wait out the connect timeout, seconds per frame); a background thread tries it this often.
 STORE_RETRY_S = 1.0
@@ -70,6 +67,8 @@ class TrackReport:
     track_id: int
     member_id: str | None
     frames: tuple[tuple[int, Box], ...]
+    decided_at: int | None = None  # frame index of the member decision
+    embeddings: int = 0  # faces of the track embedded (within the per-track budget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +166,14 @@ class _Track:
     embeddings: list[np.ndarray] = field(default_factory=list)
     candidate: np.ndarray | None = None  # best chip views since the last embedding
     candidate_score: float = 0.0
-    candidate_width: int = 0
+    best_score: float = 0.0  # the best quality score embedded so far
     last_embed: int = -(10**9)
-    embedded_width: int = 0
-    min_width: int = 0  # after an unknown decision: wait for the face to grow to this width
-    retries: int = 0
+    next_look: int = 0  # frame index of the next periodic look
+    look_every: float = 0.0  # frames until the one after (grows after each look)
+    embedded: int = 0  # faces embedded so far: the per-track budget, and reports
     decided: bool = False
     member_id: str | None = None
-    result: Identification | None = None
+    decided_at: int | None = None  # frame index of the member decision, for reports
 
     def forget_faces(self) -> None:
         """Zero and drop every chip and embedding (the arrays may be shared with no one else,
@@ -348,31 +347,41 @@ class CameraWorker:
             track.forget_faces()
             if self._keep_reports and track.confirmed and track.detected:
                 frames = tuple(track.frames[: track.detected])
-                self.reports.append(TrackReport(track.track_id, track.member_id, frames))
+                self.reports.append(
+                    TrackReport(
+                        track.track_id, track.member_id, frames, track.decided_at, track.embedded
+                    )
+                )
 
     # -- identification --------------------------------------------------------------------
 
     def _consider(self, track: _Track, frame: Frame, box: Box, hits: int) -> dict[str, Any] | None:
-        """Collect this frame as a candidate for embedding, embed when due, decide when the
-        track has been seen K times."""
-        if box.width < max(self.p.min_face_px, track.min_width):
+        """Collect this frame as a candidate view, embed the best candidate when the track's
+        budget and the selection rule allow, and decide on the fused evidence once the track has
+        been seen K times with enough views (the recognition policy: DESIGN.md)."""
+        if box.width < self.p.min_face_px:
             return None
         claimed = self._claims(frame.captured_at) if self.ctx.mode == "verify" else []
         if self.ctx.mode == "verify" and not claimed:
             return None  # nobody claimed: no reason to look at anyone's face
         with self._timed("embed"):
             self._collect(track, frame.image, box)
-            due = frame.index - track.last_embed >= self.p.embed_gap
-            if due and track.candidate is not None:
-                self._embed_candidate(track, frame.index)
-        if hits < self.p.min_consistent or not track.embeddings:
+            embedded = self._embed_if_due(track, frame.index)
+        if not embedded or hits < self.p.min_consistent or len(track.embeddings) < self.p.min_views:
+            self._unknown_if_spent(track)
             return None
         with self._timed("match"):
             decision = self._decide(track, claimed)
         if decision is None:
+            self._unknown_if_spent(track)
             return None
-        with self._timed("events"):
-            return self._alert(track, *decision, frame.captured_at)
+        track.decided_at = frame.index
+        result, claim, view = decision
+        try:
+            with self._timed("events"):
+                return self._alert(track, result, claim, frame.captured_at, view)
+        finally:
+            view.fill(0)
 
     def _collect(self, track: _Track, image: ImageArray, box: Box) -> None:
         landmarks = face_landmarks(image, box)
@@ -394,49 +403,67 @@ class CameraWorker:
             track.candidate.fill(0)
         track.candidate = np.stack(views)
         track.candidate_score = score
-        track.candidate_width = box.width
 
-    def _embed_candidate(self, track: _Track, frame_index: int) -> None:
-        assert track.candidate is not None
+    def _embed_if_due(self, track: _Track, frame_index: int) -> bool:
+        """Embed the track's best candidate since the last embedding if the budget has room (at
+        most ``max_embeds`` over the track's life, one per ``embed_gap`` frames) and it is worth
+        a look: the first view, a view clearly better than any embedded (``embed_gain``), or a
+        periodic look (``look_every`` frames, growing by ``look_backoff``). True if it did."""
+        p = self.p
+        if track.candidate is None or track.embedded >= p.max_embeds:
+            return False
+        if frame_index - track.last_embed < p.embed_gap:
+            return False
+        first = not track.embedded
+        better = track.candidate_score >= p.embed_gain * track.best_score
+        look = frame_index >= track.next_look
+        if not (first or better or look):
+            return False
+        if first or look:
+            track.look_every = p.look_every if first else track.look_every * p.look_backoff
+            track.next_look = frame_index + round(track.look_every)
         vector = fused_embeddings(
             track.candidate[None], self.settings.vision.embed, self._embedder
         )[0]
         track.candidate.fill(0)
         track.candidate = None
-        track.candidate_score = 0.0
         track.embeddings.append(vector)
+        track.best_score = max(track.best_score, track.candidate_score)
+        track.candidate_score = 0.0
+        track.embedded += 1
         track.last_embed = frame_index
-        track.embedded_width = max(track.embedded_width, track.candidate_width)
+        return True
+
+    def _unknown_if_spent(self, track: _Track) -> None:
+        """A track that has spent its embedding budget without a decision is unknown for good:
+        its faces are zeroed now, not at the end of the track."""
+        if track.embedded >= self.p.max_embeds and not track.decided:
+            track.decided = True
+            track.forget_faces()
 
     def _decide(
         self, track: _Track, claimed: list[_OpenClaim]
-    ) -> tuple[Identification, _OpenClaim | None] | None:
-        """(identification, verified claim) once the fused embedding matches and no embedded
-        frame points at someone else; None to keep looking. A spent embedding budget makes the
-        track unknown: for good after MAX_RETRIES, else until its face has grown by REGROW (a
-        member first seen far away may be recognisable close up)."""
+    ) -> tuple[Identification, _OpenClaim | None, np.ndarray] | None:
+        """(identification, verified claim, fused view) once the fusion of every view embedded
+        so far matches and no single view points at someone else; None to keep looking. The
+        fused view of a member's track may become a visit template (``consent.visits``): the
+        caller zeroes it once the alert is written."""
         assert self.gallery is not None
-        fused = unit_vectors(np.mean(track.embeddings, axis=0))
+        fused = fused_template(np.stack(track.embeddings))
         if claimed:
             result, claim = self._verify(fused, claimed)
         else:
-            result, claim = self.gallery.identify(fused), None
+            result, claim = self.gallery.identify(fused, views=len(track.embeddings)), None
             if result.member_id is not None:
                 others = {self.gallery.identify(e).member_id for e in track.embeddings}
                 if others - {result.member_id, None}:
                     result = Identification(None, result.distance, result.threshold, 0)
-        fused.fill(0)
-        if result.member_id is not None:
-            track.decided, track.member_id = True, result.member_id
-            track.forget_faces()
-            return result, claim
-        if len(track.embeddings) >= self.p.max_embeds:
-            track.forget_faces()
-            track.retries += 1
-            track.decided = track.retries > MAX_RETRIES
-            track.min_width = int(np.ceil(REGROW * track.embedded_width))
-            track.last_embed = -(10**9)
-        return None
+        if result.member_id is None:
+            fused.fill(0)
+            return None
+        track.decided, track.member_id = True, result.member_id
+        track.forget_faces()
+        return result, claim, fused
 
     def _verify(
         self, fused: np.ndarray, claimed: list[_OpenClaim]
@@ -478,14 +505,20 @@ class CameraWorker:
     # -- events ------------------------------------------------------------------------------
 
     def _alert(
-        self, track: _Track, result: Identification, claim: _OpenClaim | None, at: dt.datetime
+        self,
+        track: _Track,
+        result: Identification,
+        claim: _OpenClaim | None,
+        at: dt.datetime,
+        view: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
         """The member's event, written with its outbox and audit entries in one transaction,
         unless the member was alerted at this site within the cooldown. A claim is always
         answered: the member asked to be verified and staff wait for the result, so the
         cooldown (which keeps a browsing member from alerting again) does not apply to it. With
         the store unreachable the alert waits in the on-disk spool, behind any alert spooled
-        before it, and the retry thread writes it when the store is back."""
+        before it, and the retry thread writes it when the store is back. ``view`` (the track's
+        fused face) goes with an alert written now, never into the spool's file."""
         assert result.member_id is not None
         if claim is None and self._cooldown_active(result.member_id, at):
             return None
@@ -509,13 +542,16 @@ class CameraWorker:
         if queued:
             return None
         try:
-            return self._write_alert(alert)
+            return self._write_alert(alert, view)
         except SQLAlchemyError as exc:
             self._spool.put(alert)
             self._store_failed(exc)
             return None
 
-    def _write_alert(self, alert: PendingAlert) -> dict[str, Any] | None:
+    def _write_alert(
+        self, alert: PendingAlert, view: np.ndarray | None = None
+    ) -> dict[str, Any] | None:
+        from consentcam.consent.visits import add_visit_template, hold_view
         from consentcam.events.outbox import event_document, record_event
 
         with self.ledger.store.transaction() as s:
@@ -570,6 +606,13 @@ class CameraWorker:
                 tenant_id=self.ctx.tenant_id,
             )
             s.flush()
+            if view is not None and door:
+                hold_view(s, self.ledger.keys, event, view, {"views": alert.frames})
+            elif view is not None and alert.claim_id is not None:
+                add_visit_template(
+                    s, self.ledger.keys, member, view, event_id=event.id,
+                    actor=f"camera:{self.ctx.camera}",
+                )  # fmt: skip
             document = event_document(_outbox_seq(s, event.id), event)
         self.event_count += 1
         if self._keep_reports:
@@ -699,6 +742,19 @@ class CameraWorker:
     def _maybe_flush_footfall(self) -> None:
         if time.monotonic() - self._last_flush >= self.p.footfall_flush_s:
             self._flush_footfall()
+            if self._face_mode and not self._outage.down:
+                self._expire_held_views()
+
+    def _expire_held_views(self) -> None:
+        """Delete door views held for alerts nobody answered in time (``consent.visits``):
+        they may show someone else, and nothing is to be learnt from them."""
+        from consentcam.consent.visits import expire_held_views
+
+        try:
+            with self.ledger.store.transaction() as s:
+                expire_held_views(s, tenant_id=self.ctx.tenant_id)
+        except SQLAlchemyError as exc:
+            self._store_failed(exc)
 
     def _flush_footfall(self) -> None:
         self._last_flush = time.monotonic()

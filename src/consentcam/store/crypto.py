@@ -234,6 +234,14 @@ def protect(transform: Matrix, vectors: npt.ArrayLike) -> FloatArray:
     return result
 
 
+def unprotect(transform: Matrix, vectors: npt.ArrayLike) -> FloatArray:
+    """The inverse of ``protect`` (the transform is orthonormal: its inverse is its transpose)."""
+    q = _transform(transform, "transform")
+    x = _vectors(vectors, q.shape[0])
+    result: FloatArray = (x @ q).astype(np.float32)
+    return result
+
+
 def rewrap(old: Matrix, new: Matrix, vectors: npt.ArrayLike) -> FloatArray:
     """Templates protected under ``old`` moved to ``new`` (renewal of a tenant secret).
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -78,6 +79,9 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     jurisdiction: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The admin's operating point: expected false alerts per 1,000 non-member visitors (None:
+    # the model card's default). Workers decide at the threshold that gives it.
+    false_alerts_per_1000: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Camera(Base):
@@ -154,6 +158,9 @@ class Template(Base):
     quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Where the view came from: "enrolment" (photos through the consent flow, a kiosk burst) or
+    # "visit" (a door visit staff confirmed, or a verified claim, under a notice that says so).
+    origin: Mapped[str] = mapped_column(String(16), default="enrolment", server_default="enrolment")
 
 
 class Purchase(Base):
@@ -198,6 +205,22 @@ class Event(Base):
     status: Mapped[str | None] = mapped_column(String(20))
     confirmed_by: Mapped[str | None] = mapped_column(String(200))
     confirmed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class HeldView(Base):
+    """A door recognition's fused face view, sealed like a template, held only until staff
+    answer the alert: confirmed (it becomes a visit template where the member's notice allows
+    it) or dismissed or left unanswered (deleted at once: it may show someone else)."""
+
+    __tablename__ = "held_views"
+    event_id: Mapped[str] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class OutboxEntry(Base):

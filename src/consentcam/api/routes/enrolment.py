@@ -11,13 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from consentcam.api.queries import renamed_paths, scoped_member
 from consentcam.api.schemas import ERROR_RESPONSES, TOO_MANY_REQUESTS, EnrolmentOut, QualityOut
 from consentcam.api.security import principal_ledger, rate_limited, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import enroll
+from consentcam.consent.ledger import BURST_MIN_VIEWS, enroll, enroll_burst
 from consentcam.errors import ConsentcamError, InputError
 
 router = APIRouter(tags=["enrolment"], responses=ERROR_RESPONSES)
@@ -41,8 +41,17 @@ def post_enrolment(
     photos: Annotated[
         list[UploadFile], File(description=f"1-{MAX_PHOTOS} photos (JPEG, PNG or WebP).")
     ],
+    burst: Annotated[
+        bool,
+        Query(
+            description=f"The photos are {BURST_MIN_VIEWS}-{MAX_PHOTOS} frames of one kiosk "
+            "capture: frames the quality gate refuses are skipped (listed in `skipped`), at "
+            f"least {BURST_MIN_VIEWS} must pass and show one person."
+        ),
+    ] = False,
 ) -> EnrolmentOut:
-    """Enrol the member from 1-5 photos; needs an active recognition consent (403 without)."""
+    """Enrol the member from 1-5 photos, all of which must pass the quality gate, or from a
+    kiosk burst (``burst=true``); needs an active recognition consent (403 without)."""
     ledger = principal_ledger(request, principal)
     if not 1 <= len(photos) <= MAX_PHOTOS:
         raise InputError(f"send 1 to {MAX_PHOTOS} photos, not {len(photos)}")
@@ -57,13 +66,17 @@ def post_enrolment(
             _save(upload, path, max_bytes, names[str(path)])
             paths.append(path)
         try:
-            result = enroll(ledger, member_id, paths)
+            if burst:
+                result = enroll_burst(ledger, member_id, paths, [names[str(p)] for p in paths])
+            else:
+                result = enroll(ledger, member_id, paths)
         except ConsentcamError as exc:
             raise renamed_paths(exc, names) from None
     return EnrolmentOut(
         member_id=result.member_id,
         templates=result.templates,
         quality=[QualityOut(**q) for q in result.quality],
+        skipped=list(result.skipped),
     )
 
 

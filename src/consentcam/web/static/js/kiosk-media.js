@@ -38,7 +38,9 @@ export function toBase64(text) {
 
 /**
  * The enrolment API's refusal as a headline and the reasons a member can act on. Its messages
- * read "photo 1 (name.jpg): photo rejected: reason; reason" or "photo 1: 0 faces found; ...".
+ * read "photo 1 (name.jpg): photo rejected: reason; reason" or "photo 1: 0 faces found; ...";
+ * a burst's, "only 1 of 5 frames passed the quality gate, 3 needed: photo 2 (...): ...; photo 3
+ * (...): ...". Each distinct reason is listed once.
  */
 export function quality(error) {
   const status = error && error.status;
@@ -46,13 +48,18 @@ export function quality(error) {
   if (status === 403) return { message: `This photo cannot be enrolled: ${error.message}`, reasons: [] };
   if (status !== 400 && status !== 422) return { message: `Something went wrong: ${error.message}`, reasons: [] };
   let text = String(error.message || "");
-  text = text.replace(/^photo \d+( \([^)]*\))?: /, "");
-  const marker = "photo rejected: ";
-  const at = text.indexOf(marker);
-  const reasons = (at >= 0 ? text.slice(at + marker.length) : text)
-    .split("; ")
-    .map((r) => r.trim())
-    .filter(Boolean)
-    .map((r) => r.charAt(0).toUpperCase() + r.slice(1));
-  return { message: "This photo cannot be used. Please take or choose another one:", reasons };
+  const burst = /^only \d+ of \d+ frames/.test(text);
+  text = text.replace(/^only [^:]*: /, "");
+  const reasons = [];
+  for (const part of text.split(/(?:^|; )photo \d+(?: \([^)]*\))?: /)) {
+    for (const reason of part.replace(/^photo rejected: /, "").split("; ")) {
+      const r = reason.trim();
+      const line = r.charAt(0).toUpperCase() + r.slice(1);
+      if (r && !reasons.includes(line)) reasons.push(line);
+    }
+  }
+  const message = burst
+    ? "Too few of these photos can be used. Please take them again:"
+    : "This photo cannot be used. Please take or choose another one:";
+  return { message, reasons };
 }

@@ -10,6 +10,15 @@ import { startCamera, stopCamera, quality, toBase64 } from "./kiosk-media.js";
 const IDLE_RESET_MS = 120 * 1000; // a shared screen forgets the member after two idle minutes
 const DONE_RESET_MS = 60 * 1000;
 const NOTICE_VERSION = "v1";
+// A burst: what the member is asked to do before each frame, and the pause to do it.
+const BURST_PROMPTS = [
+  "Look at the camera",
+  "Turn your head slightly to the left",
+  "Now slightly to the right",
+  "Lift your chin a little",
+  "Look at the camera again",
+];
+const BURST_PAUSE_MS = 600;
 
 const site = new URLSearchParams(location.search).get("site");
 const state = {
@@ -17,8 +26,9 @@ const state = {
   rules: null,
   memberId: null,
   memberName: null,
-  photo: null, // {blob, name}
-  previewUrl: null,
+  photos: [], // [{blob, name}]
+  burst: false, // the photos are frames of one camera capture
+  previewUrls: [],
   idleTimer: null,
   stream: null,
 };
@@ -104,10 +114,10 @@ function wire() {
   $("#consent-cancel").addEventListener("click", () => resetKiosk());
   $("#camera-start").addEventListener("click", cameraOn);
   $("#camera-stop").addEventListener("click", cameraOff);
-  $("#camera-shoot").addEventListener("click", takePhoto);
+  $("#camera-shoot").addEventListener("click", takeBurst);
   $("#photo-file").addEventListener("change", () => {
-    const file = $("#photo-file").files[0];
-    if (file) choosePhoto(file, file.name);
+    const files = [...$("#photo-file").files].slice(0, BURST_PROMPTS.length);
+    if (files.length) choosePhotos(files.map((file) => ({ blob: file, name: file.name })), false);
   });
   $("#photo-submit").addEventListener("click", submitPhoto);
   $("#photo-cancel").addEventListener("click", cancelEnrolment);
@@ -143,6 +153,8 @@ function resetKiosk() {
   clearSignature();
   for (const id of ["#kiosk-status", "#consent-status", "#photo-status"]) hideStatus($(id));
   $("#done-member-id").textContent = "";
+  $("#done-views").textContent = "";
+  $("#camera-prompt").hidden = true;
   $("#notice-text").scrollTop = 0;
   showStep("consent");
 }
@@ -322,51 +334,83 @@ function cameraOff() {
   $("#camera-controls").hidden = true;
 }
 
-function takePhoto() {
+/** Five frames over about three seconds, each after a prompt (left, right, up): several views
+ * of the face, taken with the member's knowledge, as the notice says. */
+async function takeBurst() {
   const video = $("#camera-video");
   if (!video.videoWidth) return;
-  const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
-  canvas.getContext("2d").drawImage(video, 0, 0);
-  canvas.toBlob((blob) => {
-    if (blob) choosePhoto(blob, "camera.jpg");
-  }, "image/jpeg", 0.92);
+  const shoot = $("#camera-shoot");
+  const prompt = $("#camera-prompt");
+  shoot.disabled = true;
+  prompt.hidden = false;
+  const frames = [];
+  try {
+    for (const [i, text] of BURST_PROMPTS.entries()) {
+      prompt.textContent = `${text} (${i + 1} of ${BURST_PROMPTS.length})`;
+      await new Promise((resolve) => window.setTimeout(resolve, BURST_PAUSE_MS));
+      const blob = await frameBlob(video);
+      if (blob) frames.push({ blob, name: `camera-${i + 1}.jpg` });
+    }
+  } finally {
+    shoot.disabled = false;
+  }
+  prompt.textContent = "Done. Check your photos below.";
+  if (frames.length) choosePhotos(frames, true);
 }
 
-function choosePhoto(blob, name) {
+function frameBlob(video) {
+  const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+}
+
+function choosePhotos(photos, burst) {
   clearPhoto();
-  state.photo = { blob, name };
-  state.previewUrl = URL.createObjectURL(blob);
-  const preview = $("#photo-preview");
-  preview.src = state.previewUrl;
-  preview.hidden = false;
-  $("#photo-submit").disabled = false;
+  state.photos = photos;
+  state.burst = burst;
+  const list = $("#photo-previews");
+  photos.forEach((photo, i) => {
+    const url = URL.createObjectURL(photo.blob);
+    state.previewUrls.push(url);
+    list.append(el("li", {}, el("img", { src: url, alt: `Photo ${i + 1} of ${photos.length}` })));
+  });
+  list.hidden = false;
+  const button = $("#photo-submit");
+  button.textContent = photos.length === 1 ? "Use this photo" : "Use these photos";
+  button.disabled = false;
   hideStatus($("#photo-status"));
-  announce("Photo ready. Choose 'Use this photo' to continue, or take another.");
+  announce(`${photos.length === 1 ? "Photo" : `${photos.length} photos`} ready. Choose '${button.textContent}' to continue, or take them again.`);
 }
 
 function clearPhoto() {
-  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
-  state.previewUrl = null;
-  state.photo = null;
-  const preview = $("#photo-preview");
-  preview.removeAttribute("src");
-  preview.hidden = true;
+  for (const url of state.previewUrls) URL.revokeObjectURL(url);
+  state.previewUrls = [];
+  state.photos = [];
+  state.burst = false;
+  const list = $("#photo-previews");
+  clear(list);
+  list.hidden = true;
   $("#photo-submit").disabled = true;
   $("#photo-file").value = "";
 }
 
 async function submitPhoto() {
-  if (!state.photo) return;
+  if (!state.photos.length) return;
   const status = $("#photo-status");
   const button = $("#photo-submit");
   button.disabled = true;
-  showStatus(status, "info", "Checking your photo…");
+  showStatus(status, "info", state.photos.length === 1 ? "Checking your photo…" : "Checking your photos…");
   const form = new FormData();
-  form.append("photos", state.photo.blob, state.photo.name);
+  for (const photo of state.photos) form.append("photos", photo.blob, photo.name);
+  const query = state.burst ? "?burst=true" : "";
   try {
-    await api(path`/members/${state.memberId}/enrol`, { method: "POST", form });
+    const result = await api(path`/members/${state.memberId}/enrol` + query, { method: "POST", form });
     cameraOff();
     clearPhoto();
+    $("#done-views").textContent =
+      result.templates === 1
+        ? "One view of your face is stored."
+        : `${result.templates} views of your face are stored.`;
     $("#done-member-id").textContent = state.memberId;
     showStep("done");
     $("#done-heading").focus();
