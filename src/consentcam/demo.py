@@ -102,7 +102,8 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
     member = add_member(ledger, DEMO_SITE, name)
     evidence = root / "consent.txt"
     evidence.write_text("Sample member's consent to recognition at the demo store.")
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    # Notice v2: a visit staff confirm on the dashboard refines the member's template.
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, notice_version="v2")
     enroll(ledger, member.id, [sample_photo(photo)])
     import_purchases(ledger, sample_purchases(root / "pos.csv", member.id))
     run = process_video(ledger, "door")
@@ -178,6 +179,7 @@ def stored_rows(ledger: Ledger) -> dict[str, int]:
         "purchases": models.Purchase,
         "consents": models.Consent,
         "templates (encrypted)": models.Template,
+        "door views held until staff answer (encrypted)": models.HeldView,
         "events": models.Event,
         "footfall buckets": models.FootfallBucket,
         "audit entries": models.AuditEntry,

@@ -96,6 +96,10 @@ CASES: dict[Route, Case] = {
     ("GET", "/events"): Case("site", lambda w: ("/events", {"params": {"site": "north"}})),
     ("GET", "/footfall"): Case("site", lambda w: ("/footfall", {"params": {"site": "north"}})),
     ("GET", "/sites/{site}/calibration"): Case("site", lambda w: ("/sites/north/calibration", {})),
+    ("PUT", "/sites/{site}/calibration"): Case(
+        "site",
+        lambda w: ("/sites/north/calibration", {"json": {"false_alerts_per_1000": 2}}),
+    ),
     ("GET", "/audit"): Case("tenant", lambda w: ("/audit", {})),
     ("GET", "/audit/verify"): Case("tenant", lambda w: ("/audit/verify", {})),
     ("POST", "/audit/verify"): Case(

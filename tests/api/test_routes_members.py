@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,33 @@ def test_enrolment_refusals_say_what_to_fix_and_store_nothing(world: World, phot
     assert message.startswith("photo 1 (group.jpg): ") and "exactly one" in message
     assert "/tmp" not in message and "consentcam-enrol" not in message
     assert world.rows() == before
+
+
+def test_a_kiosk_burst_enrols_the_frames_that_pass(world: World, photos: Path) -> None:
+    from PIL import Image, ImageFilter
+
+    kiosk = world.principal("kiosk")
+    member_id = world.member()
+    blurred = io.BytesIO()
+    Image.open(photos / "obama.jpg").filter(ImageFilter.GaussianBlur(8)).save(blurred, "JPEG")
+    frames = [
+        ("photos", (name, (photos / name).read_bytes(), "image/jpeg"))
+        for name in ("obama.jpg", "obama2.jpg", "obama3.jpg")
+    ] + [("photos", ("camera-4.jpg", blurred.getvalue(), "image/jpeg"))]
+    done = world.call(
+        kiosk, "POST", f"/members/{member_id}/enrol", params={"burst": "true"}, files=frames
+    )
+    assert done.status_code == 201, done.text
+    body = done.json()
+    assert body["templates"] == 3 and len(body["quality"]) == 3
+    (skipped,) = body["skipped"]
+    assert skipped.startswith("photo 4 (camera-4.jpg)") and "blurry" in skipped
+    card = world.call(world.principal("staff"), "GET", f"/members/{member_id}").json()
+    assert card["templates"] == 3 and card["visit_templates"] == 0
+    # Without burst, the same upload is refused whole: every photo must pass.
+    other = world.member()
+    whole = world.call(kiosk, "POST", f"/members/{other}/enrol", files=frames)
+    assert whole.status_code == 400 and "photo 4 (camera-4.jpg)" in whole.json()["error"]
 
 
 def test_enrolment_limits_count_size_and_needs_consent(world: World, fake_faces: None) -> None:

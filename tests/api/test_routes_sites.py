@@ -119,6 +119,42 @@ def test_calibration_report_counts_the_sites_gallery(world: World, fake_faces: N
     assert bad.status_code == 422
 
 
+def test_admins_choose_the_cameras_false_alert_budget(world: World, fake_faces: None) -> None:
+    """The calibration report shows the cameras' trade-off at the site's size; an admin picks
+    the operating point (audited, in the report at once), others cannot, and a budget outside
+    the measured range is refused with nothing changed."""
+    admin, staff, auditor = (world.principal(r) for r in ("admin", "staff", "auditor"))
+    before = world.call(auditor, "GET", "/sites/north/calibration").json()["cameras"]
+    assert before["budget_source"] == "model card"
+    budgets = [t["false_alerts_per_1000"] for t in before["tradeoff"]]
+    assert budgets == sorted(budgets) and len(budgets) >= 3
+    recalls = [t["expected_member_recall_1_photo"] for t in before["tradeoff"]]
+    assert recalls == sorted(recalls), "more false alerts allowed, more members recognised"
+
+    chosen = world.call(
+        admin, "PUT", "/sites/north/calibration", json={"false_alerts_per_1000": budgets[-1]}
+    )
+    assert chosen.status_code == 200, chosen.text
+    cameras = chosen.json()["cameras"]
+    assert cameras["budget_source"] == "site" and cameras["false_alerts_per_1000"] == budgets[-1]
+    assert cameras["threshold"] > before["threshold"]
+    audit = world.call(world.principal("owner"), "GET", "/audit").json()["entries"]
+    assert any(e["action"] == "site.false_alert_budget" for e in audit)
+
+    denied = world.call(staff, "PUT", "/sites/north/calibration", json={"false_alerts_per_1000": 1})
+    assert denied.status_code == 403
+    refused = world.call(
+        admin, "PUT", "/sites/north/calibration", json={"false_alerts_per_1000": 500}
+    )
+    assert refused.status_code == 400 and "outside the measured range" in refused.json()["error"]
+    after = world.call(auditor, "GET", "/sites/north/calibration").json()["cameras"]
+    assert after["false_alerts_per_1000"] == budgets[-1]
+    reset = world.call(
+        admin, "PUT", "/sites/north/calibration", json={"false_alerts_per_1000": None}
+    )
+    assert reset.json()["cameras"]["budget_source"] == "model card"
+
+
 def test_the_notice_behind_a_signs_qr_code_needs_no_login(world: World) -> None:
     """A passer-by's phone reads the full notice from the sign's QR code (by site id); nothing
     else answers without credentials, and an unknown id is a plain 404."""

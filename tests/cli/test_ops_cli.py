@@ -78,5 +78,17 @@ def test_purchases_purge_and_calibrate_through_the_cli(cli: Run, tmp_path: Path)
     code, _, err = cli("calibrate", "--site", "nowhere")
     assert code == 2 and "no site named 'nowhere'" in err
 
+    # The cameras' operating point: the trade-off shown, a budget chosen, audited, reset.
+    code, out, _ = cli("calibrate", "--site", "flagship", "--budget", "5", "--json")
+    cameras = json.loads(out)["cameras"]
+    assert code == 0 and cameras["budget_source"] == "site"
+    assert cameras["false_alerts_per_1000"] == 5 and len(cameras["tradeoff"]) == 4
+    code, out, _ = cli("calibrate", "--site", "flagship")
+    assert code == 0 and "cameras: budget 5 false alert(s) per 1,000" in out and "(site)" in out
+    code, out, err = cli("calibrate", "--site", "flagship", "--budget", "0.01")
+    assert code == 2 and out == "" and "outside the measured range" in err
+    code, out, _ = cli("calibrate", "--site", "flagship", "--default-budget", "--json")
+    assert code == 0 and json.loads(out)["cameras"]["budget_source"] == "model card"
+
     code, out, _ = cli("audit", "verify", "--json")
     assert code == 0 and json.loads(out)["ok"] is True

@@ -276,6 +276,17 @@ def test_members_withdrawal_audit_and_compliance(
     expect(body.get_by_role("row", name=re.compile("entrance"))).to_contain_text("count only")
     expect(body).to_contain_text("Anonymous footfall")
     expect(body).to_contain_text("Enrolled (with a face template)")
+    # The cameras' operating point: the trade-off at this site's size, and the owner's choice.
+    tradeoff = body.get_by_role("table", name=re.compile("The trade-off at"))
+    expect(tradeoff.get_by_role("row")).to_have_count(5)  # a header and four budgets
+    budget = body.get_by_label("False-alert budget for this site's cameras")
+    expect(budget).to_have_value("")
+    budget.select_option("5")
+    body.get_by_role("button", name="Save budget").click()
+    expect(body).to_contain_text("Saved: 5 false alerts per 1,000 non-member visitors")
+    with server.ledger.store.transaction() as s:
+        site = s.execute(select(Site).where(Site.name == SITE)).scalar_one()
+        assert site.false_alerts_per_1000 == 5
     documents = {
         "Printable sign (HTML)": "text/html",
         "Printable sign (PDF)": "application/pdf",

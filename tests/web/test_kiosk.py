@@ -47,7 +47,7 @@ def test_kiosk_enrolment_refuses_a_blurred_photo_then_enrols(
     page = browser.page
     login(browser, "kim", f"/kiosk?site={SITE}")
 
-    notice = page.request.get(f"/api/v1/sites/{SITE}/notice?version=v1").json()
+    notice = page.request.get(f"/api/v1/sites/{SITE}/notice?version=v2").json()
     expect(page.locator("#notice-text")).to_have_text(notice["text"])
     consent_box = page.get_by_role("checkbox", name=CONSENT_BOX)
     expect(consent_box).not_to_be_checked()

@@ -111,12 +111,14 @@ def _status(member: Member, consents: list[Consent], now: dt.datetime) -> Consen
     return ("withdrawn" if covering[0].withdrawn_at is not None else "expired"), None
 
 
-def template_counts(s: Session, member_ids: Sequence[str]) -> dict[str, int]:
-    rows = s.execute(
-        select(Template.member_id, func.count())
-        .where(Template.member_id.in_(list(member_ids)))
-        .group_by(Template.member_id)
-    )
+def template_counts(
+    s: Session, member_ids: Sequence[str], origin: str | None = None
+) -> dict[str, int]:
+    """Stored templates per member (only those of ``origin``, if given)."""
+    query = select(Template.member_id, func.count()).where(Template.member_id.in_(list(member_ids)))
+    if origin is not None:
+        query = query.where(Template.origin == origin)
+    rows = s.execute(query.group_by(Template.member_id))
     counts = {member_id: int(n) for member_id, n in rows}
     return {member_id: counts.get(member_id, 0) for member_id in member_ids}
 

@@ -243,6 +243,9 @@ class MemberCard(_Model):
     consent: ConsentState = Field(description="Recognition consent status.")
     consent_expires_at: dt.datetime | None = Field(description="When the active consent ends.")
     templates: int = Field(description="Stored face templates.")
+    visit_templates: int = Field(
+        description="Of those, templates from confirmed visits (where the notice allows them)."
+    )
     created_at: dt.datetime = Field(description="When the member was added (UTC).")
     last_interaction_at: dt.datetime = Field(description="Last enrolment or recognition (UTC).")
     purchases: PurchaseSummaryOut = Field(description="Purchase-history summary.")
@@ -447,6 +450,37 @@ class FootfallOut(_Model):
     totals: FootfallTotals = Field(description="Sums over the rows.")
 
 
+class TradeoffRow(_Model):
+    false_alerts_per_1000: float = Field(
+        description="Expected false alerts per 1,000 non-member visitors (the budget)."
+    )
+    threshold: float = Field(description="Track threshold (fused distance) giving it.")
+    expected_member_recall_1_photo: float = Field(
+        description="Expected share of member visits recognised, enrolled from one photo."
+    )
+    expected_member_recall_3_photos: float = Field(
+        description="Expected share of member visits recognised, enrolled from three photos."
+    )
+
+
+class CameraCalibrationOut(TradeoffRow):
+    """What the site's cameras decide at: the budget in force and the trade-off at this size."""
+
+    budget_source: Literal["site", "model card"] = Field(
+        description="Whether the site's admin chose the budget or the model card's default holds."
+    )
+    tradeoff: list[TradeoffRow] = Field(description="The trade-off at each measured budget.")
+    measured_gallery_sizes: list[int] = Field(description="Gallery sizes the card measured.")
+    note: str | None = Field(description="What a gallery beyond the measured sizes means.")
+
+
+class BudgetIn(_Model):
+    false_alerts_per_1000: float | None = Field(
+        description="Expected false alerts per 1,000 non-member visitors the cameras may make "
+        "(within the model card's measured range); null: the model card's default.",
+    )
+
+
 class CalibrationOut(_Model):
     site: str = Field(description="Site name.")
     jurisdiction: str = Field(description="Profile code.")
@@ -464,6 +498,9 @@ class CalibrationOut(_Model):
     )
     expected_fnmr: float = Field(description="Expected share of member visits missed.")
     model_card_version: str = Field(description="Model card the figures come from.")
+    cameras: CameraCalibrationOut = Field(
+        description="Camera decisions (fused views of a track): budget, threshold, trade-off."
+    )
     filing: FilingOut | None = Field(description="Filing status, where the profile has one.")
 
 

@@ -9,6 +9,7 @@ import click
 
 from consentcam.cli.common import State, json_option
 from consentcam.cli.store_cmds import _emit, _ledger
+from consentcam.errors import InputError
 
 
 @click.command(
@@ -64,22 +65,49 @@ def purchases_import(state: State, csv_path: Path, as_json: bool) -> None:
     )
 
 
-@click.command(epilog="Example: consentcam calibrate --site flagship --target-fpir 0.001 --json")
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam calibrate --site flagship --json
+  consentcam calibrate --site flagship --budget 2     # cameras: 2 false alerts per 1,000 visitors
+  consentcam calibrate --site flagship --default-budget"""
+)
 @click.option("--site", "site_name", required=True, help="The site whose gallery is reported.")
 @click.option(
     "--target-fpir",
     type=float,
-    help="Wanted share of non-member visitors falsely matched to some member "
-    "[default: the model card's].",
+    help="Still photos ('identify'): wanted share of non-member photos falsely matched to some "
+    "member [default: the model card's].",
 )
+@click.option(
+    "--budget",
+    type=float,
+    help="Choose the cameras' operating point: expected false alerts per 1,000 non-member "
+    "visitors (within the model card's measured range). Audited; workers follow at once.",
+)
+@click.option("--default-budget", is_flag=True, help="Go back to the model card's default budget.")
 @json_option
 @click.pass_obj
-def calibrate(state: State, site_name: str, target_fpir: float | None, as_json: bool) -> None:
-    """The threshold in force for a site's gallery size, and the false alerts and misses to
-    expect from it."""
-    from consentcam.match.calibration import calibration
+def calibrate(
+    state: State,
+    site_name: str,
+    target_fpir: float | None,
+    budget: float | None,
+    default_budget: bool,
+    as_json: bool,
+) -> None:
+    """The thresholds in force for a site's gallery size, and the false alerts and misses to
+    expect from them; the cameras' trade-off between false alerts and recognised members, and
+    (with --budget) the choice of operating point."""
+    from consentcam.match.calibration import calibration, set_false_alert_budget
 
-    r = calibration(_ledger(state), site_name, target_fpir)
+    if budget is not None and default_budget:
+        raise InputError("give --budget or --default-budget, not both")
+    ledger = _ledger(state)
+    if budget is not None or default_budget:
+        set_false_alert_budget(ledger, site_name, budget)
+    r = calibration(ledger, site_name, target_fpir)
+    c = r["cameras"]
     lines = [
         f"site {r['site']} ({r['jurisdiction']}): {r['gallery_members']} enrolled member(s)",
         f"threshold {r['threshold']:.4f} (model card {r['model_card_version']}) at FMR "
@@ -89,6 +117,20 @@ def calibrate(state: State, site_name: str, target_fpir: float | None, as_json: 
     ]
     if r["note"]:
         lines.append(f"note: {r['note']}")
+    lines.append(
+        f"cameras: budget {c['false_alerts_per_1000']:g} false alert(s) per 1,000 non-member "
+        f"visitors ({c['budget_source']}), track threshold {c['threshold']:.4f}; expected "
+        f"members recognised: {c['expected_member_recall_1_photo']:.0%} enrolled from one "
+        f"photo, {c['expected_member_recall_3_photos']:.0%} from three"
+    )
+    lines += [
+        f"  at {t['false_alerts_per_1000']:g} per 1,000: threshold {t['threshold']:.4f}, "
+        f"recognised {t['expected_member_recall_1_photo']:.0%} (1 photo) / "
+        f"{t['expected_member_recall_3_photos']:.0%} (3 photos)"
+        for t in c["tradeoff"]
+    ]
+    if c["note"]:
+        lines.append(f"note: {c['note']}")
     if r["filing"]:
         f = r["filing"]
         lines.append(

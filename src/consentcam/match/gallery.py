@@ -68,8 +68,8 @@ class SiteGallery:
         exact_max: int = 200_000,
     ) -> None:
         """``index`` injects a ready index (tests, fakes); otherwise one is made at the first
-        refresh, when the gallery's size is known: exact search up to ``exact_max`` templates,
-        HNSW above (``kind`` forces either)."""
+        refresh, when the gallery's size is known: exact search up to ``exact_max`` members
+        (one fused vector each), HNSW above (``kind`` forces either)."""
         self._ledger = ledger
         self.site_id = site.id
         self.tenant_id = site.tenant_id
@@ -124,7 +124,8 @@ class SiteGallery:
             good = {t: v for t, v in opened.items() if v is not None}
         with self._lock:
             if self._index is None:
-                self._index = make_index(self._kind, len(current), self._exact_max)
+                members = len({m for m, _ in current.values()})
+                self._index = make_index(self._kind, members, self._exact_max)
             # Decided under the lock: the notification thread may have dropped a withdrawn
             # member's templates while this read ran; those stay out (``_dropped``).
             now_changed = self._changed_members(current)

@@ -51,17 +51,20 @@ def similarities(gallery: npt.ArrayLike, probe: npt.ArrayLike) -> FloatArray:
     return result
 
 
-def fused_template(vectors: npt.ArrayLike) -> FloatArray:
-    """One vector for several views of a person: the mean of the views scaled to unit length,
-    scaled to unit length again. A member is searched by this one vector rather than by each
-    enrolment view: every extra vector per member is another chance for a stranger to come
-    close, while the fused one sits nearer the person's other photos (measured on LFW in
-    docs/model-card.md). Orthonormal tenant transforms commute with it."""
+def fused_template(vectors: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> FloatArray:
+    """One vector for several views of a person: the (``weights``-weighted) mean of the views
+    scaled to unit length, scaled to unit length again. A member is searched by this one vector
+    rather than by each enrolment view: every extra vector per member is another chance for a
+    stranger to come close, while the fused one sits nearer the person's other photos (measured
+    on LFW in docs/model-card.md). Orthonormal tenant transforms commute with it."""
     m = _matrix(vectors, "vectors")
     if len(m) == 0:
         raise InputError("a fused template needs at least one vector")
+    w = np.ones(len(m), np.float32) if weights is None else np.asarray(weights, np.float32)
+    if w.shape != (len(m),) or not np.all(w > 0):
+        raise InputError("fusion weights must be positive, one per vector")
     units = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-    mean = units.mean(axis=0)
+    mean = (units * w[:, None]).sum(axis=0)
     result: FloatArray = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     return result
 

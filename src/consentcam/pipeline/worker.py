@@ -1,12 +1,15 @@
 """The per-camera worker: frames in; tracks, decisions, member events and footfall out.
 
 Per frame: detect (on a scaled frame; between full scans only near where tracks are predicted),
-track, count footfall, and, in a face mode, embed a few of each track's best frames, fuse them and
-decide once the track has been seen K times. ``count`` mode never reaches the embedder.
+track, count footfall, and, in a face mode, look for better views of each track's face for as
+long as it is in view (within a per-track embedding budget), fuse every view embedded so far,
+weighted by quality, and decide on that evidence at the threshold measured for tracks (DESIGN.md,
+recognition policy; docs/model-card.md). ``count`` mode never reaches the embedder.
 
 Bystanders (privacy invariant 2): a track's chips, landmarks and embeddings exist only in this
 process's memory, in ``_Track``; they are zeroed when the track is decided unknown or ends, and
-nothing about an unmatched track is written, logged or counted beyond anonymous footfall.
+nothing about an unmatched track is written, logged or counted beyond anonymous footfall. A
+bystander's face is embedded at most ``max_embeds`` times over the track's life.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ class _Track:
     confirmed: bool = False
     detected: int = 0  # len(frames) at the last matched detection: reports drop the coasting tail
     embeddings: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # quality score of each embedding
     candidate: np.ndarray | None = None  # best chip views since the last embedding
     candidate_score: float = 0.0
     best_score: float = 0.0  # the best quality score embedded so far
@@ -181,6 +185,7 @@ class _Track:
         for vector in self.embeddings:
             vector.fill(0)
         self.embeddings.clear()
+        self.scores.clear()
         if self.candidate is not None:
             self.candidate.fill(0)
         self.candidate = None
@@ -408,7 +413,8 @@ class CameraWorker:
         """Embed the track's best candidate since the last embedding if the budget has room (at
         most ``max_embeds`` over the track's life, one per ``embed_gap`` frames) and it is worth
         a look: the first view, a view clearly better than any embedded (``embed_gain``), or a
-        periodic look (``look_every`` frames, growing by ``look_backoff``). True if it did."""
+        periodic look (``look_every`` frames, growing by ``look_backoff``). A clearly better
+        view (the person turned to the camera) starts the looks afresh. True if it did."""
         p = self.p
         if track.candidate is None or track.embedded >= p.max_embeds:
             return False
@@ -419,15 +425,15 @@ class CameraWorker:
         look = frame_index >= track.next_look
         if not (first or better or look):
             return False
-        if first or look:
-            track.look_every = p.look_every if first else track.look_every * p.look_backoff
-            track.next_look = frame_index + round(track.look_every)
+        track.look_every = p.look_every if first or better else track.look_every * p.look_backoff
+        track.next_look = frame_index + round(track.look_every)
         vector = fused_embeddings(
             track.candidate[None], self.settings.vision.embed, self._embedder
         )[0]
         track.candidate.fill(0)
         track.candidate = None
         track.embeddings.append(vector)
+        track.scores.append(track.candidate_score)
         track.best_score = max(track.best_score, track.candidate_score)
         track.candidate_score = 0.0
         track.embedded += 1
@@ -445,11 +451,12 @@ class CameraWorker:
         self, track: _Track, claimed: list[_OpenClaim]
     ) -> tuple[Identification, _OpenClaim | None, np.ndarray] | None:
         """(identification, verified claim, fused view) once the fusion of every view embedded
-        so far matches and no single view points at someone else; None to keep looking. The
+        so far, weighted by quality score (a turned or blurred view counts less), matches and no
+        single view points at someone else; None to keep looking. The
         fused view of a member's track may become a visit template (``consent.visits``): the
         caller zeroes it once the alert is written."""
         assert self.gallery is not None
-        fused = fused_template(np.stack(track.embeddings))
+        fused = fused_template(np.stack(track.embeddings), track.scores)
         if claimed:
             result, claim = self._verify(fused, claimed)
         else:

@@ -89,7 +89,7 @@ def enrolment_face(source: ImageSource, settings: VisionSettings | None = None) 
     name = source if isinstance(source, (str, Path)) else "photo"
     if len(faces) != 1:
         found = "no face" if not faces else f"{len(faces)} faces"
-        raise InputError(f"{name}: {found} found; an enrolment photo needs exactly one")
+        raise InputError(f"{name}: {found} found (an enrolment photo needs exactly one)")
     face = faces[0]
     if not face.quality.ok:
         raise InputError(f"{name}: photo rejected: {'; '.join(face.quality.reasons)}")

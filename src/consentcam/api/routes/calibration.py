@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from consentcam.api.queries import scoped_site
-from consentcam.api.schemas import ERROR_RESPONSES, CalibrationOut
+from consentcam.api.schemas import ERROR_RESPONSES, BudgetIn, CalibrationOut
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.match.calibration import calibration
+from consentcam.match.calibration import calibration, set_false_alert_budget
 
 router = APIRouter(tags=["calibration"], responses=ERROR_RESPONSES)
 
@@ -30,3 +30,18 @@ def get_calibration(
     with ledger.store.transaction() as s:
         name = scoped_site(s, principal, site).name
     return CalibrationOut(**calibration(ledger, name, target_fpir))
+
+
+@router.put("/sites/{site}/calibration")
+def put_calibration(
+    site: str,
+    body: BudgetIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("sites:write"))],
+) -> CalibrationOut:
+    """Choose the site's false-alert budget (the cameras' operating point); audited. The
+    site's workers use the new threshold within a second."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
+        name = scoped_site(s, principal, site).name
+    return CalibrationOut(**set_false_alert_budget(ledger, name, body.false_alerts_per_1000))

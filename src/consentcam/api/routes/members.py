@@ -32,6 +32,7 @@ from consentcam.audit import chain
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import add_member
 from consentcam.consent.purchases import purchase_summary
+from consentcam.consent.visits import VISIT
 from consentcam.store.models import Site, utcnow
 
 router = APIRouter(tags=["members"], responses=ERROR_RESPONSES)
@@ -109,6 +110,7 @@ def get_member(member_id: str, request: Request, principal: Reader) -> MemberCar
             consent=status,
             consent_expires_at=expires,
             templates=template_counts(s, [member.id])[member.id],
+            visit_templates=template_counts(s, [member.id], VISIT)[member.id],
             created_at=member.created_at,
             last_interaction_at=member.last_interaction_at,
             purchases=PurchaseSummaryOut(**purchase_summary(s, member.id, now)),

@@ -585,7 +585,7 @@ async function showCard(memberId) {
         ["Home site", card.site],
         ["Consent", badge(card.consent, card.consent)],
         ["Consent ends", card.consent_expires_at ? formatDate(card.consent_expires_at) : "—"],
-        ["Templates", String(card.templates)],
+        ["Face templates", card.visit_templates ? `${card.templates} (${card.templates - card.visit_templates} from enrolment, ${card.visit_templates} from confirmed visits)` : String(card.templates)],
         ["Member since", formatDate(card.created_at)],
         ["Last interaction", formatDateTime(card.last_interaction_at)],
       ]),
@@ -839,19 +839,71 @@ async function calibrationBlock() {
   const block = el("div", {}, el("h3", {}, "Recognition threshold"));
   try {
     const c = await api(path`/sites/${state.site}/calibration`);
-    block.append(
-      facts([
-        ["Members searched", String(c.gallery_members)],
-        ["Distance threshold", c.threshold.toFixed(3)],
-        ["Expected false alerts per 1,000 non-member visitors", c.expected_false_alerts_per_1000_non_members.toFixed(3)],
-        ["Expected share of member visits missed", `${(c.expected_fnmr * 100).toFixed(1)} %`],
-        ...(c.note ? [["Note", c.note]] : []),
-      ]),
-    );
+    block.append(...calibrationParts(c));
   } catch (error) {
     block.append(el("p", {}, `Calibration unavailable: ${error.message}`));
   }
   return block;
+}
+
+function calibrationParts(c) {
+  const cams = c.cameras;
+  const percent = (x) => `${(x * 100).toFixed(0)} %`;
+  const parts = [
+    facts([
+      ["Members searched", String(c.gallery_members)],
+      ["Cameras: false-alert budget", `${cams.false_alerts_per_1000} per 1,000 non-member visitors (${cams.budget_source === "site" ? "chosen for this site" : "model card default"})`],
+      ["Cameras: expected members recognised", `${percent(cams.expected_member_recall_1_photo)} enrolled from one photo, ${percent(cams.expected_member_recall_3_photos)} from a kiosk burst of three or more`],
+      ["Cameras: distance threshold", cams.threshold.toFixed(3)],
+      ["Still photos: distance threshold", c.threshold.toFixed(3)],
+      ["Still photos: expected false alerts per 1,000 non-member photos", c.expected_false_alerts_per_1000_non_members.toFixed(3)],
+      ...(cams.note ? [["Note", cams.note]] : []),
+      ...(c.note ? [["Note (still photos)", c.note]] : []),
+    ]),
+    table(
+      `The trade-off at ${c.gallery_members} members: fewer false alerts means more members missed`,
+      ["False alerts per 1,000 non-member visitors", "Members recognised (1 photo)", "Members recognised (3+ photos)", "Threshold"],
+      cams.tradeoff.map((t) => [
+        String(t.false_alerts_per_1000),
+        percent(t.expected_member_recall_1_photo),
+        percent(t.expected_member_recall_3_photos),
+        t.threshold.toFixed(3),
+      ]),
+      [0, 1, 2, 3],
+    ),
+  ];
+  if (may("sites:write")) parts.push(budgetForm(cams));
+  return parts;
+}
+
+function budgetForm(cams) {
+  const select = el(
+    "select",
+    { id: "budget-select" },
+    el("option", { value: "" }, "Model card default"),
+    cams.tradeoff.map((t) => el("option", { value: String(t.false_alerts_per_1000) }, `${t.false_alerts_per_1000} per 1,000`)),
+  );
+  select.value = cams.budget_source === "site" ? String(cams.false_alerts_per_1000) : "";
+  const status = el("div", { hidden: true });
+  const form = el(
+    "form",
+    { class: "inline-form", id: "budget-form" },
+    el("label", { for: "budget-select" }, "False-alert budget for this site's cameras"),
+    select,
+    el("button", { type: "submit" }, "Save budget"),
+    status,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = select.value === "" ? null : Number(select.value);
+    try {
+      const c = await api(path`/sites/${state.site}/calibration`, { method: "PUT", json: { false_alerts_per_1000: value } });
+      showStatus(status, "ok", `Saved: ${c.cameras.false_alerts_per_1000} false alerts per 1,000 non-member visitors; cameras use threshold ${c.cameras.threshold.toFixed(3)} from now on.`);
+    } catch (error) {
+      if (error.status !== 401) showStatus(status, "error", `Not saved: ${error.message}`);
+    }
+  });
+  return form;
 }
 
 function documentsBlock() {

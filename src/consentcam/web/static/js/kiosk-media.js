@@ -38,7 +38,7 @@ export function toBase64(text) {
 
 /**
  * The enrolment API's refusal as a headline and the reasons a member can act on. Its messages
- * read "photo 1 (name.jpg): photo rejected: reason; reason" or "photo 1: 0 faces found; ...";
+ * read "photo 1 (name.jpg): photo rejected: reason; reason" or "photo 1: no face found (...)";
  * a burst's, "only 1 of 5 frames passed the quality gate, 3 needed: photo 2 (...): ...; photo 3
  * (...): ...". Each distinct reason is listed once.
  */

@@ -9,7 +9,7 @@ import { startCamera, stopCamera, quality, toBase64 } from "./kiosk-media.js";
 
 const IDLE_RESET_MS = 120 * 1000; // a shared screen forgets the member after two idle minutes
 const DONE_RESET_MS = 60 * 1000;
-const NOTICE_VERSION = "v1";
+const NOTICE_VERSION = "v2"; // v2: confirmed visits may refine the template (consent/visits.py)
 // A burst: what the member is asked to do before each frame, and the pause to do it.
 const BURST_PROMPTS = [
   "Look at the camera",
