@@ -102,9 +102,12 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
     member = add_member(ledger, DEMO_SITE, name)
     evidence = root / "consent.txt"
     evidence.write_text("Sample member's consent to recognition at the demo store.")
-    # Notice v2: a visit staff confirm on the dashboard refines the member's template.
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, notice_version="v2")
-    enroll(ledger, member.id, [sample_photo(photo)])
+    # Notice v3: a visit staff confirm on the dashboard refines the member's template, and the
+    # member ticked the separate box for pictures: staff compare the enrolment portrait with the
+    # door camera's snapshot on the pending alert.
+    for purpose in ("recognition", "portrait"):
+        record_consent(ledger, member.id, purpose=purpose, evidence=evidence, notice_version="v3")
+    enroll(ledger, member.id, [sample_photo(photo)], portrait=True)
     import_purchases(ledger, sample_purchases(root / "pos.csv", member.id))
     run = process_video(ledger, "door")
     clip.unlink()  # the footage stood in for a live camera, whose frames are never kept
@@ -117,6 +120,7 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
             "distance": e["payload"]["distance"],
             "threshold": e["payload"]["threshold"],
             "purchases": e["payload"]["purchases"],
+            "pictures": e["payload"]["pictures"],
         }
         for e in run.events
     ]
@@ -180,6 +184,7 @@ def stored_rows(ledger: Ledger) -> dict[str, int]:
         "consents": models.Consent,
         "templates (encrypted)": models.Template,
         "door views held until staff answer (encrypted)": models.HeldView,
+        "pictures for staff: portrait and door snapshot (encrypted)": models.MemberImage,
         "events": models.Event,
         "footfall buckets": models.FootfallBucket,
         "audit entries": models.AuditEntry,

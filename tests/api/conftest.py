@@ -35,6 +35,7 @@ from consentcam.consent.ledger import (
     open_ledger,
     record_consent,
 )
+from consentcam.consent.pictures import store_portrait
 from consentcam.store.models import Base, Member, Site
 from consentcam.vision.records import Box, Detection, Face, Landmarks, Quality
 from tests.conftest import BACKENDS, backend_settings
@@ -45,6 +46,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 API = "/api/v1"
+# Stands in for a portrait's JPEG where no face model runs (the API serves the bytes as stored).
+FAKE_JPEG = b"\xff\xd8\xff\xe0 a portrait's bytes \xff\xd9"
 TENANTS = {"acme": ("north", "south"), "globex": ("west",)}
 
 
@@ -94,6 +97,20 @@ class World:
         if consent:
             record_consent(ledger, member.id, purpose="recognition", evidence=self.evidence)
         return member.id
+
+    def member_with_portrait(self, site: str = "north", jpeg: bytes = FAKE_JPEG) -> str:
+        """A new member who consented to pictures for staff and has a reference portrait (the
+        bytes of ``jpeg``, stored as enrolment would, without a face model)."""
+        ledger = self.ledgers["globex" if site == "west" else "acme"]
+        member_id = self.member(site)
+        record_consent(
+            ledger, member_id, purpose="portrait", evidence=self.evidence, notice_version="v3"
+        )
+        with ledger.store.transaction() as s:
+            member = s.get(Member, member_id)
+            assert member is not None
+            store_portrait(s, ledger, member, jpeg)
+        return member_id
 
     def rows(self) -> dict[str, int]:
         """Row count of every table (in the whole store): what a refused request must leave

@@ -168,3 +168,47 @@ def test_claims_and_door_confirmations_over_the_api(
     again = client.post(url, json={"confirm": False})
     assert again.status_code == 400 and "needs no confirmation" in again.json()["error"]
     assert client.post("/api/v1/events/nope/confirm", json={}).status_code == 404
+
+
+def test_pictures_for_staff_over_the_api(ledger: Ledger, client: TestClient, evidence: Any) -> None:
+    """The portrait and a door snapshot are served as JPEG that no cache may keep, each view
+    audited; a dismissed alert's snapshot is gone (404); without the consent, nothing."""
+    from sqlalchemy import select, update
+
+    from consentcam.consent.ledger import record_consent
+    from consentcam.consent.pictures import keep_snapshot, store_portrait
+    from consentcam.store.models import AuditEntry, Event, Member
+
+    where = place(ledger, "shop")
+    member_url = f"/api/v1/members/{where.member_id}"
+    assert client.get(f"{member_url}/portrait").status_code == 404
+    assert client.get(member_url).json()["portrait"] is None
+    for purpose in ("recognition", "portrait"):
+        record_consent(
+            ledger, where.member_id, purpose=purpose, evidence=evidence, notice_version="v3"
+        )
+    _, event = record(ledger, where)
+    with ledger.store.transaction() as s:
+        member = s.get(Member, where.member_id)
+        assert member is not None
+        store_portrait(s, ledger, member, b"\xff\xd8\xff portrait")
+        assert keep_snapshot(s, ledger.keys, member, event.id, b"\xff\xd8\xff door")
+        s.execute(update(Event).where(Event.id == event.id).values(status="pending"))
+
+    portrait = client.get(f"{member_url}/portrait")
+    assert portrait.status_code == 200 and portrait.content == b"\xff\xd8\xff portrait"
+    assert portrait.headers["content-type"] == "image/jpeg"
+    assert portrait.headers["cache-control"] == "no-store"
+    assert client.get(member_url).json()["portrait"] == f"{member_url}/portrait"
+    snapshot_url = f"/api/v1/events/{event.id}/snapshot"
+    snapshot = client.get(snapshot_url)
+    assert snapshot.status_code == 200 and snapshot.content == b"\xff\xd8\xff door"
+    with ledger.store.transaction() as s:
+        actions = list(s.execute(select(AuditEntry.action)).scalars())
+    assert "portrait.view" in actions and "snapshot.view" in actions
+
+    dismissed = client.post(f"/api/v1/events/{event.id}/confirm", json={"confirm": False})
+    assert dismissed.status_code == 200
+    gone = client.get(snapshot_url)
+    assert gone.status_code == 404 and "no snapshot" in gone.json()["error"]
+    assert client.get("/api/v1/events/nope/snapshot").status_code == 404

@@ -80,6 +80,9 @@ CASES: dict[Route, Case] = {
     ("POST", "/members/{member_id}/enrol"): Case(
         "site", lambda w: (f"/members/{w.member()}/enrol", PHOTO)
     ),
+    ("GET", "/members/{member_id}/portrait"): Case(
+        "site", lambda w: (f"/members/{w.member_with_portrait()}/portrait", {})
+    ),
     ("POST", "/members/{member_id}/withdraw"): Case(
         "site", lambda w: (f"/members/{w.member()}/withdraw", {})
     ),
@@ -99,6 +102,13 @@ CASES: dict[Route, Case] = {
     ("PUT", "/sites/{site}/calibration"): Case(
         "site",
         lambda w: ("/sites/north/calibration", {"json": {"false_alerts_per_1000": 2}}),
+    ),
+    ("GET", "/sites/{site}/accuracy"): Case("site", lambda w: ("/sites/north/accuracy", {})),
+    ("PUT", "/sites/{site}/accuracy/threshold"): Case(
+        "site", lambda w: ("/sites/north/accuracy/threshold", {"json": {"threshold": None}})
+    ),
+    ("PUT", "/sites/{site}/accuracy/budget"): Case(
+        "site", lambda w: ("/sites/north/accuracy/budget", {"json": {"dismissal_budget": 0.05}})
     ),
     ("GET", "/audit"): Case("tenant", lambda w: ("/audit", {})),
     ("GET", "/audit/verify"): Case("tenant", lambda w: ("/audit/verify", {})),

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from consentcam.store.models import AuditEntry, Consent, Template
+from consentcam.events.accuracy import REFRESH_VISITS
+from consentcam.model_card import model_card
+from consentcam.store.models import AuditEntry, Consent, Template, utcnow
 from tests.api.conftest import World
+from tests.events.support import door_alert
 
 
 @pytest.mark.slow
@@ -230,6 +233,29 @@ def test_member_card_shows_the_purchase_summary(world: World) -> None:
     assert card["purchases"]["spend_cents"] == {"EUR": 1050}
     assert card["purchases"]["top_items"][0] == {"item": "tea", "count": 2}
     assert card["profile"] == {"tier": "gold"} and card["consent"] == "active"
+
+
+def test_member_card_asks_to_refresh_photos_that_match_close_to_the_threshold(
+    world: World, fake_faces: None
+) -> None:
+    """A member whose last 5 confirmed door visits matched at a median above 80% of the
+    threshold in force is asked to refresh their photos at the kiosk; closer matches ask
+    nothing."""
+    ledger, staff, kiosk = world.ledgers["acme"], world.principal("staff"), world.principal("kiosk")
+    drifting, fresh = world.member(), world.member()
+    photo = [("photos", ("a.jpg", b"x", "image/jpeg"))]
+    for member_id in (drifting, fresh):
+        assert world.call(kiosk, "POST", f"/members/{member_id}/enrol", files=photo).is_success
+    threshold = model_card().track_threshold(2, None)  # the two members are the gallery
+    for i in range(REFRESH_VISITS):
+        at = utcnow() - dt.timedelta(days=i)
+        door_alert(ledger, "north", None, "confirmed", at, 0.9 * threshold, drifting)
+        door_alert(ledger, "north", None, "confirmed", at, 0.5 * threshold, fresh)
+    card = world.call(staff, "GET", f"/members/{drifting}").json()
+    assert card["refresh_photos"] is True
+    assert card["refresh_photos_reason"].startswith("ask to refresh the photos at the kiosk")
+    calm = world.call(staff, "GET", f"/members/{fresh}").json()
+    assert (calm["refresh_photos"], calm["refresh_photos_reason"]) == (False, None)
 
 
 def test_withdrawal_twice_gives_a_second_empty_receipt(world: World) -> None:

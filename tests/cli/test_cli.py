@@ -127,6 +127,10 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     stored = camera["stored"]
     assert stored["members"] == 1 and stored["templates (encrypted)"] == 1
     assert stored["events"] == 1 and camera["footfall"]["visits"] >= 2
+    # The pending alert carries the portrait and the door snapshot for staff to compare.
+    assert event["pictures"]["portrait"].endswith("/portrait")
+    assert event["pictures"]["snapshot"].endswith("/snapshot")
+    assert stored["pictures for staff: portrait and door snapshot (encrypted)"] == 2
 
 
 def test_demo_serves_the_dashboard_with_a_one_off_login(run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]

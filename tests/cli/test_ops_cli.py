@@ -1,12 +1,32 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
+from consentcam.config import load_settings
+from consentcam.consent.ledger import add_camera, open_ledger
+from consentcam.store.models import AuditEntry, utcnow
+from tests.events.support import door_alert
 
 Run = Callable[..., tuple[int, str, str]]
+# The keys scripts may rely on in 'consentcam accuracy --json' (more may follow).
+ACCURACY_KEYS = (
+    "site",
+    "days",
+    "alerts",
+    "confirmed",
+    "dismissed",
+    "unanswered",
+    "false_alert_rate",
+    "ci95",
+    "threshold",
+    "per_camera",
+)
 
 
 @pytest.fixture
@@ -25,7 +45,9 @@ def cli(consentcam: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run
     return run
 
 
-@pytest.mark.parametrize("verb", [["purge"], ["purchases", "import"], ["calibrate"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "verb", [["purge"], ["purchases", "import"], ["calibrate"], ["accuracy"]], ids=" ".join
+)
 def test_ops_verbs_have_help_with_an_example(consentcam: Run, verb: list[str]) -> None:
     code, out, _ = consentcam(*verb, "--help")
     assert code == 0 and "Example" in out and "--json" in out
@@ -90,5 +112,80 @@ def test_purchases_purge_and_calibrate_through_the_cli(cli: Run, tmp_path: Path)
     code, out, _ = cli("calibrate", "--site", "flagship", "--default-budget", "--json")
     assert code == 0 and json.loads(out)["cameras"]["budget_source"] == "model card"
 
+    code, out, _ = cli("audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_accuracy_and_its_threshold_through_the_cli(cli: Run, tmp_path: Path) -> None:
+    assert cli("init", "--dev")[0] == 0
+    assert cli("site", "add", "flagship", "--jurisdiction", "eu")[0] == 0
+    ledger = open_ledger(load_settings(data_dir=tmp_path / "store", dev=True), "test:setup")
+    door = add_camera(ledger, "flagship", "door", "door.mp4", "door", True).id
+    now = utcnow()
+    for d in [0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.24, 0.26, 0.27, 0.28]:
+        door_alert(ledger, "flagship", door, "confirmed", now - dt.timedelta(days=2), d)
+    for d in [0.30, 0.32]:
+        door_alert(ledger, "flagship", door, "dismissed", now - dt.timedelta(days=1), d)
+    door_alert(ledger, "flagship", door, "pending", now - dt.timedelta(hours=1), 0.2)
+
+    code, out, _ = cli("accuracy", "--site", "flagship", "--json")
+    doc = json.loads(out)
+    assert code == 0 and set(ACCURACY_KEYS) <= set(doc)
+    assert (doc["site"], doc["days"], doc["alerts"], doc["confirmed"]) == ("flagship", 30, 13, 10)
+    assert (doc["dismissed"], doc["unanswered"], doc["false_alert_rate"]) == (2, 1, 0.1667)
+    assert doc["ci95"] == [0.047, 0.448] and doc["over_budget"] is True
+    (camera,) = doc["per_camera"]
+    assert camera["camera"] == "door" and camera["alerts"] == 13
+    proposed = doc["proposal"]["threshold"]
+    assert proposed == 0.29 < doc["threshold"]
+
+    code, out, _ = cli("accuracy", "--site", "flagship", "--days", "7")
+    assert code == 0 and "13 door alert(s), 10 confirmed, 2 dismissed, 1 unanswered" in out
+    assert "dismissed: 16.7% (95% interval 4.7%-44.8%); budget 2.0% (default): over" in out
+    assert "door: 13 alert(s)" in out and "proposed threshold 0.2900" in out
+    assert "--apply-threshold 0.29" in out
+    for bad in (["--site", "nowhere"], ["--site", "flagship", "--days", "0"]):
+        code, out, err = cli("accuracy", *bad)
+        assert code == 2 and out == "" and err.count("\n") == 1, (bad, err)
+    code, _, err = cli("accuracy", "--site", "flagship", "--days", "367")
+    assert code == 2 and "days must be a whole number from 1 to 366" in err
+    code, _, err = cli("accuracy", "--site", "flagship", "--days", "many")
+    assert code == 2 and err.count("\n") == 1
+
+    # The calibration report carries the summary; the proposal is applied, audited, cleared.
+    code, out, _ = cli("calibrate", "--site", "flagship", "--json")
+    summary = json.loads(out)["accuracy"]
+    assert code == 0 and summary["over_budget"] is True
+    assert (summary["proposed_threshold"], summary["answered"]) == (0.29, 12)
+    code, out, _ = cli("calibrate", "--site", "flagship", "--apply-threshold", str(proposed))
+    assert code == 0 and "stricter threshold applied: 0.2900" in out
+    code, out, _ = cli("accuracy", "--site", "flagship", "--json")
+    applied = json.loads(out)
+    assert applied["threshold"] == 0.29 and applied["threshold_source"] == "site override"
+    assert applied["over_budget"] is False and applied["proposal"] is None
+    code, out, err = cli("calibrate", "--site", "flagship", "--apply-threshold", "0.9")
+    assert code == 2 and out == "" and "only makes the cameras stricter" in err
+    code, _, err = cli(
+        "calibrate", "--site", "flagship", "--apply-threshold", "0.2", "--clear-threshold"
+    )
+    assert code == 2 and "give --apply-threshold or --clear-threshold, not both" in err
+    code, out, _ = cli("calibrate", "--site", "flagship", "--clear-threshold", "--json")
+    assert code == 0 and json.loads(out)["accuracy"]["threshold_override"] is None
+    code, out, _ = cli("calibrate", "--site", "flagship", "--dismissal-budget", "0.5", "--json")
+    assert code == 0 and json.loads(out)["accuracy"]["dismissal_budget"] == 0.5
+    code, _, err = cli("calibrate", "--site", "flagship", "--dismissal-budget", "1.5")
+    assert code == 2 and "dismissal budget must be between 0 and 1" in err
+
+    with ledger.store.transaction() as s:
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.details)
+            .where(AuditEntry.action.in_(["site.threshold_override", "site.dismissal_budget"]))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [(a, actor, d["after"]) for a, actor, d in rows] == [
+        ("site.threshold_override", "test:cli", 0.29),
+        ("site.threshold_override", "test:cli", None),
+        ("site.dismissal_budget", "test:cli", 0.5),
+    ]
     code, out, _ = cli("audit", "verify", "--json")
     assert code == 0 and json.loads(out)["ok"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,35 @@ def test_run_supervises_every_camera_of_the_site(
     with ledger.store.transaction() as s:
         events = [(e.kind, e.member_id) for e in s.execute(select(Event)).scalars()]
     assert events == [("recognition", member)]
+
+
+def test_run_exposes_the_sites_door_answers_with_its_metrics(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stranger_clip: Path
+) -> None:
+    """`run --metrics-port` serves the staff answers per site beside the cameras' figures (the
+    supervision itself is stubbed: the metrics endpoint is what is checked)."""
+    from prometheus_client import generate_latest
+
+    from consentcam.config import load_settings
+    from consentcam.consent.ledger import open_ledger
+    from consentcam.pipeline import metrics
+    from consentcam.pipeline.supervisor import Supervisor
+    from consentcam.store.models import utcnow
+    from tests.events.support import door_alert
+
+    add = ("camera", "add", "shop", "entrance", "--source", str(stranger_clip), "--mode", "count")
+    assert cli(*add)[0] == 0
+    ledger = open_ledger(load_settings(data_dir=tmp_path / "store"), "test")
+    door_alert(ledger, "shop", None, "dismissed", utcnow(), 0.3)
+    served: list[str] = []
+
+    def serve(worker_metrics: metrics.WorkerMetrics, port: int, host: str, *more: Any) -> None:
+        served.append(generate_latest(metrics.metrics_registry(worker_metrics, *more)).decode())
+
+    monkeypatch.setattr(metrics, "serve_metrics", serve)
+    monkeypatch.setattr(Supervisor, "run", lambda self, stop: None)
+    code, _, err = cli("run", "--site", "shop", "--metrics-port", "9999")
+    assert code == 0, err
+    (text,) = served
+    labels = f'site="shop",tenant="{ledger.tenant}"'
+    assert f"consentcam_door_alerts_dismissed_total{{{labels}}} 1.0" in text

@@ -42,13 +42,14 @@ def _audit(ledger: Ledger, action: str) -> list[AuditEntry]:
 
 
 def _member_with_everything(ledger: Ledger, photos: Path, evidence: Path, tmp: Path) -> Place:
-    """A member with a profile, a consent, a template, a purchase, a claim and an event with a
-    pending webhook delivery."""
+    """A member with a profile, consents to recognition and to pictures for staff, a template, a
+    reference portrait, a purchase, a claim and an event with a pending webhook delivery."""
     where = place(ledger)
     member = add_member(ledger, where.site_name, NAME, PROFILE)
     where = replace(where, member_id=member.id)
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
-    enroll(ledger, member.id, [photos / "obama.jpg"])
+    for purpose in ("recognition", "portrait"):
+        record_consent(ledger, member.id, purpose=purpose, evidence=evidence, notice_version="v3")
+    enroll(ledger, member.id, [photos / "obama.jpg"], portrait=True)
     pos = tmp / "pos.csv"
     pos.write_text(
         f"member_id,time,items,amount,currency\n{member.id},2026-11-30T10:00:00Z,tea,2.50,EUR\n"
@@ -70,15 +71,16 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
 
     receipt = erase_member(ledger, where.member_id)
 
-    assert receipt["member_id"] == where.member_id and receipt["withdrawn_consents"] == 1
+    assert receipt["member_id"] == where.member_id and receipt["withdrawn_consents"] == 2
     assert receipt["deleted"] == {
         "templates": 1,
+        "pictures": 1,
         "webhook_deliveries": 1,
         "stream_entries": 1,
         "events": 1,
         "claims": 1,
         "purchases": 1,
-        "consents": 1,
+        "consents": 2,
     }
     assert receipt["by"] == "test:staff" and receipt["site"] == where.site_name
     # Nothing names the member any more, by name, profile or id, outside the audit log.
@@ -93,7 +95,7 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
 
     (entry,) = _audit(ledger, "member.erase")
     assert entry.subject == where.member_id and entry.seq == receipt["audit_entry"]
-    assert entry.details == {"withdrawn_consents": 1, "deleted": receipt["deleted"]}
+    assert entry.details == {"withdrawn_consents": 2, "deleted": receipt["deleted"]}
     with ledger.store.transaction() as s:
         assert verify(s).ok
         assert s.get(Member, other.id) is not None  # others untouched

@@ -88,6 +88,8 @@ def test_expired_consent_takes_its_templates_and_the_consent_stays(
         "events_deleted": 0,
         "footfall_deleted": 0,
         "held_views_deleted": 0,
+        "snapshots_deleted": 0,
+        "pictures_deleted": 0,
         "at": later.isoformat(),
     }
     assert _count(ledger, Template) == 0

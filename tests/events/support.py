@@ -3,6 +3,7 @@ receiver (stdlib http.server on 127.0.0.1 in a thread)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger, add_member, add_site
+from consentcam.consent.ledger import Ledger, add_member, add_site, site_by_name
 from consentcam.events.outbox import record_event
 from consentcam.events.webhooks import SIGNATURE_HEADER, verify_signature
 from consentcam.store.models import Event, OutboxEntry, Site, utcnow
@@ -119,3 +120,32 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def door_alert(
+    ledger: Ledger,
+    site_name: str,
+    camera_id: str | None,
+    status: str | None,
+    at: dt.datetime,
+    distance: float,
+    member_id: str | None = None,
+    kind: str = "recognition",
+) -> str:
+    """Store a recognition as staff left it (``pending``, ``confirmed`` or ``dismissed``; None:
+    not from a door), with the distance and threshold a camera worker records; returns its id."""
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
+        event = Event(
+            tenant_id=site.tenant_id,
+            site_id=site.id,
+            camera_id=camera_id,
+            member_id=member_id,
+            kind=kind,
+            at=at,
+            status=status,
+            payload={"distance": distance, "threshold": 0.35, "frames": 5},
+        )
+        s.add(event)
+        s.flush()
+        return event.id

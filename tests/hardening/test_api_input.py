@@ -370,6 +370,8 @@ def test_hostile_path_and_query_parameters(api: Api) -> None:
             ("POST", f"/sites/{v}/cameras", {"json": CAMERA}),
             ("GET", f"/sites/{v}/members", {}),
             ("GET", f"/sites/{v}/calibration", {}),
+            ("GET", f"/sites/{v}/accuracy", {}),
+            ("PUT", f"/sites/{v}/accuracy/threshold", {"json": {"threshold": None}}),
             ("GET", f"/sites/{v}/signage", {}),
             ("GET", f"/public/sites/{v}/notice", {}),
             ("GET", f"/members/{v}", {}),

@@ -224,6 +224,7 @@ def test_hostile_references_are_refused(cli: Run, cli_store: CliStore) -> None:
             ["webhook", "add", "https://hooks.example/h", "--site", v],
             ["webhook", "remove", v],
             ["calibrate", "--site", v],
+            ["accuracy", "--site", v],
             ["footfall", "--site", v],
         ):  # fmt: skip
             wrong += refusal_problems(cli, cli_store, args)

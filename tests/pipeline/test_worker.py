@@ -209,7 +209,8 @@ def _store_bytes(ledger: Ledger) -> bytes:
         from sqlalchemy import text
 
         rows = []
-        for table in ("events", "outbox", "audit", "footfall", "claims", "templates"):
+        tables = ("events", "outbox", "audit", "footfall", "claims", "templates")
+        for table in (*tables, "held_views", "member_images"):
             rows += [repr(r).encode() for r in conn.execute(text(f"SELECT * FROM {table}"))]
         return b"\n".join(rows)
 

@@ -44,7 +44,12 @@ def test_ropa_describes_each_site_from_the_store(chain: Chain) -> None:
     assert by_name(doc, "flagship")["filing"] is None
     assert doc["enrolled_people"] == 2
     names = [a["name"] for a in doc["activities"]]
-    assert names == ["member recognition", "anonymous footfall", "purchase history link"]
+    assert names == [
+        "member recognition",
+        "pictures for staff to check an alert",
+        "anonymous footfall",
+        "purchase history link",
+    ]
     recognition = doc["activities"][0]
     assert recognition["sites"] == ["flagship", "shanghai"]
     assert "9(2)(a)" in recognition["legal_basis"]["flagship"]

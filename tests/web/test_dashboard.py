@@ -4,15 +4,18 @@ footfall chart, members and withdrawal, audit verification, compliance page."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
+from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import select
 
 from consentcam.audit import chain
 from consentcam.consent.ledger import add_member, record_consent
 from consentcam.events.outbox import record_event
-from consentcam.store.models import AuditEntry, Consent, Event, Member, Site
+from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
 from consentcam.track.footfall import FootfallCounts, add_footfall
 from tests.web.conftest import PASSWORD, SITE, Browser, Server, expect, expected_errors, login
 
@@ -76,7 +79,13 @@ def _purchases(spend: dict[str, int]) -> dict[str, object]:
     }
 
 
-def _door_event(server: Server, member: Member, purchases: dict[str, object]) -> str:
+def _door_event(
+    server: Server,
+    member: Member,
+    purchases: dict[str, object],
+    event_id: str | None = None,
+    pictures: dict[str, str | None] | None = None,
+) -> str:
     """Record a pending door recognition of ``member`` as a camera worker would."""
     ledger = server.ledger
     with ledger.store.transaction() as s:
@@ -92,6 +101,7 @@ def _door_event(server: Server, member: Member, purchases: dict[str, object]) ->
             "purchases": purchases,
             "allowed_actions": ["greet"],
             "confirmation": "required",
+            "pictures": pictures or {"portrait": None, "snapshot": None},
         }
         event = record_event(
             s,
@@ -103,6 +113,7 @@ def _door_event(server: Server, member: Member, purchases: dict[str, object]) ->
             payload=payload,
             at=dt.datetime.now(dt.UTC),
             status="pending",
+            event_id=event_id,
         )
         chain.append(
             s,
@@ -171,6 +182,72 @@ def test_live_alert_arrives_and_door_confirmation_works(
         "Allowed now: Greet, Assist"
     )
     expect(page.locator(f'[data-event-id="{second}"]')).to_contain_text("Dismissed")
+    assert browser.errors == []
+
+
+def _jpeg(path: Path, box: tuple[int, int, int, int]) -> bytes:
+    """A face crop of a public-domain photo as JPEG bytes (left, top, right, bottom)."""
+    out = io.BytesIO()
+    Image.open(path).crop(box).resize((150, 150)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_an_alert_shows_the_portrait_beside_the_door_picture_and_dismiss_deletes_it(
+    server: Server, open_browser: Callable[..., Browser], photos: Path, evidence: Path
+) -> None:
+    from consentcam.consent.pictures import keep_snapshot, store_portrait
+
+    ada = add_member(server.ledger, SITE, "Ada Lovelace", {"tier": "gold"})
+    for purpose in ("recognition", "portrait"):
+        record_consent(
+            server.ledger, ada.id, purpose=purpose, evidence=evidence, notice_version="v3"
+        )
+    browser = open_browser()
+    page = browser.page
+    login(browser, "sam")
+    expect(page.locator("#stream-state")).to_have_text("live")
+    event_id = new_id()
+    with server.ledger.store.transaction() as s:
+        member = s.get(Member, ada.id)
+        assert member is not None
+        store_portrait(s, server.ledger, member, _jpeg(photos / "obama.jpg", (349, 142, 617, 409)))
+    pictures = {
+        "portrait": f"/api/v1/members/{ada.id}/portrait",
+        "snapshot": f"/api/v1/events/{event_id}/snapshot",
+    }
+    _door_event(server, ada, NO_PURCHASES, event_id=event_id, pictures=pictures)
+    with server.ledger.store.transaction() as s:
+        member = s.get(Member, ada.id)
+        assert member is not None
+        door = _jpeg(photos / "obama2.jpg", (300, 100, 600, 400))
+        assert keep_snapshot(s, server.ledger.keys, member, event_id, door)
+
+    card = page.locator(f'[data-event-id="{event_id}"]')
+    compare = card.get_by_role("group", name="Compare: is this Ada Lovelace?")
+    portrait = compare.get_by_role("img", name="Enrolment photo of Ada Lovelace")
+    snapshot = compare.get_by_role("img", name="The person at door now")
+    for img in (portrait, snapshot):
+        expect(img).to_be_visible()
+        assert img.evaluate("i => i.complete && i.naturalWidth") == 150
+        assert img.bounding_box()["width"] >= 150  # large enough to judge on a tablet
+    browser.shot("door-alert-pictures")
+
+    card.get_by_role("button", name=re.compile("Dismiss")).click()
+    expect(card).to_contain_text("Dismissed")
+    expect(snapshot).to_have_count(0)
+    expect(card).to_contain_text("picture deleted (not the member)")
+    expect(portrait).to_be_visible()  # the member's own portrait stays
+    with server.ledger.store.transaction() as s:
+        kinds = s.execute(select(MemberImage.kind).where(MemberImage.member_id == ada.id))
+        assert list(kinds.scalars()) == ["portrait"]
+    assert door not in b"".join(
+        p.read_bytes() for p in server.settings.data_dir.rglob("*") if p.is_file()
+    )
+
+    # The member card shows the portrait too.
+    page.get_by_role("tab", name="Members").click()
+    page.get_by_role("button", name="Card of Ada Lovelace").click()
+    expect(page.get_by_role("img", name="Enrolment photo of Ada Lovelace").last).to_be_visible()
     assert browser.errors == []
 
 

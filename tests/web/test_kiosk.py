@@ -11,7 +11,7 @@ from PIL import Image, ImageFilter
 from sqlalchemy import func, select
 
 from consentcam.consent.ledger import add_member, add_site, record_consent
-from consentcam.store.models import Consent, Member, Template
+from consentcam.store.models import Consent, Member, MemberImage, Template
 from tests.web.conftest import SITE, Browser, Server, expect, expected_errors, login
 
 CONSENT_BOX = re.compile("I have read the notice and I consent")
@@ -47,7 +47,7 @@ def test_kiosk_enrolment_refuses_a_blurred_photo_then_enrols(
     page = browser.page
     login(browser, "kim", f"/kiosk?site={SITE}")
 
-    notice = page.request.get(f"/api/v1/sites/{SITE}/notice?version=v2").json()
+    notice = page.request.get(f"/api/v1/sites/{SITE}/notice?version=v3").json()
     expect(page.locator("#notice-text")).to_have_text(notice["text"])
     consent_box = page.get_by_role("checkbox", name=CONSENT_BOX)
     expect(consent_box).not_to_be_checked()
@@ -68,8 +68,8 @@ def test_kiosk_enrolment_refuses_a_blurred_photo_then_enrols(
     page.get_by_role("button", name="I agree — continue").click()
     expect(page.get_by_role("heading", name="Your photo")).to_be_visible()
     member = _member(server, "Barack Obama")
-    [consent] = _consents(server, member.id)
-    assert consent.channel == "kiosk"
+    [consent] = _consents(server, member.id)  # recognition only: the portrait box was not ticked
+    assert consent.channel == "kiosk" and consent.purpose == "recognition"
     assert consent.notice_sha256 == notice["sha256"]
     assert consent.withdrawn_at is None
 
@@ -119,6 +119,9 @@ def test_kiosk_burst_from_the_camera_enrols_several_views(
     page.get_by_label("Your full name", exact=True).fill("Barack Obama")
     page.get_by_label("Type your full name to sign").fill("Barack Obama")
     page.get_by_role("checkbox", name=CONSENT_BOX).check()
+    portrait_box = page.get_by_role("checkbox", name=re.compile("Optional: staff may also see"))
+    expect(portrait_box).not_to_be_checked()  # a separate choice, off unless ticked
+    portrait_box.check()
     page.get_by_role("button", name="I agree — continue").click()
     page.get_by_role("button", name="Use the camera").click()
     page.get_by_role("button", name="Take photos").click()
@@ -132,7 +135,14 @@ def test_kiosk_burst_from_the_camera_enrols_several_views(
     member = _member(server, "Barack Obama")
     stored = _templates(server, member.id)
     assert 3 <= stored <= 5
-    expect(page.locator("#done-views")).to_have_text(f"{stored} views of your face are stored.")
+    expect(page.locator("#done-views")).to_have_text(
+        f"{stored} views of your face are stored. Staff may see a small photo of your face to "
+        "check it is you."
+    )
+    assert sorted(c.purpose for c in _consents(server, member.id)) == ["portrait", "recognition"]
+    with server.ledger.store.transaction() as s:
+        kinds = s.execute(select(MemberImage.kind).where(MemberImage.member_id == member.id))
+        assert list(kinds.scalars()) == ["portrait"]
     assert browser.errors == []
 
 

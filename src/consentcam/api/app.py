@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from sqlalchemy import select, text
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentcam import __version__
-from consentcam.api.schemas import ERROR_RESPONSES, SEQ_END
+from consentcam.api.schemas import ERROR_RESPONSES, PICTURE_HEADERS, SEQ_END
 from consentcam.api.security import principal_ledger, require
 from consentcam.api.security import router as auth_router
 from consentcam.auth.ratelimit import Clock, RateLimits
@@ -299,6 +299,25 @@ def create_app(
 
         _check_event_in_scope(store, principal, event_id)
         return confirm_event(principal_ledger(request, principal), event_id, confirm=body.confirm)
+
+    @app.get(
+        "/api/v1/events/{event_id}/snapshot",
+        responses={**ERROR_RESPONSES, 200: {"content": {"image/jpeg": {}}}},
+        response_class=Response,
+    )
+    def get_snapshot(
+        event_id: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(require("members:read"))],
+    ) -> Response:
+        """Door mode: the alert's snapshot of the person at the door (JPEG), for the roles that
+        may see the member card; 404 once dismissed or left unanswered (deleted). Every view is
+        audited (``snapshot.view``)."""
+        from consentcam.consent.pictures import event_snapshot
+
+        _check_event_in_scope(store, principal, event_id)
+        jpeg = event_snapshot(principal_ledger(request, principal), event_id)
+        return Response(jpeg, media_type="image/jpeg", headers=PICTURE_HEADERS)
 
     app.include_router(auth_router, prefix="/api/v1")
     from consentcam.api.routes import ROUTERS

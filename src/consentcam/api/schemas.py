@@ -246,16 +246,32 @@ class MemberCard(_Model):
     visit_templates: int = Field(
         description="Of those, templates from confirmed visits (where the notice allows them)."
     )
+    portrait: str | None = Field(
+        None,
+        description="Link to the member's reference portrait for staff (JPEG; needs credentials, "
+        "each view audited), where the member consented to one; null otherwise.",
+    )
     created_at: dt.datetime = Field(description="When the member was added (UTC).")
     last_interaction_at: dt.datetime = Field(description="Last enrolment or recognition (UTC).")
     purchases: PurchaseSummaryOut = Field(description="Purchase-history summary.")
+    refresh_photos: bool = Field(
+        False,
+        description="Ask the member to refresh their photos at the kiosk: their last 5 "
+        "confirmed door visits matched at a median distance above 80% of the threshold.",
+    )
+    refresh_photos_reason: str | None = Field(
+        None, description="Why, in words, when refresh_photos is true."
+    )
 
 
 # Consent, enrolment, rights
 
 
 class ConsentIn(_Model):
-    purpose: str = Field(description="What the consent is for; only 'recognition' exists.")
+    purpose: str = Field(
+        description="What the consent is for: 'recognition' (the face template), or "
+        "'portrait' (pictures staff are shown to check an alert; its own choice, notice v3)."
+    )
     evidence_text: str | None = Field(
         None,
         max_length=100_000,
@@ -322,13 +338,18 @@ class EnrolmentOut(_Model):
         default_factory=list,
         description="A burst's frames the quality gate refused, each with the reason.",
     )
+    portrait: bool = Field(False, description="A reference portrait for staff was stored.")
 
 
 class ReceiptOut(_Model):
     receipt_id: str = Field(description="Receipt id to give the member.")
     member_id: str = Field(description="The member.")
+    purposes: list[str] = Field(description="The purposes withdrawn.")
     withdrawn_consents: int = Field(description="Consents withdrawn.")
     deleted_templates: int = Field(description="Face templates deleted.")
+    deleted_pictures: int = Field(
+        description="Pictures for staff deleted (reference portrait, door snapshots)."
+    )
     deleted_at: dt.datetime = Field(description="When (UTC).")
     by: str = Field(description="Who withdrew, as the audit log names them.")
     audit_entry: int = Field(description="Sequence number of the audit entry.")
@@ -337,6 +358,7 @@ class ReceiptOut(_Model):
 
 class ErasureDeleted(_Model):
     templates: int = Field(description="Face templates.")
+    pictures: int = Field(description="Pictures for staff (reference portrait, door snapshots).")
     webhook_deliveries: int = Field(description="Webhook deliveries of events naming the member.")
     stream_entries: int = Field(description="Event stream entries of those events.")
     events: int = Field(description="Events naming the member (alerts, verifications).")
@@ -392,11 +414,23 @@ class ExportPurchase(_Model):
     currency: str = Field(description="ISO 4217 currency.")
 
 
+class ExportPicture(_Model):
+    kind: Literal["portrait", "snapshot"] = Field(
+        description="The reference portrait, or a door snapshot of a confirmed visit."
+    )
+    event_id: str | None = Field(description="The alert a snapshot was taken for.")
+    created_at: dt.datetime = Field(description="When taken (UTC).")
+    jpeg_base64: str = Field(description="The picture (JPEG, base64).")
+
+
 class ExportOut(_Model):
     member: ExportMember = Field(description="The member record.")
     consents: list[ExportConsent] = Field(description="Every consent, withdrawn ones included.")
     templates: list[ExportTemplate] = Field(description="Template metadata.")
     purchases: list[ExportPurchase] = Field(description="Purchase history.")
+    pictures: list[ExportPicture] = Field(
+        description="Pictures staff may be shown (with the member's consent to them)."
+    )
 
 
 class PurchaseImportOut(_Model):
@@ -481,6 +515,143 @@ class BudgetIn(_Model):
     )
 
 
+# Accuracy from staff answers to door alerts (events/accuracy.py)
+
+
+class AnswerCounts(_Model):
+    alerts: int = Field(description="Door alerts in the period.")
+    confirmed: int = Field(description="Alerts staff confirmed (it was the member).")
+    dismissed: int = Field(description="Alerts staff dismissed (it was not the member).")
+    unanswered: int = Field(
+        description="Alerts still pending after the hold time (10 min): staff never answered."
+    )
+    waiting: int = Field(description="Alerts pending within the hold time: staff may answer.")
+    false_alert_rate: float | None = Field(
+        description="Dismissed / (confirmed + dismissed); null without answers."
+    )
+    ci95: list[float] = Field(
+        description="Wilson 95% interval of that share, [low, high]; [0, 1] without answers."
+    )
+
+
+class CameraAccuracyOut(AnswerCounts):
+    camera_id: str | None = Field(description="Camera id.")
+    camera: str = Field(description="Camera name.")
+
+
+class WeekAccuracyOut(AnswerCounts):
+    week: str = Field(description="ISO week, e.g. 2026-W49 (Monday to Sunday, UTC).")
+    start: dt.date = Field(description="The week's Monday.")
+
+
+class ProposalOut(_Model):
+    threshold: float = Field(description="The proposed stricter track threshold.")
+    confirmed_kept: float = Field(
+        description="Share of the confirmed alerts it would still have raised."
+    )
+    dismissed_share: float = Field(
+        description="Share dismissed among the answered alerts it would still have raised."
+    )
+    dismissed_avoided: int = Field(description="Dismissed alerts it would not have raised.")
+    confirmed_lost: int = Field(description="Confirmed alerts (members) it would have missed.")
+
+
+class DistanceQuantiles(_Model):
+    count: int = Field(description="Alerts with a recorded distance.")
+    min: float | None = Field(description="Smallest distance.")
+    p25: float | None = Field(description="First quartile.")
+    median: float | None = Field(description="Median.")
+    p75: float | None = Field(description="Third quartile.")
+    max: float | None = Field(description="Largest distance.")
+
+
+class DistanceHistogram(_Model):
+    edges: list[float] = Field(description="Bin edges (one more than bins), shared by both.")
+    confirmed: list[int] = Field(description="Confirmed alerts per bin.")
+    dismissed: list[int] = Field(description="Dismissed alerts per bin.")
+
+
+class DistancesOut(_Model):
+    confirmed: DistanceQuantiles = Field(description="Distances of confirmed alerts.")
+    dismissed: DistanceQuantiles = Field(description="Distances of dismissed alerts.")
+    histogram: DistanceHistogram = Field(description="Both, in equal bins.")
+
+
+class AccuracyOut(AnswerCounts):
+    site: str = Field(description="Site name.")
+    days: int = Field(description="Days the report covers, up to now.")
+    threshold: float = Field(description="Track threshold in force at the site's cameras.")
+    per_camera: list[CameraAccuracyOut] = Field(
+        description="The same counts per door camera (and per camera with alerts), by name."
+    )
+    per_week: list[WeekAccuracyOut] = Field(
+        description="The same counts per ISO week of the period, oldest first."
+    )
+    since: dt.datetime = Field(description="Start of the period (UTC).")
+    until: dt.datetime = Field(description="End of the period: the time of the report (UTC).")
+    hold_s: float = Field(description="Seconds a door alert waits before it is unanswered.")
+    threshold_source: Literal["model card", "site override"] = Field(
+        description="Whether the model card's threshold or the admin's stricter one is in force."
+    )
+    model_card_threshold: float = Field(
+        description="The model card's track threshold for the site's gallery and budget."
+    )
+    threshold_override: float | None = Field(
+        description="The stricter threshold an admin applied; null: none."
+    )
+    dismissal_budget: float = Field(
+        description="Share of answered alerts staff may dismiss before the site is over budget."
+    )
+    budget_source: Literal["site", "default"] = Field(
+        description="Whether the site's admin set the budget or the default (1 in 50) holds."
+    )
+    at_threshold: AnswerCounts = Field(
+        description="The same counts for the alerts the threshold in force would still raise "
+        "(distance at or below it): what the budget is judged on, so a threshold just applied "
+        "is not blamed for the alerts it cuts off."
+    )
+    budget_status: Literal["over", "within", "unclear", "no answers"] = Field(
+        description="over/within: the whole interval above/at or below the budget; unclear: "
+        "it straddles the budget (more answers will tell)."
+    )
+    over_budget: bool = Field(
+        description="The dismissed share is above the budget with confidence (the interval's "
+        "lower bound is above it)."
+    )
+    proposal: ProposalOut | None = Field(
+        description="When over budget: the largest stricter threshold at which the same answers "
+        "meet the budget keeping 80% of confirmed alerts; null otherwise or if none does."
+    )
+    proposal_note: str | None = Field(description="Why no threshold is proposed, when over.")
+    distances: DistancesOut = Field(description="Match distances, confirmed against dismissed.")
+
+
+class AccuracySummaryOut(_Model):
+    days: int = Field(description="Days of staff answers summarised, up to now.")
+    answered: int = Field(description="Door alerts confirmed or dismissed in them.")
+    false_alert_rate: float | None = Field(description="Share of those dismissed.")
+    ci95: list[float] = Field(description="Its Wilson 95% interval.")
+    dismissal_budget: float = Field(description="The share staff may dismiss.")
+    over_budget: bool = Field(description="Above the budget with confidence.")
+    proposed_threshold: float | None = Field(description="Stricter threshold proposed, if any.")
+    threshold_in_force: float = Field(description="Track threshold the cameras decide at.")
+    threshold_override: float | None = Field(description="The admin's override, if any.")
+
+
+class ThresholdIn(_Model):
+    threshold: StrictFloat | None = Field(
+        description="A stricter track threshold for the site's cameras (above 0, below the model "
+        "card's); null: back to the model card's. Audited."
+    )
+
+
+class DismissalBudgetIn(_Model):
+    dismissal_budget: StrictFloat | None = Field(
+        description="Share of answered door alerts staff may dismiss, between 0 and 1 "
+        "(exclusive); null: the default, 0.02. Audited."
+    )
+
+
 class CalibrationOut(_Model):
     site: str = Field(description="Site name.")
     jurisdiction: str = Field(description="Profile code.")
@@ -502,6 +673,9 @@ class CalibrationOut(_Model):
         description="Camera decisions (fused views of a track): budget, threshold, trade-off."
     )
     filing: FilingOut | None = Field(description="Filing status, where the profile has one.")
+    accuracy: AccuracySummaryOut = Field(
+        description="What the last 30 days of staff answers to door alerts say."
+    )
 
 
 # Audit, webhooks, retention
@@ -574,6 +748,12 @@ class PurgeOut(_Model):
     held_views_deleted: int = Field(
         description="Door views held for alerts nobody confirmed in time (never templates)."
     )
+    snapshots_deleted: int = Field(
+        description="Door snapshots of alerts nobody answered in time, or past their retention."
+    )
+    pictures_deleted: int = Field(
+        description="Pictures for staff whose consent ended or whose member has no template."
+    )
     at: dt.datetime = Field(description="The time the rules were applied at (UTC).")
 
 
@@ -609,6 +789,9 @@ TOO_MANY_REQUESTS: dict[int | str, dict[str, Any]] = {
         },
     )
 }
+# A member's picture (portrait, door snapshot): personal data that no cache or proxy may keep.
+PICTURE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: error_response("Bad input; nothing was stored."),
     **UNAUTHENTICATED,

@@ -64,6 +64,9 @@ def _print_summary(report: dict[str, Any]) -> None:
         click.echo(
             f"    member card: last visits {', '.join(bought['last_visits'])}; {top}; {spend}"
         )
+        shown = [f"{kind} {url}" for kind, url in e["pictures"].items() if url]
+        if shown:
+            click.echo(f"    to compare before confirming: {'; '.join(shown)} (staff login)")
     click.echo(
         f"  {camera['unknown_tracks']} passer-by track(s): counted, not identified, not kept"
     )

@@ -1,9 +1,11 @@
-"""Operations verbs: the retention purge, purchase imports and the per-site calibration report.
-Each is a thin layer over ``consentcam.consent`` and ``consentcam.match.calibration``."""
+"""Operations verbs: the retention purge, purchase imports, the per-site calibration report and
+the accuracy staff answers measure. Each is a thin layer over ``consentcam.consent``,
+``consentcam.match.calibration`` and ``consentcam.events.accuracy``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -70,7 +72,10 @@ def purchases_import(state: State, csv_path: Path, as_json: bool) -> None:
 Examples:
   consentcam calibrate --site flagship --json
   consentcam calibrate --site flagship --budget 2     # cameras: 2 false alerts per 1,000 visitors
-  consentcam calibrate --site flagship --default-budget"""
+  consentcam calibrate --site flagship --default-budget
+  consentcam calibrate --site flagship --apply-threshold 0.2291   # from 'consentcam accuracy'
+  consentcam calibrate --site flagship --clear-threshold
+  consentcam calibrate --site flagship --dismissal-budget 0.05    # staff may dismiss 1 in 20"""
 )
 @click.option("--site", "site_name", required=True, help="The site whose gallery is reported.")
 @click.option(
@@ -86,6 +91,24 @@ Examples:
     "visitors (within the model card's measured range). Audited; workers follow at once.",
 )
 @click.option("--default-budget", is_flag=True, help="Go back to the model card's default budget.")
+@click.option(
+    "--apply-threshold",
+    type=float,
+    help="Make the cameras stricter: a track threshold below the model card's, such as the one "
+    "'consentcam accuracy' proposes. Audited; workers follow at once.",
+)
+@click.option(
+    "--clear-threshold", is_flag=True, help="Go back to the model card's track threshold."
+)
+@click.option(
+    "--dismissal-budget",
+    type=float,
+    help="Share of door alerts staff may dismiss before the site is over budget (0-1, "
+    "exclusive) [default: 0.02]. Audited.",
+)
+@click.option(
+    "--default-dismissal-budget", is_flag=True, help="Go back to the default dismissal budget."
+)
 @json_option
 @click.pass_obj
 def calibrate(
@@ -94,19 +117,43 @@ def calibrate(
     target_fpir: float | None,
     budget: float | None,
     default_budget: bool,
+    apply_threshold: float | None,
+    clear_threshold: bool,
+    dismissal_budget: float | None,
+    default_dismissal_budget: bool,
     as_json: bool,
 ) -> None:
     """The thresholds in force for a site's gallery size, and the false alerts and misses to
     expect from them; the cameras' trade-off between false alerts and recognised members, and
-    (with --budget) the choice of operating point."""
-    from consentcam.match.calibration import calibration, set_false_alert_budget
+    (with --budget) the choice of operating point; what staff answers to door alerts say of
+    it, and (with --apply-threshold) a stricter threshold from them."""
+    from consentcam.events.accuracy import (
+        calibration_with_accuracy,
+        set_dismissal_budget,
+        set_threshold_override,
+    )
+    from consentcam.match.calibration import set_false_alert_budget
 
-    if budget is not None and default_budget:
-        raise InputError("give --budget or --default-budget, not both")
+    for value, flag, reset_flag, reset in (
+        (budget, "--budget", "--default-budget", default_budget),
+        (apply_threshold, "--apply-threshold", "--clear-threshold", clear_threshold),
+        (
+            dismissal_budget,
+            "--dismissal-budget",
+            "--default-dismissal-budget",
+            default_dismissal_budget,
+        ),
+    ):
+        if value is not None and reset:
+            raise InputError(f"give {flag} or {reset_flag}, not both")
     ledger = _ledger(state)
     if budget is not None or default_budget:
         set_false_alert_budget(ledger, site_name, budget)
-    r = calibration(ledger, site_name, target_fpir)
+    if apply_threshold is not None or clear_threshold:
+        set_threshold_override(ledger, site_name, apply_threshold)
+    if dismissal_budget is not None or default_dismissal_budget:
+        set_dismissal_budget(ledger, site_name, dismissal_budget)
+    r = calibration_with_accuracy(ledger, site_name, target_fpir)
     c = r["cameras"]
     lines = [
         f"site {r['site']} ({r['jurisdiction']}): {r['gallery_members']} enrolled member(s)",
@@ -137,7 +184,81 @@ def calibrate(
             f"filing: {f['enrolled_people']:,} people enrolled in the tenant "
             f"(warn at {f['warn_at']:,}, file at {f['file_at']:,}): {f['status']}"
         )
+    lines.append(_accuracy_line(r["accuracy"]))
     _emit(as_json, r, "\n".join(lines))
 
 
-COMMANDS = [purge, purchases, calibrate]
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam accuracy --site flagship                 # the last 30 days
+  consentcam accuracy --site flagship --days 90 --json
+\b
+A proposed threshold is applied with:
+  consentcam calibrate --site flagship --apply-threshold 0.2291"""
+)
+@click.option("--site", "site_name", required=True, help="The site whose door alerts are counted.")
+@click.option(
+    "--days",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Days to cover, up to now (1 to 366).",
+)
+@json_option
+@click.pass_obj
+def accuracy(state: State, site_name: str, days: int, as_json: bool) -> None:
+    """The shop's accuracy as staff answers measure it: door alerts confirmed, dismissed and
+    left unanswered, the share dismissed with its 95% interval, per camera and week, the
+    threshold in force and the site's dismissal budget; when the site is over it with
+    confidence, the stricter threshold the answers support. Reads counts only."""
+    from consentcam.events.accuracy import site_accuracy
+
+    r = site_accuracy(_ledger(state), site_name, days)
+    lines = [
+        f"site {r['site']}, last {r['days']} day(s): {r['alerts']} door alert(s), "
+        f"{r['confirmed']} confirmed, {r['dismissed']} dismissed, {r['unanswered']} unanswered"
+        + (f", {r['waiting']} waiting" if r["waiting"] else ""),
+        f"dismissed: {_share_text(r['false_alert_rate'], r['ci95'])}; budget "
+        f"{r['dismissal_budget']:.1%} ({r['budget_source']}): {r['budget_status']}",
+        f"threshold in force {r['threshold']:.4f} ({r['threshold_source']}; model card "
+        f"{r['model_card_threshold']:.4f})",
+    ]
+    lines += [
+        f"  {c['camera']}: {c['alerts']} alert(s), {c['confirmed']} confirmed, "
+        f"{c['dismissed']} dismissed, {c['unanswered']} unanswered; dismissed "
+        f"{_share_text(c['false_alert_rate'], c['ci95'])}"
+        for c in r["per_camera"]
+    ]
+    if r["proposal"]:
+        p = r["proposal"]
+        lines.append(
+            f"proposed threshold {p['threshold']:.4f}: {p['dismissed_avoided']} dismissed "
+            f"alert(s) avoided, {p['confirmed_kept']:.0%} of confirmed kept "
+            f"(apply: consentcam calibrate --site {r['site']} --apply-threshold {p['threshold']})"
+        )
+    if r["proposal_note"]:
+        lines.append(f"note: {r['proposal_note']}")
+    _emit(as_json, r, "\n".join(lines))
+
+
+def _share_text(rate: float | None, ci95: list[float]) -> str:
+    if rate is None:
+        return "no answers yet"
+    return f"{rate:.1%} (95% interval {ci95[0]:.1%}-{ci95[1]:.1%})"
+
+
+def _accuracy_line(a: dict[str, Any]) -> str:
+    line = (
+        f"staff answers, last {a['days']} days: {a['answered']} answered, dismissed "
+        f"{_share_text(a['false_alert_rate'], a['ci95'])}, budget {a['dismissal_budget']:.1%}"
+        + (" — over budget" if a["over_budget"] else "")
+    )
+    if a["threshold_override"] is not None:
+        line += f"; stricter threshold applied: {a['threshold_override']:.4f}"
+    if a["proposed_threshold"] is not None:
+        line += f"; proposed threshold {a['proposed_threshold']:.4f}"
+    return line
+
+
+COMMANDS = [purge, purchases, calibrate, accuracy]

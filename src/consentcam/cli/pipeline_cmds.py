@@ -110,9 +110,10 @@ Examples:
 def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     """Supervise cameras: one process per camera, a crashed worker restarted with backoff, a
     camera refused by policy reported and left off, webhook deliveries from the outbox, and
-    Prometheus metrics (fps, per-stage latency, drops, queue depth, restarts). Ctrl-C stops."""
+    Prometheus metrics (fps, per-stage latency, drops, queue depth, restarts, door alerts
+    confirmed and dismissed per site). Ctrl-C stops."""
     from consentcam.errors import InputError
-    from consentcam.pipeline.metrics import serve_metrics
+    from consentcam.pipeline.metrics import AnswerMetrics, serve_metrics
     from consentcam.pipeline.supervisor import Supervisor, site_cameras
 
     settings = state.settings()
@@ -121,7 +122,11 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
         raise InputError("no cameras to run; add one with 'consentcam camera add'")
     supervisor = Supervisor(settings, cameras)
     port = settings.pipeline.metrics_port if metrics_port is None else metrics_port
-    server = serve_metrics(supervisor.metrics, port) if port else None
+    server = None
+    if port:
+        # Staff answers are counted in the store at each scrape: they come through the API.
+        answers = AnswerMetrics(_ledger(state), site_name)
+        server = serve_metrics(supervisor.metrics, port, "127.0.0.1", answers)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     previous_term = signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -224,7 +224,13 @@ Example:
       --expires 2027-12-31""",
 )
 @click.argument("member_id", metavar="MEMBER")
-@click.option("--purpose", required=True, type=click.Choice(["recognition"]))
+@click.option(
+    "--purpose",
+    required=True,
+    type=click.Choice(["recognition", "portrait"]),
+    help="recognition: the face template; portrait: pictures staff are shown to check an alert "
+    "(its own, separate choice; notice v3).",
+)
 @click.option(
     "--evidence",
     required=True,
@@ -300,7 +306,8 @@ def consent_record(
     epilog="""\b
 Examples:
   consentcam enroll 3f2a... photo.jpg
-  consentcam enroll 3f2a... --burst frame-1.jpg frame-2.jpg frame-3.jpg frame-4.jpg frame-5.jpg"""
+  consentcam enroll 3f2a... --burst frame-1.jpg frame-2.jpg frame-3.jpg frame-4.jpg frame-5.jpg
+  consentcam enroll 3f2a... photo.jpg --portrait   # after a consent with --purpose portrait"""
 )
 @click.argument("member_id", metavar="MEMBER")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -310,10 +317,21 @@ Examples:
     help="The photos are 3-5 frames of one capture (looking at the camera, slightly left, "
     "right, up): frames the quality gate refuses are skipped, at least 3 must pass.",
 )
+@click.option(
+    "--portrait",
+    is_flag=True,
+    help="Also store the first photo's face as the reference portrait staff are shown to "
+    "check an alert (needs the member's consent for purpose 'portrait'; off unless asked).",
+)
 @json_option
 @click.pass_obj
 def enroll(
-    state: State, member_id: str, photos: tuple[Path, ...], burst: bool, as_json: bool
+    state: State,
+    member_id: str,
+    photos: tuple[Path, ...],
+    burst: bool,
+    portrait: bool,
+    as_json: bool,
 ) -> None:
     """Enrol a member from still photos (exits 2 without an active consent). Every photo must
     pass the quality gate, except with --burst. Several views of the face (a burst) make the
@@ -322,8 +340,10 @@ def enroll(
     from consentcam.consent.ledger import enroll_burst
 
     ledger = _ledger(state)
-    e = (enroll_burst if burst else do_enroll)(ledger, member_id, list(photos))
+    enrol = enroll_burst if burst else do_enroll
+    e = enrol(ledger, member_id, list(photos), portrait=portrait)
     skipped = "".join(f"\nskipped {reason}" for reason in e.skipped)
+    kept = " and a portrait for staff" if e.portrait else ""
     _emit(
         as_json,
         {
@@ -331,8 +351,9 @@ def enroll(
             "templates": e.templates,
             "quality": e.quality,
             "skipped": list(e.skipped),
+            "portrait": e.portrait,
         },
-        f"enrolled {e.templates} template(s) for {e.member_id}{skipped}",
+        f"enrolled {e.templates} template(s){kept} for {e.member_id}{skipped}",
     )
 
 
@@ -355,20 +376,30 @@ def identify(state: State, photo: Path, site_name: str, as_json: bool) -> None:
     _emit(as_json, doc, r.member_id or "unknown")
 
 
-@click.command(epilog="Example: consentcam withdraw 3f2a... --json")
+@click.command(
+    epilog="""\b
+Examples:
+  consentcam withdraw 3f2a... --json
+  consentcam withdraw 3f2a... --purpose portrait   # pictures only; recognition goes on"""
+)
 @click.argument("member_id", metavar="MEMBER")
+@click.option(
+    "--purpose",
+    type=click.Choice(["recognition", "portrait"]),
+    help="Withdraw only this purpose (portrait: the pictures staff are shown) [default: all].",
+)
 @json_option
 @click.pass_obj
-def withdraw(state: State, member_id: str, as_json: bool) -> None:
-    """Withdraw consent: templates deleted at once; prints a deletion receipt."""
+def withdraw(state: State, member_id: str, purpose: str | None, as_json: bool) -> None:
+    """Withdraw consent: templates and pictures deleted at once; prints a deletion receipt."""
     from consentcam.consent.ledger import withdraw as do_withdraw
 
-    receipt = do_withdraw(_ledger(state), member_id)
+    receipt = do_withdraw(_ledger(state), member_id, purpose)
     _emit(
         as_json,
         receipt,
-        f"withdrawn: {receipt['deleted_templates']} template(s) deleted, "
-        f"receipt {receipt['receipt_id']}",
+        f"withdrawn: {receipt['deleted_templates']} template(s) and "
+        f"{receipt['deleted_pictures']} picture(s) deleted, receipt {receipt['receipt_id']}",
     )
 
 

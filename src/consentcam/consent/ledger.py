@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,11 @@ from consentcam.config import PipelineSettings, Settings
 from consentcam.consent.profiles import (
     FACE_MODES,
     MODES,
+    PORTRAIT,
+    PORTRAIT_NOTICE_VERSIONS,
+    PURPOSES,
     RECOGNITION,
+    portrait_notice_sentence,
     profile,
     visit_notice_sentence,
 )
@@ -52,6 +56,7 @@ from consentcam.store.models import (
     Event,
     HeldView,
     Member,
+    MemberImage,
     Notice,
     OutboxEntry,
     Purchase,
@@ -300,6 +305,7 @@ def notice_text(jurisdiction: str, version: str) -> str:
         "consent expires, or after a period without visits. Refusing has no effect on your "
         f"membership or its benefits. Legal basis and rules: {rules.source}."
         + visit_notice_sentence(version)
+        + portrait_notice_sentence(version)
     )
 
 
@@ -322,8 +328,13 @@ def record_consent(
     The site's profile decides what else is needed: a written release (BIPA) means the channel
     must be ``written``; a member younger than the profile's guardian age (declared ``age``)
     needs the guardian's name, and the evidence is then the guardian's signed consent."""
-    if purpose != RECOGNITION:
-        raise InputError(f"unknown purpose {purpose!r}; supported: {RECOGNITION}")
+    if purpose not in PURPOSES:
+        raise InputError(f"unknown purpose {purpose!r}; supported: {', '.join(PURPOSES)}")
+    if purpose == PORTRAIT and notice_version not in PORTRAIT_NOTICE_VERSIONS:
+        raise InputError(
+            f"notice {notice_version} does not describe the portrait purpose; record it under "
+            f"notice {', '.join(sorted(PORTRAIT_NOTICE_VERSIONS))}"
+        )
     if channel not in CHANNELS:
         raise InputError(f"unknown channel {channel!r}; choose one of: {', '.join(CHANNELS)}")
     if age is not None and not 0 <= age <= 130:
@@ -395,14 +406,16 @@ def _check_consent_form(
         )
 
 
-def active_consent(s: Session, member: Member, now: dt.datetime | None = None) -> Consent | None:
-    """The member's newest consent for recognition that covers their site and is in force."""
+def active_consent(
+    s: Session, member: Member, now: dt.datetime | None = None, purpose: str = RECOGNITION
+) -> Consent | None:
+    """The member's newest consent for ``purpose`` that covers their site and is in force."""
     now = now or utcnow()
     rows = s.execute(
         select(Consent)
         .where(
             Consent.member_id == member.id,
-            Consent.purpose == RECOGNITION,
+            Consent.purpose == purpose,
             Consent.withdrawn_at.is_(None),
         )
         .order_by(Consent.given_at.desc())
@@ -420,6 +433,7 @@ class Enrolment:
     quality: list[dict[str, Any]]
     # A burst's frames the quality gate refused, each with why ("photo 2: image too blurry").
     skipped: tuple[str, ...] = ()
+    portrait: bool = False  # a reference portrait for staff was stored (consent "portrait")
 
 
 # A kiosk burst: frames of one capture (the member looking at the camera, slightly left, right,
@@ -436,32 +450,43 @@ class EnrolmentView:
     vector: np.ndarray
     quality: dict[str, Any]
     source_sha256: str
+    # The face as staff would be shown it (JPEG), only when a reference portrait is asked for.
+    picture: bytes = field(default=b"", repr=False)
 
 
-def enrolment_views(ledger: Ledger, photos: Sequence[Path]) -> list[EnrolmentView]:
+def enrolment_views(
+    ledger: Ledger, photos: Sequence[Path], *, pictures: bool = False
+) -> list[EnrolmentView]:
     """The enrolment views of ``photos``: every photo must show one good-quality face, or
-    InputError names the first that does not and what to fix."""
-    from consentcam.vision.faces import enrolment_face
+    InputError names the first that does not and what to fix. ``pictures`` also frames each
+    face as a picture for staff (for a reference portrait)."""
+    from consentcam.vision.faces import enrolment_face, picture_of
 
     views = []
     for path in photos:
         face = enrolment_face(path, ledger.settings.vision)
+        picture = picture_of(path, face, ledger.settings.vision) if pictures else b""
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        views.append(EnrolmentView(face.vector, face.quality.as_dict(), digest))
+        views.append(EnrolmentView(face.vector, face.quality.as_dict(), digest, picture))
     return views
 
 
-def enroll(ledger: Ledger, member_id: str, photos: Sequence[Path]) -> Enrolment:
+def enroll(
+    ledger: Ledger, member_id: str, photos: Sequence[Path], *, portrait: bool = False
+) -> Enrolment:
     """Enrol a member from still photos taken through the consent flow (never from footage).
 
-    All photos must pass: one face each, good quality. Nothing is stored unless all do."""
+    All photos must pass: one face each, good quality. Nothing is stored unless all do. With
+    ``portrait``, the first photo's face is also stored as the reference portrait staff are
+    shown, which needs the member's consent for purpose ``portrait``."""
     if not photos:
         raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
-        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)))
+        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)), portrait)
     # Decoding and embedding take seconds: done outside the write transaction, so the store is
     # not held meanwhile; the consent is checked again where the templates are written.
-    return enroll_views(ledger, member_id, enrolment_views(ledger, photos))
+    views = enrolment_views(ledger, photos, pictures=portrait)
+    return enroll_views(ledger, member_id, views, portrait=portrait)
 
 
 def enroll_burst(
@@ -469,6 +494,8 @@ def enroll_burst(
     member_id: str,
     photos: Sequence[Path],
     labels: Sequence[str] | None = None,
+    *,
+    portrait: bool = False,
 ) -> Enrolment:
     """Enrol a member from a kiosk burst: up to BURST_MAX_VIEWS frames of one capture, several
     views of the member's face. Frames the quality gate refuses are skipped (the result says
@@ -483,12 +510,12 @@ def enroll_burst(
         )
     names = list(labels) if labels is not None else [str(p) for p in photos]
     with ledger.store.transaction() as s:
-        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)))
+        _enrolment_consent(s, member_by_id(s, member_id, ledger.tenant_id(s)), portrait)
     views: list[EnrolmentView] = []
     skipped: list[str] = []
     for path, name in zip(photos, names, strict=True):
         try:
-            (view,) = enrolment_views(ledger, [path])
+            (view,) = enrolment_views(ledger, [path], pictures=portrait and not views)
         except InputError as exc:
             skipped.append(str(exc).replace(str(path), name))
             continue
@@ -505,18 +532,27 @@ def enroll_burst(
             "the frames do not all show the same person; nothing was enrolled (take the "
             "photos again with one person in front of the kiosk)"
         )
-    result = enroll_views(ledger, member_id, views)
-    return Enrolment(result.member_id, result.templates, result.quality, tuple(skipped))
+    result = enroll_views(ledger, member_id, views, portrait=portrait)
+    return replace(result, skipped=tuple(skipped))
 
 
-def enroll_views(ledger: Ledger, member_id: str, views: Sequence[EnrolmentView]) -> Enrolment:
+def enroll_views(
+    ledger: Ledger,
+    member_id: str,
+    views: Sequence[EnrolmentView],
+    *,
+    portrait: bool = False,
+) -> Enrolment:
     """Store accepted enrolment views (``enrolment_views``; a kiosk burst) as the member's
-    templates, in one transaction with its audit entry, if the member's consent allows it."""
+    templates, in one transaction with its audit entry, if the member's consent allows it;
+    with ``portrait``, the first view's picture as the member's reference portrait too."""
+    from consentcam.consent.pictures import store_portrait
+
     if not views:
         raise InputError("enrolment needs at least one photo")
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
-        consent = _enrolment_consent(s, member)
+        consent = _enrolment_consent(s, member, portrait)
         for view in views:
             add_template(s, ledger.keys, member, consent, view)
         member.last_interaction_at = utcnow()
@@ -529,7 +565,9 @@ def enroll_views(ledger: Ledger, member_id: str, views: Sequence[EnrolmentView])
             details={"templates": len(views), "consent": consent.id},
             tenant_id=member.tenant_id,
         )
-        return Enrolment(member.id, len(views), [v.quality for v in views])
+        if portrait:
+            store_portrait(s, ledger, member, views[0].picture)
+        return Enrolment(member.id, len(views), [v.quality for v in views], portrait=portrait)
 
 
 def add_template(
@@ -561,9 +599,10 @@ def add_template(
     return template
 
 
-def _enrolment_consent(s: Session, member: Member) -> Consent:
+def _enrolment_consent(s: Session, member: Member, portrait: bool = False) -> Consent:
     """The consent a new template will rest on; PolicyError or ConsentError saying what is
-    missing when enrolment is not allowed."""
+    missing when enrolment is not allowed (with ``portrait``, also the member's consent to a
+    reference portrait)."""
     site = s.get(Site, member.site_id)
     assert site is not None
     rules = profile(site.jurisdiction)
@@ -578,6 +617,11 @@ def _enrolment_consent(s: Session, member: Member) -> Consent:
             f"member {member.id} has no active consent for purpose '{RECOGNITION}' at site "
             f"{site.name!r}: record one first with 'consentcam consent record {member.id} "
             "--purpose recognition --evidence FILE'"
+        )
+    if portrait and active_consent(s, member, purpose=PORTRAIT) is None:
+        raise ConsentError(
+            f"member {member.id} has not consented to a portrait shown to staff: record a "
+            f"consent for purpose '{PORTRAIT}' (notice v3) or enrol without the portrait"
         )
     return consent
 
@@ -628,26 +672,38 @@ def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     return result
 
 
-def withdraw(ledger: Ledger, member_id: str) -> dict[str, Any]:
-    """Withdraw every recognition consent and delete the member's templates in one transaction;
-    return a deletion receipt (no biometric content)."""
+def withdraw(ledger: Ledger, member_id: str, purpose: str | None = None) -> dict[str, Any]:
+    """Withdraw the member's consents and delete what rests on them in one transaction; return
+    a deletion receipt (no biometric content). Without ``purpose``, or for ``recognition``:
+    every consent (pictures for staff serve recognition alone), every template and picture.
+    For ``portrait``: only that consent and the member's pictures; recognition goes on."""
+    if purpose is not None and purpose not in PURPOSES:
+        raise InputError(f"unknown purpose {purpose!r}; supported: {', '.join(PURPOSES)}")
+    purposes = (PORTRAIT,) if purpose == PORTRAIT else PURPOSES
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         now = utcnow()
-        consents, templates = withdrawn_consents(s, member, now)
+        consents, templates, pictures = withdrawn_consents(s, member, now, purposes)
         entry = chain.append(
             s,
             actor=ledger.actor,
             action="consent.withdraw",
             subject=member.id,
-            details={"consents": consents, "templates_deleted": templates},
+            details={
+                "purposes": list(purposes),
+                "consents": consents,
+                "templates_deleted": templates,
+                "pictures_deleted": pictures,
+            },
             tenant_id=member.tenant_id,
         )
         receipt = {
             "receipt_id": new_id(),
             "member_id": member.id,
+            "purposes": list(purposes),
             "withdrawn_consents": consents,
             "deleted_templates": templates,
+            "deleted_pictures": pictures,
             "deleted_at": now.isoformat(),
             "by": ledger.actor,
             "audit_entry": entry.seq,
@@ -705,11 +761,12 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         now = utcnow()
-        withdrawn, templates = withdrawn_consents(s, member, now)
+        withdrawn, templates, pictures = withdrawn_consents(s, member, now, PURPOSES)
         events = select(Event.id).where(Event.member_id == member.id)
         stream = select(OutboxEntry.seq).where(OutboxEntry.event_id.in_(events))
         deleted = {
             "templates": templates,
+            "pictures": pictures,
             "webhook_deliveries": deleted_rows(
                 s, delete(Delivery).where(Delivery.outbox_seq.in_(stream))
             ),
@@ -749,33 +806,48 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
     return receipt
 
 
-def withdrawn_consents(s: Session, member: Member, now: dt.datetime) -> tuple[int, int]:
-    """Withdraw the member's active consents at ``now`` and delete every template of theirs;
-    the numbers of consents withdrawn and templates deleted. Workers are told through the
-    store's triggers (the gallery change counters and PostgreSQL's notification)."""
-    templates = s.execute(
-        select(func.count()).select_from(Template).where(Template.member_id == member.id)
-    ).scalar_one()
+def withdrawn_consents(
+    s: Session, member: Member, now: dt.datetime, purposes: Sequence[str]
+) -> tuple[int, int, int]:
+    """Withdraw the member's active consents for ``purposes`` at ``now`` and delete their
+    pictures for staff, and with ``recognition`` every template of theirs; the numbers of
+    consents withdrawn, templates and pictures deleted. Workers are told through the store's
+    triggers (the gallery change counters and PostgreSQL's notification)."""
     consents = (
         s.execute(
-            select(Consent).where(Consent.member_id == member.id, Consent.withdrawn_at.is_(None))
+            select(Consent).where(
+                Consent.member_id == member.id,
+                Consent.withdrawn_at.is_(None),
+                Consent.purpose.in_(purposes),
+            )
         )
         .scalars()
         .all()
     )
+    templates = 0
+    if RECOGNITION in purposes:
+        templates = s.execute(
+            select(func.count()).select_from(Template).where(Template.member_id == member.id)
+        ).scalar_one()
     for c in consents:
         c.withdrawn_at = now
     s.flush()
-    # The trigger deleted templates of each withdrawn consent; this also removes any left under
-    # an already-ended consent, and any door view held for a visit template.
-    s.execute(delete(Template).where(Template.member_id == member.id))
-    s.execute(delete(HeldView).where(HeldView.member_id == member.id))
-    return len(consents), int(templates)
+    if RECOGNITION in purposes:
+        # The trigger deleted templates of each withdrawn consent; this also removes any left
+        # under an already-ended consent, and any door view held for a visit template.
+        s.execute(delete(Template).where(Template.member_id == member.id))
+        s.execute(delete(HeldView).where(HeldView.member_id == member.id))
+    # Pictures serve recognition alerts only: either withdrawal ends them (invariant 8).
+    pictures = deleted_rows(s, delete(MemberImage).where(MemberImage.member_id == member.id))
+    return len(consents), int(templates), pictures
 
 
 def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
-    """Everything held about a member (data-subject access): profile, consents, purchases and
-    template metadata, never the templates themselves. The read is audited with its actor."""
+    """Everything held about a member (data-subject access): profile, consents, purchases,
+    template metadata (never the templates themselves) and the pictures staff may be shown
+    (their own face, so they are given back). The read is audited with its actor."""
+    from consentcam.consent.pictures import exported_pictures
+
     with ledger.store.transaction() as s:
         member = member_by_id(s, member_id, ledger.tenant_id(s))
         consents = s.execute(select(Consent).where(Consent.member_id == member.id)).scalars()
@@ -822,6 +894,7 @@ def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
                 }
                 for p in purchases
             ],
+            "pictures": exported_pictures(s, ledger.keys, member.id),
         }
         chain.append(
             s,

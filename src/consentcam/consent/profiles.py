@@ -15,8 +15,17 @@ MODES = ("count", "verify", "lane", "door")
 RECOGNITION = "recognition"
 # Notice versions whose text tells the member that confirmed visits refine their template
 # (consent/visits.py), and how many such templates a member keeps.
-VISIT_NOTICE_VERSIONS = frozenset({"v2"})
+VISIT_NOTICE_VERSIONS = frozenset({"v2", "v3"})
 VISIT_TEMPLATES_MAX = 5
+# The optional second purpose: pictures of the member shown to staff so they can check an alert
+# (a reference portrait from enrolment, the door camera's snapshot of the recognised visit). Its
+# own consent record, asked separately; only notices of these versions describe it.
+PORTRAIT = "portrait"
+PURPOSES = (RECOGNITION, PORTRAIT)
+PORTRAIT_NOTICE_VERSIONS = frozenset({"v3"})
+# How long a confirmed visit's door snapshot is kept at most, in days (the profile's event
+# retention applies if it is shorter); a dismissed or unanswered alert's goes at once.
+SNAPSHOT_RETENTION_DAYS = 30
 
 
 def visit_notice_sentence(version: str) -> str:
@@ -28,6 +37,19 @@ def visit_notice_sentence(version: str) -> str:
         "the kiosk camera confirmed) may also store one view of your face from that visit as "
         f"an extra template, at most {VISIT_TEMPLATES_MAX} of them, the oldest replaced; they "
         "are deleted with the rest."
+    )
+
+
+def portrait_notice_sentence(version: str) -> str:
+    """What a notice of ``version`` says about the optional portrait purpose ('' if nothing)."""
+    if version not in PORTRAIT_NOTICE_VERSIONS:
+        return ""
+    return (
+        " Separately, and only if you tick its own box: staff may be shown a small photo of your "
+        "face taken at enrolment and the door camera's picture of you when you are recognised, "
+        "so they can check it is you before they act. A door picture is deleted at once if staff "
+        f"say it is not you or do not answer, otherwise after {SNAPSHOT_RETENTION_DAYS} days at "
+        "most; both go when you withdraw either consent. Saying no changes nothing else."
     )
 
 

@@ -32,6 +32,7 @@ from consentcam.store.models import (
     Event,
     FootfallBucket,
     Member,
+    MemberImage,
     Site,
     Template,
     Tenant,
@@ -75,10 +76,12 @@ def purge(
 
 def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
     """Delete what one tenant may no longer keep; the counts by kind."""
+    from consentcam.consent.pictures import expire_snapshots
     from consentcam.consent.visits import expire_held_views
 
     counts: Counter[str] = Counter()
     counts["held_views"] = expire_held_views(s, now, tenant_id)
+    counts["snapshots"] = expire_snapshots(s, now, tenant_id)
     templates = delete(Template).where(Template.tenant_id == tenant_id)
     # Withdrawal normally deletes templates at once (in the store's trigger too); this catches
     # any left behind, e.g. by a restore from a backup taken in between.
@@ -117,7 +120,24 @@ def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
         counts["footfall"] += _footfall_deleted(
             s, sites, now - dt.timedelta(days=rules.footfall_retention_days)
         )
+    counts["pictures"] = _pictures_deleted(s, tenant_id, now)
     return counts
+
+
+def _pictures_deleted(s: Session, tenant_id: str, now: dt.datetime) -> int:
+    """Delete pictures for staff whose consent ended (withdrawn or expired) or whose member has
+    no template left (nobody to recognise, so nothing to check: invariant 8)."""
+    ended = select(Consent.id).where(
+        (Consent.withdrawn_at.is_not(None)) | (Consent.expires_at <= now)
+    )
+    enrolled = select(Template.member_id).where(Template.tenant_id == tenant_id)
+    return deleted_rows(
+        s,
+        delete(MemberImage).where(
+            MemberImage.tenant_id == tenant_id,
+            MemberImage.consent_id.in_(ended) | MemberImage.member_id.not_in(enrolled),
+        ),
+    )
 
 
 def _report(counts: Counter[str], now: dt.datetime) -> dict[str, Any]:
@@ -130,6 +150,8 @@ def _report(counts: Counter[str], now: dt.datetime) -> dict[str, Any]:
         "events_deleted": counts["events"],
         "footfall_deleted": counts["footfall"],
         "held_views_deleted": counts["held_views"],
+        "snapshots_deleted": counts["snapshots"],
+        "pictures_deleted": counts["pictures"],
         "at": now.astimezone(dt.UTC).isoformat(),
     }
 

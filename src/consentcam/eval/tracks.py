@@ -44,6 +44,7 @@ from consentcam.config import Settings, load_settings
 from consentcam.errors import InputError
 from consentcam.eval.lfw import IMAGES_DIR
 from consentcam.eval.openset import lfw_people
+from consentcam.match.rates import wilson_interval
 from consentcam.vision.records import ImageArray
 
 # The camera: an NVR's analytics substream (640x360 at 15 fps), as door cameras are analysed.
@@ -704,17 +705,6 @@ def _anchor_row(
         "decision_frames_p50": _percentile(delays, 50),
         "decision_frames_p90": _percentile(delays, 90),
     }
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); (0, 1) with no trials."""
-    if trials <= 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _share(part: int, whole: int) -> float:

@@ -84,8 +84,10 @@ class SiteGallery:
         # Templates ``drop_withdrawn`` found deleted, until a full refresh no longer sees them.
         self._dropped: set[str] = set()
         self._version: int | None = None
-        # The site's false-alert budget (None: the model card's default), read at each refresh.
+        # The site's false-alert budget (None: the model card's default) and the stricter track
+        # threshold its admin applied from staff answers (None: none), read at each refresh.
         self.false_alerts_per_1000: float | None = None
+        self.threshold_override: float | None = None
         self._next_expiry: dt.datetime | None = None
         self._lock = threading.Lock()
         # Shared by the watcher's threads: one warning when the store goes, one line when back.
@@ -112,9 +114,11 @@ class SiteGallery:
             expired = self._next_expiry is not None and now >= self._next_expiry
             if version == self._version and not expired:
                 return False
-            self.false_alerts_per_1000 = s.execute(
-                select(Site.false_alerts_per_1000).where(Site.id == self.site_id)
-            ).scalar()
+            self.false_alerts_per_1000, self.threshold_override = s.execute(
+                select(Site.false_alerts_per_1000, Site.threshold_override).where(
+                    Site.id == self.site_id
+                )
+            ).one()
             current = self._live_templates(s, now)
             with self._lock:
                 changed = self._changed_members(current)
@@ -220,14 +224,14 @@ class SiteGallery:
 
         One view (a still photo, one frame) is held to the model card's image threshold for
         ``target_fpir``; the fusion of several views of a track to the track threshold for the
-        site's false-alert budget (measured on fused views: they are better evidence)."""
-        card = model_card()
+        site's false-alert budget (measured on fused views: they are better evidence), or the
+        admin's stricter override (``track_threshold``)."""
         with self._lock:
             members = self.members
             threshold = (
-                card.track_threshold(max(members, 1), self.false_alerts_per_1000)
+                track_threshold(members, self.false_alerts_per_1000, self.threshold_override)
                 if views > 1
-                else card.identification_threshold(max(members, 1), target_fpir)
+                else model_card().identification_threshold(max(members, 1), target_fpir)
             )
             if not members:
                 return Identification(None, None, threshold, 0)
@@ -395,9 +399,19 @@ class SiteGallery:
         return found
 
 
+def track_threshold(
+    members: int, false_alerts_per_1000: float | None, override: float | None = None
+) -> float:
+    """The threshold a site's workers hold a track's fused views to: the model card's for the
+    gallery's size and the site's false-alert budget, or the admin's override where stricter.
+    An override never loosens: as the gallery grows the card's threshold may pass below it."""
+    threshold = model_card().track_threshold(max(members, 1), false_alerts_per_1000)
+    return threshold if override is None else min(threshold, override)
+
+
 def bump_version(s: Session, site_id: str) -> None:
     """Tell the site's workers to refresh (what the store's triggers do for template and consent
-    changes), for changes no trigger sees: the site's false-alert budget."""
+    changes), for changes no trigger sees: the site's false-alert budget or threshold override."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 

@@ -1,12 +1,14 @@
 """Prometheus metrics for ``consentcam run``: frame rate, per-stage latency, drops, queue depth,
-reconnects and worker restarts per camera. Only counts and timings: nothing about any face or
-person (privacy invariant 2 covers metrics too).
+reconnects and worker restarts per camera, and door alerts staff confirmed and dismissed per
+site. Only counts and timings: nothing about any face or person (privacy invariant 2 covers
+metrics too).
 
 Frame accounting: a live source's frames read = processed + dropped + queue depth. Frames the
 camera sent that the reader never decoded are in none of these (see DROPPED_HELP)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -14,8 +16,14 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
 
+from consentcam.consent.ledger import Ledger
+from consentcam.events.accuracy import answer_counts
 from consentcam.pipeline.worker import WorkerStats
+from consentcam.store.outage import Outage
+
+log = logging.getLogger(__name__)
 
 # Precise about what is missing, so that a low drop count is not read as "no overload".
 DROPPED_HELP = (
@@ -116,15 +124,57 @@ class WorkerMetrics(Collector):
         yield restart
 
 
-def metrics_registry(metrics: WorkerMetrics) -> CollectorRegistry:
+class AnswerMetrics(Collector):
+    """Door alerts staff confirmed and dismissed per site, counted in the store at each scrape:
+    staff answer through the API, in another process, so no worker sees them. A retention purge
+    deletes old events and lowers the counts, which Prometheus reads as a counter reset; the
+    dismissed share over a window is ``rate(dismissed) / (rate(confirmed) + rate(dismissed))``.
+    A store outage leaves them out of the scrape (the cameras' figures still come)."""
+
+    def __init__(self, ledger: Ledger, site_name: str | None = None) -> None:
+        """Every site of the store, or ``site_name`` (as ``consentcam run --site``)."""
+        self._ledger = ledger
+        self._site_name = site_name
+        self._outage = Outage(log, "answer metrics", "they are left out of the scrape")
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            sites = answer_counts(self._ledger, self._site_name)
+        except SQLAlchemyError as exc:
+            self._outage.failed(exc)
+            return
+        self._outage.succeeded()
+        labels = ["tenant", "site"]
+        confirmed = CounterMetricFamily(
+            "consentcam_door_alerts_confirmed",
+            "Door alerts staff confirmed (it was the member), of the events still stored",
+            labels=labels,
+        )
+        dismissed = CounterMetricFamily(
+            "consentcam_door_alerts_dismissed",
+            "Door alerts staff dismissed (it was not the member), of the events still stored",
+            labels=labels,
+        )
+        for row in sites:
+            confirmed.add_metric([row.tenant, row.site], row.confirmed)
+            dismissed.add_metric([row.tenant, row.site], row.dismissed)
+        yield confirmed
+        yield dismissed
+
+
+def metrics_registry(metrics: WorkerMetrics, *more: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics)
+    for collector in (metrics, *more):
+        registry.register(collector)
     return registry
 
 
-def serve_metrics(metrics: WorkerMetrics, port: int, host: str = "127.0.0.1") -> Any:
-    """Expose the metrics over HTTP at /metrics; returns the server (call .shutdown())."""
+def serve_metrics(
+    metrics: WorkerMetrics, port: int, host: str = "127.0.0.1", *more: Collector
+) -> Any:
+    """Expose the metrics (and ``more`` collectors) over HTTP at /metrics; returns the server
+    (call .shutdown())."""
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(port, addr=host, registry=metrics_registry(metrics))
+    server, _thread = start_http_server(port, addr=host, registry=metrics_registry(metrics, *more))
     return server

@@ -9,6 +9,7 @@ from typing import Any
 
 from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger
+from consentcam.consent.pictures import drop_snapshot
 from consentcam.consent.visits import release_held_view
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import Event, utcnow
@@ -35,6 +36,8 @@ def confirm_event(
         # The door's view of the person: a visit template if confirmed and the member's notice
         # allows it; deleted at once otherwise (it may show someone else: invariant 8).
         learned = release_held_view(s, ledger.keys, event, confirmed=confirm, actor=ledger.actor)
+        # Dismissed: the door snapshot shows someone who is not the member (a bystander).
+        snapshot_deleted = 0 if confirm else drop_snapshot(s, event.id)
         notice = record_event(
             s,
             tenant_id=event.tenant_id,
@@ -54,6 +57,7 @@ def confirm_event(
                 "event_id": event.id,
                 "notice_event_id": notice.id,
                 "visit_template": learned,
+                "snapshot_deleted": bool(snapshot_deleted),
             },
             tenant_id=event.tenant_id,
         )

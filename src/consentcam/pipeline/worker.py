@@ -44,7 +44,13 @@ from consentcam.store.outage import Outage
 from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall
 from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
 from consentcam.vision import models
-from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
+from consentcam.vision.align import (
+    CHIP_PADDING,
+    face_chip,
+    face_landmarks,
+    face_picture,
+    picture_jpeg,
+)
 from consentcam.vision.detect import DETECTOR_MODELS, DETECTORS, Detector
 from consentcam.vision.embed import EMBEDDER_MODELS, Embedder, fused_embeddings
 from consentcam.vision.quality import face_quality
@@ -170,6 +176,10 @@ class _Track:
     scores: list[float] = field(default_factory=list)  # quality score of each embedding
     candidate: np.ndarray | None = None  # best chip views since the last embedding
     candidate_score: float = 0.0
+    # Door mode: the candidate's face as staff would see it, and the best embedded view's
+    # (a member alert's snapshot, where the member consented to pictures; zeroed otherwise).
+    candidate_picture: np.ndarray | None = None
+    snapshot: np.ndarray | None = None
     best_score: float = 0.0  # the best quality score embedded so far
     last_embed: int = -(10**9)
     next_look: int = 0  # frame index of the next periodic look
@@ -186,9 +196,15 @@ class _Track:
             vector.fill(0)
         self.embeddings.clear()
         self.scores.clear()
-        if self.candidate is not None:
-            self.candidate.fill(0)
-        self.candidate = None
+        for array in (self.candidate, self.candidate_picture, self.snapshot):
+            if array is not None:
+                array.fill(0)
+        self.candidate = self.candidate_picture = self.snapshot = None
+
+    def taken_snapshot(self) -> np.ndarray | None:
+        """The snapshot, handed over (the track no longer holds it; the caller zeroes it)."""
+        snapshot, self.snapshot = self.snapshot, None
+        return snapshot
         self.candidate_score = 0.0
 
 
@@ -381,12 +397,14 @@ class CameraWorker:
             self._unknown_if_spent(track)
             return None
         track.decided_at = frame.index
-        result, claim, view = decision
+        result, claim, view, snapshot = decision
         try:
             with self._timed("events"):
-                return self._alert(track, result, claim, frame.captured_at, view)
+                return self._alert(track, result, claim, frame.captured_at, view, snapshot)
         finally:
             view.fill(0)
+            if snapshot is not None:
+                snapshot.fill(0)
 
     def _collect(self, track: _Track, image: ImageArray, box: Box) -> None:
         landmarks = face_landmarks(image, box)
@@ -408,6 +426,10 @@ class CameraWorker:
             track.candidate.fill(0)
         track.candidate = np.stack(views)
         track.candidate_score = score
+        if self.ctx.mode == "door":
+            if track.candidate_picture is not None:
+                track.candidate_picture.fill(0)
+            track.candidate_picture = face_picture(image, box, landmarks)
 
     def _embed_if_due(self, track: _Track, frame_index: int) -> bool:
         """Embed the track's best candidate since the last embedding if the budget has room (at
@@ -432,6 +454,13 @@ class CameraWorker:
         )[0]
         track.candidate.fill(0)
         track.candidate = None
+        picture, track.candidate_picture = track.candidate_picture, None
+        if picture is not None and track.candidate_score >= track.best_score:
+            if track.snapshot is not None:
+                track.snapshot.fill(0)
+            track.snapshot, picture = picture, None
+        if picture is not None:
+            picture.fill(0)
         track.embeddings.append(vector)
         track.scores.append(track.candidate_score)
         track.best_score = max(track.best_score, track.candidate_score)
@@ -449,12 +478,13 @@ class CameraWorker:
 
     def _decide(
         self, track: _Track, claimed: list[_OpenClaim]
-    ) -> tuple[Identification, _OpenClaim | None, np.ndarray] | None:
-        """(identification, verified claim, fused view) once the fusion of every view embedded
-        so far, weighted by quality score (a turned or blurred view counts less), matches and no
-        single view points at someone else; None to keep looking. The
-        fused view of a member's track may become a visit template (``consent.visits``): the
-        caller zeroes it once the alert is written."""
+    ) -> tuple[Identification, _OpenClaim | None, np.ndarray, np.ndarray | None] | None:
+        """(identification, verified claim, fused view, snapshot) once the fusion of every view
+        embedded so far, weighted by quality score (a turned or blurred view counts less),
+        matches and no single view points at someone else; None to keep looking. The fused view
+        of a member's track may become a visit template (``consent.visits``) and the snapshot
+        (door mode: the best view's picture) may be kept for staff (``consent.pictures``): the
+        caller zeroes both once the alert is written."""
         assert self.gallery is not None
         fused = fused_template(np.stack(track.embeddings), track.scores)
         if claimed:
@@ -469,8 +499,9 @@ class CameraWorker:
             fused.fill(0)
             return None
         track.decided, track.member_id = True, result.member_id
+        snapshot = track.taken_snapshot()
         track.forget_faces()
-        return result, claim, fused
+        return result, claim, fused, snapshot
 
     def _verify(
         self, fused: np.ndarray, claimed: list[_OpenClaim]
@@ -518,6 +549,7 @@ class CameraWorker:
         claim: _OpenClaim | None,
         at: dt.datetime,
         view: np.ndarray | None = None,
+        snapshot: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
         """The member's event, written with its outbox and audit entries in one transaction,
         unless the member was alerted at this site within the cooldown. A claim is always
@@ -525,7 +557,8 @@ class CameraWorker:
         cooldown (which keeps a browsing member from alerting again) does not apply to it. With
         the store unreachable the alert waits in the on-disk spool, behind any alert spooled
         before it, and the retry thread writes it when the store is back. ``view`` (the track's
-        fused face) goes with an alert written now, never into the spool's file."""
+        fused face) and ``snapshot`` (its best picture) go with an alert written now, never into
+        the spool's file."""
         assert result.member_id is not None
         if claim is None and self._cooldown_active(result.member_id, at):
             return None
@@ -549,15 +582,24 @@ class CameraWorker:
         if queued:
             return None
         try:
-            return self._write_alert(alert, view)
+            return self._write_alert(alert, view, snapshot)
         except SQLAlchemyError as exc:
             self._spool.put(alert)
             self._store_failed(exc)
             return None
 
     def _write_alert(
-        self, alert: PendingAlert, view: np.ndarray | None = None
+        self,
+        alert: PendingAlert,
+        view: np.ndarray | None = None,
+        snapshot: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
+        from consentcam.consent.pictures import (
+            has_portrait,
+            keep_snapshot,
+            picture_links,
+            portrait_consent,
+        )
         from consentcam.consent.visits import add_visit_template, hold_view
         from consentcam.events.outbox import event_document, record_event
 
@@ -573,6 +615,8 @@ class CameraWorker:
                 return None
             member.last_interaction_at = alert.at
             door = self.ctx.mode == "door"
+            # Pictures for staff to check the alert with, only where the member consented.
+            pictures = door and portrait_consent(s, member) is not None
             payload = {
                 "camera": self.ctx.camera,
                 "site": self.ctx.site,
@@ -585,6 +629,13 @@ class CameraWorker:
                 # Door mode (DESIGN.md): nothing beyond a greeting until staff confirm.
                 "allowed_actions": ["greet"] if door else ["greet", "assist"],
                 "confirmation": "required" if door else "not_required",
+                # Links, never images: they need the caller's credentials (streams, webhooks).
+                "pictures": picture_links(
+                    member.id,
+                    alert.event_id,
+                    portrait=pictures and has_portrait(s, member.id),
+                    snapshot=pictures and snapshot is not None,
+                ),
             }
             event = record_event(
                 s,
@@ -609,10 +660,13 @@ class CameraWorker:
                     "distance": alert.distance,
                     "threshold": alert.threshold,
                     "profile_shown": True,
+                    "snapshot_kept": pictures and snapshot is not None,
                 },
                 tenant_id=self.ctx.tenant_id,
             )
             s.flush()
+            if pictures and snapshot is not None:
+                keep_snapshot(s, self.ledger.keys, member, event.id, picture_jpeg(snapshot))
             if view is not None and door:
                 hold_view(s, self.ledger.keys, event, view, {"views": alert.frames})
             elif view is not None and alert.claim_id is not None:
@@ -753,13 +807,15 @@ class CameraWorker:
                 self._expire_held_views()
 
     def _expire_held_views(self) -> None:
-        """Delete door views held for alerts nobody answered in time (``consent.visits``):
-        they may show someone else, and nothing is to be learnt from them."""
+        """Delete door views held, and snapshots kept, for alerts nobody answered in time
+        (``consent.visits``, ``consent.pictures``): they may show someone else."""
+        from consentcam.consent.pictures import expire_snapshots
         from consentcam.consent.visits import expire_held_views
 
         try:
             with self.ledger.store.transaction() as s:
                 expire_held_views(s, tenant_id=self.ctx.tenant_id)
+                expire_snapshots(s, tenant_id=self.ctx.tenant_id)
         except SQLAlchemyError as exc:
             self._store_failed(exc)
 

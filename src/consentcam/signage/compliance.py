@@ -13,6 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 from consentcam.consent.ledger import Ledger
+from consentcam.consent.profiles import SNAPSHOT_RETENTION_DAYS
 from consentcam.signage.content import duration
 from consentcam.signage.facts import store_facts
 
@@ -68,6 +69,7 @@ def records_of_processing(
         "scope": _scope(facts),
         "activities": [
             _recognition_activity(facts),
+            _pictures_activity(facts),
             _footfall_activity(facts),
             _purchases_activity(facts),
         ],
@@ -210,6 +212,35 @@ def _recognition_activity(facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pictures_activity(facts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "pictures for staff to check an alert",
+        "purpose": "Let staff compare a recognised member's enrolment portrait with the door "
+        "camera's picture before they act on a door alert (a safeguard against false matches), "
+        "only for members who gave this separate consent (notice v3, its own box).",
+        "legal_basis": _per_site(facts, lambda s: LEGAL_BASIS.get(s["jurisdiction"], TO_COMPLETE)),
+        "data_subjects": [
+            "members who consented to pictures for staff",
+            "a person taken for a member at the door: their picture is deleted when staff "
+            "dismiss the alert or do not answer it in 10 minutes",
+        ],
+        "data_categories": [
+            "one reference portrait per member (a 150-pixel face picture, JPEG), encrypted",
+            "door snapshots of recognised visits (the same size), encrypted, with their event",
+        ],
+        "retention": _per_site(
+            facts,
+            lambda s: (
+                "portrait: until either consent is withdrawn or ends, or the member has no "
+                "template; snapshot: deleted at once if dismissed or unanswered, otherwise with "
+                f"its event ({duration(s['retention_days']['events'])}) and after "
+                f"{duration(SNAPSHOT_RETENTION_DAYS)} at most"
+            ),
+        ),
+        "sites": [s["name"] for s in _face_sites(facts)],
+    }
+
+
 def _footfall_activity(facts: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": "anonymous footfall",
@@ -272,7 +303,8 @@ def _description(facts: dict[str, Any]) -> dict[str, Any]:
         f"{len(facts['sites'])} site(s)",
         "context": "Shops and venues open to the public; members are customers who opted in. "
         f"Expected share of minors, vulnerable people: {TO_COMPLETE}",
-        "purposes": "Greeting and serving members who opted in; anonymous footfall counting.",
+        "purposes": "Greeting and serving members who opted in; showing staff the pictures of "
+        "members who chose it, to check an alert; anonymous footfall counting.",
         "sites": sites,
         "recipients": _recipients(facts),
     }
@@ -318,6 +350,12 @@ def _risks(facts: dict[str, Any]) -> list[dict[str, Any]]:
             "Identification or tracking of people who did not consent",
             "lane and door cameras compare every face in view",
             "non-member data kept in memory only; no gallery from footage; invariants tested",
+        ),
+        (
+            "A bystander's picture kept after a false alert",
+            "door snapshots are taken of tracks decided as a member who consented to pictures",
+            "deleted at once when staff dismiss the alert or after 10 minutes unanswered; "
+            "never taken of an unknown track (tested invariants 2 and 8)",
         ),
         (
             "Covert use or function creep (other purposes, other cameras)",

@@ -82,6 +82,11 @@ class Site(Base):
     # The admin's operating point: expected false alerts per 1,000 non-member visitors (None:
     # the model card's default). Workers decide at the threshold that gives it.
     false_alerts_per_1000: Mapped[float | None] = mapped_column(Float, default=None)
+    # What staff answers may show: the share of door alerts they may dismiss before the site is
+    # over budget (NULL: the default), and a stricter track threshold an admin applied from
+    # their answers (NULL: the model card's for the budget above).
+    dismissal_budget: Mapped[float | None] = mapped_column(Float, default=None)
+    threshold_override: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Camera(Base):
@@ -220,6 +225,27 @@ class HeldView(Base):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class MemberImage(Base):
+    """A picture of a member for staff to check an alert with, sealed like a template (AES-GCM
+    bound to tenant, member, kind and event): the ``portrait`` the member gave at enrolment, or a
+    door ``snapshot`` of a recognised track (with its event). Only under the member's consent
+    for purpose ``portrait``; a snapshot whose alert is dismissed or left unanswered is deleted
+    at once (it shows someone who was not the member); withdrawal and erasure delete them all."""
+
+    __tablename__ = "member_images"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 

@@ -1,10 +1,10 @@
 """Key rotation: every template re-encrypted under a new key and moved to the new key's tenant
 transform, in one transaction, without the raw embedding ever being formed (ISO/IEC 24745
-renewability). Webhook signing secrets and camera stream URLs with credentials, sealed under
-the same key, are re-sealed in that transaction, so receivers keep verifying with the secret
-they hold and cameras keep connecting; stream URLs an upgraded store still holds in clear are
-sealed on the way. Recognition and delivery keep working; the old key opens nothing
-afterwards."""
+renewability). Webhook signing secrets, camera stream URLs with credentials and members' pictures
+for staff, sealed under the same key, are re-sealed in that transaction, so receivers keep
+verifying with the secret they hold and cameras keep connecting; stream URLs an upgraded store
+still holds in clear are sealed on the way. Recognition and delivery keep working; the old key
+opens nothing afterwards."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from consentcam.consent.ledger import (
     template_aad,
     unbound_template_aad,
 )
+from consentcam.consent.pictures import stored_picture_aad
 from consentcam.errors import InputError
 from consentcam.events.webhooks import secret_aad
 from consentcam.pipeline.sources import source_has_secrets
 from consentcam.store import crypto
-from consentcam.store.models import Camera, Site, Template, Webhook, utcnow
+from consentcam.store.models import Camera, MemberImage, Site, Template, Webhook, utcnow
 
 
 def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             bound += unbound
         resealed = _reseal_webhook_secrets(s, ledger.keys, new_keys)
         sources = _reseal_camera_sources(s, ledger.keys, new_keys)
+        pictures = _reseal_pictures(s, ledger.keys, new_keys)
         chain.append(
             s,
             actor=ledger.actor,
@@ -62,6 +64,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                 "templates_bound_to_member": bound,
                 "webhook_secrets": resealed,
                 "camera_sources": sources,
+                "pictures": pictures,
                 "old_key_id": ledger.keys.key_id,
                 "new_key_id": new_keys.key_id,
             },
@@ -71,6 +74,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
         "templates_bound_to_member": bound,
         "webhook_secrets_resealed": resealed,
         "camera_sources_sealed": sources,
+        "pictures_resealed": pictures,
         "old_key_id": ledger.keys.key_id,
         "new_key_id": new_keys.key_id,
         "at": utcnow().isoformat(),
@@ -108,6 +112,17 @@ def _reseal_camera_sources(
             continue
         source = camera_source(old_keys, camera, tenant_id)
         seal_camera_source(new_keys, camera, tenant_id, source)
+        count += 1
+    return count
+
+
+def _reseal_pictures(
+    s: Session, old_keys: crypto.TemplateKeys, new_keys: crypto.TemplateKeys
+) -> int:
+    count = 0
+    for row in s.execute(select(MemberImage)).scalars():
+        row.sealed = crypto.rotate(old_keys, new_keys, row.sealed, stored_picture_aad(row))
+        row.key_id = new_keys.key_id
         count += 1
     return count
 

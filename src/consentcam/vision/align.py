@@ -13,6 +13,10 @@ CHIP_SIZE = 150
 # dlib's ResNet was trained on chips with this border around the landmarks; changing it changes
 # the embedding and invalidates the model card's thresholds.
 CHIP_PADDING = 0.25
+# Pictures for staff (a member's reference portrait, a door snapshot): the aligned face with a
+# wider border than the ResNet's, so a person can judge hair line and jaw too; both framed alike.
+PICTURE_PADDING = 0.5
+PICTURE_QUALITY = 85
 
 
 def face_landmarks(image: ImageArray, box: Box) -> Landmarks:
@@ -30,6 +34,24 @@ def face_chip(
         models.dlib_module().get_face_chip(image, _shape(box, landmarks), CHIP_SIZE, padding)
     )
     return chip
+
+
+def face_picture(image: ImageArray, box: Box, landmarks: Landmarks) -> ImageArray:
+    """The aligned 150x150 picture of a face that staff are shown (``PICTURE_PADDING``)."""
+    return face_chip(image, box, landmarks, PICTURE_PADDING)
+
+
+def picture_jpeg(picture: ImageArray) -> bytes:
+    """A face picture as JPEG bytes, for sealing (never written anywhere in clear)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8)).save(
+        out, "JPEG", quality=PICTURE_QUALITY
+    )
+    return out.getvalue()
 
 
 def mirrored(chips: ImageArray) -> ImageArray:

@@ -15,7 +15,13 @@ import numpy as np
 
 from consentcam.config import VisionSettings
 from consentcam.errors import ConsentcamError, InputError
-from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks
+from consentcam.vision.align import (
+    CHIP_PADDING,
+    face_chip,
+    face_landmarks,
+    face_picture,
+    picture_jpeg,
+)
 from consentcam.vision.decode import ImageSource, load_image
 from consentcam.vision.detect import Detector, central_detection, face_detections
 from consentcam.vision.embed import Embedder, fused_embeddings
@@ -94,6 +100,18 @@ def enrolment_face(source: ImageSource, settings: VisionSettings | None = None) 
     if not face.quality.ok:
         raise InputError(f"{name}: photo rejected: {'; '.join(face.quality.reasons)}")
     return face
+
+
+def picture_of(source: ImageSource, face: Face, settings: VisionSettings | None = None) -> bytes:
+    """``face`` of the photo ``source`` as staff would be shown it: aligned and framed like the
+    door camera's snapshots, a small JPEG (a member's reference portrait, with consent)."""
+    settings = settings or VisionSettings()
+    image = load_image(source, settings.decode)
+    chip = face_picture(image, face.detection.box, face.landmarks)
+    try:
+        return picture_jpeg(chip)
+    finally:
+        chip.fill(0)
 
 
 def main_face(faces: list[Face], shape: tuple[int, ...]) -> Face | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from consentcam.api.routes import (
+    accuracy,
     audit,
     calibration,
     cameras,
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     events.router,
     footfall.router,
     calibration.router,
+    accuracy.router,
     audit.router,
     webhooks.router,
     retention.router,

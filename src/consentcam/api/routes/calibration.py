@@ -10,7 +10,8 @@ from consentcam.api.queries import scoped_site
 from consentcam.api.schemas import ERROR_RESPONSES, BudgetIn, CalibrationOut
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.match.calibration import calibration, set_false_alert_budget
+from consentcam.events.accuracy import calibration_with_accuracy
+from consentcam.match.calibration import set_false_alert_budget
 
 router = APIRouter(tags=["calibration"], responses=ERROR_RESPONSES)
 
@@ -25,11 +26,12 @@ def get_calibration(
         Query(gt=0, lt=1, description="Target false-alert rate; the model card's if unset."),
     ] = None,
 ) -> CalibrationOut:
-    """The site's calibration report at its current gallery size."""
+    """The site's calibration report at its current gallery size, with what staff answers to
+    door alerts say of it."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         name = scoped_site(s, principal, site).name
-    return CalibrationOut(**calibration(ledger, name, target_fpir))
+    return CalibrationOut(**calibration_with_accuracy(ledger, name, target_fpir))
 
 
 @router.put("/sites/{site}/calibration")
@@ -44,4 +46,5 @@ def put_calibration(
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         name = scoped_site(s, principal, site).name
-    return CalibrationOut(**set_false_alert_budget(ledger, name, body.false_alerts_per_1000))
+    set_false_alert_budget(ledger, name, body.false_alerts_per_1000)
+    return CalibrationOut(**calibration_with_accuracy(ledger, name))

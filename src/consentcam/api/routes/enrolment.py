@@ -49,6 +49,14 @@ def post_enrolment(
             f"least {BURST_MIN_VIEWS} must pass and show one person."
         ),
     ] = False,
+    portrait: Annotated[
+        bool,
+        Query(
+            description="Also store the first photo's face as the reference portrait staff are "
+            "shown to check an alert; needs the member's consent for purpose 'portrait' (403 "
+            "without; nothing is stored then)."
+        ),
+    ] = False,
 ) -> EnrolmentOut:
     """Enrol the member from 1-5 photos, all of which must pass the quality gate, or from a
     kiosk burst (``burst=true``); needs an active recognition consent (403 without)."""
@@ -67,9 +75,10 @@ def post_enrolment(
             paths.append(path)
         try:
             if burst:
-                result = enroll_burst(ledger, member_id, paths, [names[str(p)] for p in paths])
+                labels = [names[str(p)] for p in paths]
+                result = enroll_burst(ledger, member_id, paths, labels, portrait=portrait)
             else:
-                result = enroll(ledger, member_id, paths)
+                result = enroll(ledger, member_id, paths, portrait=portrait)
         except ConsentcamError as exc:
             raise renamed_paths(exc, names) from None
     return EnrolmentOut(
@@ -77,6 +86,7 @@ def post_enrolment(
         templates=result.templates,
         quality=[QualityOut(**q) for q in result.quality],
         skipped=list(result.skipped),
+        portrait=result.portrait,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from consentcam.api.queries import (
     consent_statuses,
@@ -20,6 +20,7 @@ from consentcam.api.queries import (
 from consentcam.api.schemas import (
     ERROR_RESPONSES,
     OFFSET_END,
+    PICTURE_HEADERS,
     MemberCard,
     MemberIn,
     MemberOut,
@@ -31,8 +32,10 @@ from consentcam.api.security import principal_ledger, require
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import add_member
+from consentcam.consent.pictures import has_portrait, member_portrait, picture_links
 from consentcam.consent.purchases import purchase_summary
 from consentcam.consent.visits import VISIT
+from consentcam.events.accuracy import refresh_prompt
 from consentcam.store.models import Site, utcnow
 
 router = APIRouter(tags=["members"], responses=ERROR_RESPONSES)
@@ -102,6 +105,7 @@ def get_member(member_id: str, request: Request, principal: Reader) -> MemberCar
         site = s.get(Site, member.site_id)
         assert site is not None
         status, expires = consent_statuses(s, [member], now)[member.id]
+        prompt = refresh_prompt(s, member)
         card = MemberCard(
             id=member.id,
             name=member.name,
@@ -111,9 +115,14 @@ def get_member(member_id: str, request: Request, principal: Reader) -> MemberCar
             consent_expires_at=expires,
             templates=template_counts(s, [member.id])[member.id],
             visit_templates=template_counts(s, [member.id], VISIT)[member.id],
+            portrait=picture_links(
+                member.id, None, portrait=has_portrait(s, member.id), snapshot=False
+            )["portrait"],
             created_at=member.created_at,
             last_interaction_at=member.last_interaction_at,
             purchases=PurchaseSummaryOut(**purchase_summary(s, member.id, now)),
+            refresh_photos=prompt is not None,
+            refresh_photos_reason=None if prompt is None else prompt.text,
         )
         chain.append(
             s,
@@ -124,3 +133,20 @@ def get_member(member_id: str, request: Request, principal: Reader) -> MemberCar
             tenant_id=member.tenant_id,
         )
     return card
+
+
+@router.get(
+    "/members/{member_id}/portrait",
+    responses={200: {"content": {"image/jpeg": {}}}},
+    response_class=Response,
+)
+def get_portrait(member_id: str, request: Request, principal: Reader) -> Response:
+    """The member's reference portrait (JPEG), shown to staff beside a door snapshot so they can
+    check an alert; only where the member consented to it (404 otherwise). Every view is
+    audited (``portrait.view``) with the caller as actor."""
+    ledger = principal_ledger(request, principal)
+    with ledger.store.transaction() as s:
+        scoped_member(s, principal, member_id)
+    return Response(
+        member_portrait(ledger, member_id), media_type="image/jpeg", headers=PICTURE_HEADERS
+    )

@@ -4,9 +4,9 @@ is audited by the library with the caller as actor."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from consentcam.api.queries import scoped_member
 from consentcam.api.schemas import (
@@ -30,13 +30,18 @@ def post_withdrawal(
     member_id: str,
     request: Request,
     principal: Annotated[Principal, Depends(require("withdraw"))],
+    purpose: Annotated[
+        Literal["recognition", "portrait"] | None,
+        Query(description="Only this purpose (portrait: the pictures staff are shown)."),
+    ] = None,
 ) -> ReceiptOut:
-    """Withdraw every consent of the member and delete their templates; returns the deletion
-    receipt (workers drop the member from their galleries within seconds)."""
+    """Withdraw every consent of the member (or only ``purpose``) and delete their templates
+    and pictures; returns the deletion receipt (workers drop the member from their galleries
+    within seconds)."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         scoped_member(s, principal, member_id)
-    return ReceiptOut(**withdraw(ledger, member_id))
+    return ReceiptOut(**withdraw(ledger, member_id, purpose))
 
 
 @router.get("/members/{member_id}/export")

@@ -4,6 +4,7 @@
 // only when the logged-in role has the permission it needs (the API checks again anyway).
 
 import { API, api, logout, me, path } from "./api.js";
+import { loadAccuracy } from "./accuracy.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -121,6 +122,7 @@ const LOADERS = {
   members: () => loadMembers(0),
   audit: () => loadAudit(true),
   compliance: loadCompliance,
+  accuracy: () => loadAccuracy(state.site, may),
 };
 
 function showSection(section, focusTab = false) {
@@ -281,6 +283,7 @@ function addAlert(doc, live) {
       `${kindLabel(doc.kind)} at ${payload.camera || "a camera"} (${payload.mode || "?"} mode) · `,
       el("time", { datetime: doc.at }, formatDateTime(doc.at)),
     ),
+    picturesBlock(doc),
     el("div", { class: "cols" }, profileBlock(member.profile || {}), purchasesBlock(payload.purchases)),
     matchLine(payload),
     statusBox,
@@ -300,6 +303,37 @@ function addAlert(doc, live) {
     const door = doc.status === "pending" ? " — door: confirm before anything beyond a greeting" : "";
     announce(`New alert: ${name} at ${payload.camera || "a camera"}${door}.`);
   }
+}
+
+// An alert's door snapshot is deleted when nobody answers within this time (consent/visits.py
+// HOLD_S): an older pending alert's picture is not asked for.
+const SNAPSHOT_HOLD_MS = 10 * 60 * 1000;
+
+// The member's enrolment portrait beside the door camera's picture, so staff compare faces
+// before they confirm (only where the member consented to pictures; links need the session).
+function picturesBlock(doc) {
+  const payload = doc.payload || {};
+  const links = payload.pictures || {};
+  if (!may("members:read") || (!links.portrait && !links.snapshot)) return null;
+  const name = payload.member?.name || "the member";
+  const fresh = doc.status === "confirmed" || (doc.status === "pending" && Date.now() - Date.parse(doc.at) < SNAPSHOT_HOLD_MS);
+  return el(
+    "div",
+    { class: "alert-pictures", role: "group", "aria-label": `Compare: is this ${name}?` },
+    pictureFigure(links.portrait, "Enrolment photo", `Enrolment photo of ${name}`, "portrait"),
+    pictureFigure(fresh ? links.snapshot : null, "At the door", `The person at ${payload.camera || "the door"} now`, "snapshot"),
+  );
+}
+
+function pictureFigure(url, caption, alt, kind) {
+  const figure = el("figure", { class: `alert-picture ${kind}` });
+  const gone = () => clear(figure).append(el("p", { class: "meta no-picture" }, `${caption}: no picture kept`));
+  if (!url) {
+    gone();
+    return figure;
+  }
+  figure.append(el("img", { src: url, alt, width: 150, height: 150, onerror: gone }), el("figcaption", {}, caption));
+  return figure;
 }
 
 function kindLabel(kind) {
@@ -401,6 +435,12 @@ function setAlertStatus(eventId, status, by) {
   if (!entry || entry.doc.status === status) return;
   entry.doc.status = status;
   entry.by = by;
+  // Dismissed: the person at the door was not the member; their picture is deleted (the store
+  // did so already) and leaves the page too.
+  const snapshot = entry.card.querySelector(".alert-picture.snapshot");
+  if (status === "dismissed" && snapshot) {
+    clear(snapshot).append(el("p", { class: "meta no-picture" }, "At the door: picture deleted (not the member)"));
+  }
   const hadFocus = entry.card.contains(document.activeElement);
   renderAlertStatus(entry);
   if (hadFocus) entry.card.querySelector(".allowed")?.setAttribute("tabindex", "-1");
@@ -580,6 +620,8 @@ async function showCard(memberId) {
       "article",
       { class: "alert-card", "aria-label": `Member card of ${card.name}` },
       heading,
+      // Their recent door matches are near the threshold: new kiosk photos keep them recognised.
+      card.refresh_photos ? showStatus(el("div", { class: "refresh-photos" }), "warn", humanize(card.refresh_photos_reason)) : null,
       facts([
         ["Member id", el("code", {}, card.id)],
         ["Home site", card.site],
@@ -589,6 +631,7 @@ async function showCard(memberId) {
         ["Member since", formatDate(card.created_at)],
         ["Last interaction", formatDateTime(card.last_interaction_at)],
       ]),
+      card.portrait ? pictureFigure(card.portrait, "Enrolment photo", `Enrolment photo of ${card.name}`, "portrait") : null,
       el("div", { class: "cols" }, profileBlock(card.profile || {}), purchasesBlock(card.purchases)),
       el("p", { class: "meta" }, "This view of the member's profile is recorded in the audit log."),
     ),
@@ -855,6 +898,7 @@ function calibrationParts(c) {
       ["Cameras: false-alert budget", `${cams.false_alerts_per_1000} per 1,000 non-member visitors (${cams.budget_source === "site" ? "chosen for this site" : "model card default"})`],
       ["Cameras: expected members recognised", `${percent(cams.expected_member_recall_1_photo)} enrolled from one photo, ${percent(cams.expected_member_recall_3_photos)} from a kiosk burst of three or more`],
       ["Cameras: distance threshold", cams.threshold.toFixed(3)],
+      ...(c.accuracy.threshold_override !== null ? [["Cameras: stricter threshold applied from staff answers (Accuracy)", c.accuracy.threshold_in_force.toFixed(3)]] : []),
       ["Still photos: distance threshold", c.threshold.toFixed(3)],
       ["Still photos: expected false alerts per 1,000 non-member photos", c.expected_false_alerts_per_1000_non_members.toFixed(3)],
       ...(cams.note ? [["Note", cams.note]] : []),

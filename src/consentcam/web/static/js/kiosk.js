@@ -9,7 +9,9 @@ import { startCamera, stopCamera, quality, toBase64 } from "./kiosk-media.js";
 
 const IDLE_RESET_MS = 120 * 1000; // a shared screen forgets the member after two idle minutes
 const DONE_RESET_MS = 60 * 1000;
-const NOTICE_VERSION = "v2"; // v2: confirmed visits may refine the template (consent/visits.py)
+// v3: confirmed visits may refine the template (consent/visits.py), and the member may also
+// choose, separately, to be shown to staff in pictures (consent/pictures.py).
+const NOTICE_VERSION = "v3";
 // A burst: what the member is asked to do before each frame, and the pause to do it.
 const BURST_PROMPTS = [
   "Look at the camera",
@@ -28,6 +30,7 @@ const state = {
   memberName: null,
   photos: [], // [{blob, name}]
   burst: false, // the photos are frames of one camera capture
+  portrait: false, // the member ticked the separate box for a portrait shown to staff
   previewUrls: [],
   idleTimer: null,
   stream: null,
@@ -146,6 +149,7 @@ function resetKiosk() {
   cameraOff();
   state.memberId = null;
   state.memberName = null;
+  state.portrait = false;
   clearPhoto();
   $("#consent-form").reset();
   $("#guardian-fields").hidden = true;
@@ -296,6 +300,18 @@ async function submitConsent() {
       body.guardian_name = evidence.guardian_name;
     }
     await api(path`/members/${state.memberId}/consents`, { method: "POST", json: body });
+    // The portrait is its own purpose with its own record: only when its own box is ticked.
+    state.portrait = $("#portrait-check").checked;
+    if (state.portrait) {
+      const portrait = { ...evidence, statement: $("#portrait-statement").textContent, checkbox: "portrait box ticked by the member" };
+      const portraitBody = { ...body, purpose: "portrait" };
+      delete portraitBody.evidence;
+      delete portraitBody.evidence_text;
+      const portraitRecord = JSON.stringify(portrait);
+      if (signature.ink) portraitBody.evidence = toBase64(portraitRecord);
+      else portraitBody.evidence_text = portraitRecord;
+      await api(path`/members/${state.memberId}/consents`, { method: "POST", json: portraitBody });
+    }
     showStep("photo");
     $("#photo-heading").focus();
     announce("Consent recorded. Next: your photo.");
@@ -402,7 +418,10 @@ async function submitPhoto() {
   showStatus(status, "info", state.photos.length === 1 ? "Checking your photo…" : "Checking your photos…");
   const form = new FormData();
   for (const photo of state.photos) form.append("photos", photo.blob, photo.name);
-  const query = state.burst ? "?burst=true" : "";
+  const params = new URLSearchParams();
+  if (state.burst) params.set("burst", "true");
+  if (state.portrait) params.set("portrait", "true");
+  const query = params.size ? `?${params}` : "";
   try {
     const result = await api(path`/members/${state.memberId}/enrol` + query, { method: "POST", form });
     cameraOff();
@@ -411,6 +430,7 @@ async function submitPhoto() {
       result.templates === 1
         ? "One view of your face is stored."
         : `${result.templates} views of your face are stored.`;
+    if (result.portrait) $("#done-views").textContent += " Staff may see a small photo of your face to check it is you.";
     $("#done-member-id").textContent = state.memberId;
     showStep("done");
     $("#done-heading").focus();

@@ -12,7 +12,7 @@ async function start() {
   const status = $("#notice-status");
   if (siteId) {
     try {
-      show(await api(`${path`/public/sites/${siteId}/notice`}?version=v2`, { redirectOn401: false }));
+      show(await api(`${path`/public/sites/${siteId}/notice`}?version=v3`, { redirectOn401: false }));
     } catch (error) {
       showStatus(status, "info", `The notice cannot be shown now (${error.message}). Please ask staff.`);
     }
@@ -24,7 +24,7 @@ async function start() {
   }
   $("#notice-title").textContent = `Face recognition for members at ${site}`;
   try {
-    show(await api(`${path`/sites/${site}/notice`}?version=v2`, { redirectOn401: false }));
+    show(await api(`${path`/sites/${site}/notice`}?version=v3`, { redirectOn401: false }));
   } catch (error) {
     const message =
       error.status === 401 || error.status === 403
