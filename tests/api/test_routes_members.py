@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from consentcam.consent.ledger import add_camera
 from consentcam.events.accuracy import REFRESH_VISITS
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Consent, Template, utcnow
@@ -256,6 +257,14 @@ def test_member_card_asks_to_refresh_photos_that_match_close_to_the_threshold(
     assert card["refresh_photos_reason"].startswith("ask to refresh the photos at the kiosk")
     calm = world.call(staff, "GET", f"/members/{fresh}").json()
     assert (calm["refresh_photos"], calm["refresh_photos_reason"]) == (False, None)
+    # The kiosk learns it when the member next claims, and can offer new photos then.
+    add_camera(ledger, "north", "till", "till.mp4", "verify", True)
+    for member_id, asked in ((drifting, True), (fresh, False)):
+        body = {"camera": "till", "site": "north", "member_id": member_id}
+        claimed = world.call(kiosk, "POST", "/claims", json=body)
+        assert claimed.status_code == 201
+        assert (claimed.json()["refresh_photos"] == card["refresh_photos_reason"]) is asked
+        assert (claimed.json()["refresh_photos"] is None) is not asked
 
 
 def test_withdrawal_twice_gives_a_second_empty_receipt(world: World) -> None:

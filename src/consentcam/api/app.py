@@ -270,21 +270,17 @@ def create_app(
         body: ClaimIn,
         request: Request,
         principal: Annotated[Principal, Depends(require("claims:write"))],
-    ) -> dict[str, str]:
+    ) -> dict[str, str | None]:
         """Verify mode: a member claims to stand at a camera (a kiosk's QR scan); the camera
-        then checks that one member and the claim expires after ``ttl_s``."""
-        from consentcam.pipeline.claims import open_claim
+        then checks that one member and the claim expires after ``ttl_s``. ``refresh_photos``
+        says, in words, when the kiosk should offer the member new photos (their recent
+        confirmed visits matched close to the threshold); null otherwise."""
+        from consentcam.pipeline.claims import claim_document, open_claim
 
         camera_id = _camera_in_scope(store, principal, body.camera, body.site)
-        claim = open_claim(
-            principal_ledger(request, principal), camera_id, body.member_id, ttl_s=body.ttl_s
-        )
-        return {
-            "claim_id": claim.id,
-            "camera_id": claim.camera_id,
-            "member_id": claim.member_id,
-            "expires_at": claim.expires_at.isoformat(),
-        }
+        ledger = principal_ledger(request, principal)
+        claim = open_claim(ledger, camera_id, body.member_id, ttl_s=body.ttl_s)
+        return claim_document(ledger, claim)
 
     @app.post("/api/v1/events/{event_id}/confirm", responses=ERROR_RESPONSES)
     def post_confirm(

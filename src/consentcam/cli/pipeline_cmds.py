@@ -182,16 +182,13 @@ def claim(
 ) -> None:
     """Verify mode: MEMBER_ID says they stand at CAMERA; the camera checks that one person
     (1:1) and the claim expires if it does not see them in time."""
-    from consentcam.pipeline.claims import open_claim
+    from consentcam.pipeline.claims import claim_document, open_claim
 
-    c = open_claim(_ledger(state), camera, member_id, site_name=site_name, ttl_s=ttl_s)
-    document = {
-        "claim_id": c.id,
-        "camera_id": c.camera_id,
-        "member_id": c.member_id,
-        "expires_at": c.expires_at.isoformat(),
-    }
-    _emit(as_json, document, f"claim {c.id} open until {c.expires_at.isoformat()}")
+    ledger = _ledger(state)
+    c = open_claim(ledger, camera, member_id, site_name=site_name, ttl_s=ttl_s)
+    document = claim_document(ledger, c)
+    refresh = f"\n{document['refresh_photos']}" if document["refresh_photos"] else ""
+    _emit(as_json, document, f"claim {c.id} open until {c.expires_at.isoformat()}{refresh}")
 
 
 @click.command(

@@ -8,6 +8,7 @@ the camera verifies the member or ``expires_at`` passes. Opening and resolving a
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -75,6 +76,23 @@ def open_claim(
             tenant_id=site.tenant_id if site else None,
         )
         return claim
+
+
+def claim_document(ledger: Ledger, claim: Claim) -> dict[str, Any]:
+    """What the kiosk that opened a claim is told: the claim, and ``refresh_photos``, the
+    re-enrolment prompt in words when the member's recent confirmed visits matched close to the
+    threshold (``events.accuracy.refresh_prompt``), so the kiosk can offer new photos; else null."""
+    from consentcam.events.accuracy import refresh_prompt
+
+    with ledger.store.transaction() as s:
+        prompt = refresh_prompt(s, member_by_id(s, claim.member_id, ledger.tenant_id(s)))
+    return {
+        "claim_id": claim.id,
+        "camera_id": claim.camera_id,
+        "member_id": claim.member_id,
+        "expires_at": claim.expires_at.isoformat(),
+        "refresh_photos": None if prompt is None else prompt.text,
+    }
 
 
 def open_claims(s: Session, camera_id: str, now: dt.datetime) -> list[Claim]:
