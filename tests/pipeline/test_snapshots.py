@@ -26,7 +26,8 @@ from consentcam.pipeline.staff import confirm_event
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, MemberImage, utcnow
 from consentcam.vision.align import picture_jpeg
-from tests.pipeline.test_worker import _store_bytes
+from tests.pipeline.test_visit_templates import _door_event
+from tests.pipeline.test_worker import assert_nowhere
 
 
 def _member(ledger: Ledger, photos: Path, evidence: Path, *, pictures: bool) -> str:
@@ -43,12 +44,6 @@ def _snapshots(ledger: Ledger) -> list[MemberImage]:
         for row in rows:
             s.expunge(row)
         return rows
-
-
-def _door_event(ledger: Ledger, clip: Path) -> dict[str, Any]:
-    add_camera(ledger, "shop", "door-1", str(clip), "door", True)
-    (event,) = process_video(ledger, "door-1").events
-    return event
 
 
 def test_a_door_alert_keeps_the_members_snapshot_and_links_to_it(
@@ -147,9 +142,4 @@ def test_an_unknown_track_keeps_no_picture_even_with_snapshots_on(
         kinds = s.execute(select(MemberImage.kind, func.count()).group_by(MemberImage.kind))
         assert dict(kinds.all()) == {"portrait": 1}
     needles = [p[70:72].tobytes() for p in framed] + [picture_jpeg(p)[300:340] for p in framed]
-    haystacks = [_store_bytes(site_ledger), caplog.text.encode()]
-    data_dir = site_ledger.settings.data_dir
-    if data_dir.is_dir():
-        haystacks += [p.read_bytes() for p in data_dir.rglob("*") if p.is_file()]
-    for hay in haystacks:
-        assert not any(n in hay for n in needles)
+    assert_nowhere(site_ledger, caplog.text, needles)

@@ -176,9 +176,14 @@ def test_unmatched_faces_leave_no_trace(
     assert _rows(site_ledger, Event) == [] and _rows(site_ledger, OutboxEntry) == []
     assert len(_rows(site_ledger, AuditEntry)) == audit_before
     transform = crypto.tenant_transform(site_ledger.keys.key, ctx.tenant_id)
-    needles = _needles(seen, transform)
-    haystacks = [_store_bytes(site_ledger), caplog.text.encode()]
-    data_dir = site_ledger.settings.data_dir
+    assert_nowhere(site_ledger, caplog.text, _needles(seen, transform))
+
+
+def assert_nowhere(ledger: Ledger, logs: str, needles: list[bytes]) -> None:
+    """None of ``needles`` is in the store (the database file or PostgreSQL's tables), any file
+    of the data directory or the captured logs."""
+    haystacks = [_store_bytes(ledger), logs.encode()]
+    data_dir = ledger.settings.data_dir
     if data_dir.is_dir():
         haystacks += [p.read_bytes() for p in data_dir.rglob("*") if p.is_file()]
     for hay in haystacks:
