@@ -18,49 +18,61 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Open requests (an event stream never ends by itself) get this long once a server is told to
 # stop; then they are cancelled, so a stop always ends the process.
 GRACEFUL_SHUTDOWN_S = 5
-# uvicorn's exit status when it could not start (the port taken, say), kept for scripts.
-STARTUP_FAILURE = 3
 
 
 @contextmanager
-def stop_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """Within the block, SIGINT, SIGTERM and SIGHUP call ``stop``; the previous handlers come
-    back afterwards. Signals are handled in the main thread, between two Python instructions."""
+def _handled(handler: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP call ``handler(signum)``; the previous
+    handlers come back afterwards. Signals are handled in the main thread, between two Python
+    instructions."""
 
     def handle(signum: int, frame: Any) -> None:
-        stop()
+        handler(signum)
 
     previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def stop_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP call ``stop``."""
+    with _handled(lambda signum: stop()):
+        yield
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal, raised where Ctrl-C raises KeyboardInterrupt, and handled the same way.
+
+    A subclass because CPython notes an unhandled Ctrl-C by the exception's exact type, also
+    inside the nested evaluations C extensions make: a plain KeyboardInterrupt passing through
+    one, even if handled later, made the process kill itself with SIGINT at exit (exit -2)."""
 
 
 def interrupt() -> None:
-    """Stop the work in hand the way Ctrl-C does: the KeyboardInterrupt unwinds it, ``with``
-    blocks and ``finally`` clauses included (temporary folders are deleted), and the CLI ends
-    as it does on Ctrl-C ("aborted", exit 1)."""
-    raise KeyboardInterrupt
+    """Stop the work in hand the way Ctrl-C does: the exception unwinds it, ``with`` blocks and
+    ``finally`` clauses included (temporary folders are deleted), and the CLI ends as it does on
+    Ctrl-C ("aborted", exit 1)."""
+    raise StopRequested
+
+
+def _as_uvicorn_stop(signum: int) -> None:
+    # While it serves, uvicorn handles SIGINT and SIGTERM itself (a graceful shutdown), and it
+    # raises them again once stopped, to whatever handler was there before: ours, which then
+    # has nothing left to do (Python's default for SIGTERM killed the process at that point,
+    # before the caller's cleanup). SIGHUP, which uvicorn leaves alone, becomes its SIGTERM.
+    if signum == signal.SIGHUP:
+        signal.raise_signal(signal.SIGTERM)
 
 
 def serve_until_stopped(app: Any, **options: Any) -> None:
-    """Serve ``app`` with uvicorn (``options`` as for ``uvicorn.run``) until a stop signal, then
-    shut down gracefully (requests finished, the app's shutdown run) and return normally.
-
-    uvicorn handles SIGINT and SIGTERM itself while it serves, then raises the signal again
-    once it has stopped: with Python's default SIGTERM handler that killed the process
-    (exit -15) before the caller's cleanup ran. Ours are the handlers it falls back to."""
+    """``uvicorn.run(app, **options)`` until SIGINT, SIGTERM or SIGHUP, each a graceful shutdown
+    (requests finished, within GRACEFUL_SHUTDOWN_S, and the app's shutdown run), after which
+    this returns normally."""
     import uvicorn
 
-    config = uvicorn.Config(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)
-    server = uvicorn.Server(config)
-
-    def stop() -> None:
-        server.should_exit = True
-
-    with stop_signals(stop):
-        server.run()
-    if not server.started:
-        raise SystemExit(STARTUP_FAILURE)
+    with _handled(_as_uvicorn_stop):
+        uvicorn.run(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)

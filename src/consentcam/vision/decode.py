@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from consentcam.config import DecodeSettings
 from consentcam.errors import InputError, NotFound
@@ -64,6 +64,10 @@ def _decoded(data: bytes, name: str, settings: DecodeSettings) -> ImageArray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
+            # A truncated file must be refused, never padded with grey: Pillow's switch for that
+            # is process-wide, and face_recognition (the benchmark anchor) turns it on when
+            # imported, so it is set back here rather than trusted.
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
             with Image.open(io.BytesIO(data)) as img:
                 _check_header(img, name, settings.max_pixels)
                 _draft(img, settings.max_side)
