@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consentcam.errors import ConfigError
+from consentcam.net import PRIVATE_LANS
 
 # A position as a fraction of the frame's width or height.
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -29,12 +30,30 @@ class DecodeSettings(_Section):
         ge=1,
         le=500_000_000,
         description="Largest image accepted, in pixels (width x height); larger files are refused "
-        "before decoding, which stops decompression bombs.",
+        "before decoding, which stops decompression bombs. One decode holds at most about 8 bytes "
+        "per pixel (40 Mpx: 320 MB, docs/reliability.md has the 24 GB shop box's arithmetic).",
     )
     max_bytes: int = Field(
         50 * 1024 * 1024,
         ge=1,
         description="Largest image file accepted, in bytes.",
+    )
+    max_side: int = Field(
+        2560,
+        ge=0,
+        le=20_000,
+        description="Longest side, in pixels, that larger images are reduced towards while "
+        "decoding, by a whole factor and never below it (JPEG: in the decoder, at 1/2, 1/4 or "
+        "1/8). 2560 is twice the detector's 1280, so a face it finds (40 px there) keeps the "
+        "quality gate's 80 px. 0 decodes at full size.",
+    )
+    max_concurrent: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Images decoded at the same time in one process; more wait their turn, so "
+        "decoder memory stays under max_concurrent x 8 bytes x max_pixels however many "
+        "enrolments arrive together.",
     )
 
 
@@ -180,6 +199,22 @@ class SourceSettings(_Section):
     )
     folder_fps: float = Field(
         1.0, gt=0, le=240, description="Frame rate assigned to an image folder source, in frames/s."
+    )
+    camera_networks: tuple[IPv4Network | IPv6Network, ...] = Field(
+        PRIVATE_LANS,
+        max_length=100,
+        description='Networks (CIDR, e.g. ["10.20.0.0/16"]) camera streams (rtsp, rtsps, http, '
+        "https) may be at; a stream's host is checked when the camera is added and every address "
+        "its name resolves to whenever a worker connects. Default: the private LAN ranges "
+        "(RFC 1918, IPv6 unique local). Setting it replaces the default; list 127.0.0.1/32 for a "
+        "re-streaming relay on this host (in --dev, loopback is allowed anyway). Loopback, "
+        "link-local (cloud metadata), public and other addresses outside the list are refused.",
+    )
+    api_local_files: bool = Field(
+        False,
+        description="Whether API callers (admins) may give local video files and image folders "
+        "as camera sources. Off: only the CLI (the local operator) may (in --dev the API may "
+        "too). /proc, /sys and devices other than /dev/videoN are refused either way.",
     )
 
 
@@ -340,6 +375,35 @@ class EventSettings(_Section):
     )
 
 
+class ApiSettings(_Section):
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body, in bytes, of an API route that takes JSON (or "
+        "nothing); a larger one gets 413 before it is read. Routes that take files have limits "
+        "of their own: enrolment vision.decode.max_bytes x 5 photos, purchases 20 MiB, consent "
+        "evidence 14 MB of base64, audit verification 10,000 anchors.",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Longest time, in s, a request's whole body may take to arrive; a slower or "
+        "half-sent one gets 408 and its connection is closed.",
+    )
+    allowed_origins: tuple[
+        Annotated[str, Field(max_length=300, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+$")], ...
+    ] = Field(
+        (),
+        max_length=20,
+        description='Origins (e.g. ["https://shop.example"]) besides the server\'s own from which '
+        "a logged-in browser may change anything: cookie-authenticated unsafe requests must "
+        "come from one of them (their Origin header, or Referer without one). Needed behind a "
+        "reverse proxy that rewrites the Host header.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CONSENTCAM_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -362,6 +426,7 @@ class Settings(BaseSettings):
     track: TrackSettings = Field(default_factory=TrackSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 def load_settings(**overrides: object) -> Settings:

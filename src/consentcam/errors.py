@@ -49,3 +49,15 @@ class DependencyError(ConsentcamError):
 class StoreUnavailable(ConsentcamError):
     """The database cannot be reached or dropped the connection (a server restart, a failover, a
     network outage): not the caller's fault, and the same request may succeed when retried."""
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """``value`` as an error message may quote what a caller sent: at most ``limit``
+    characters, quoted as Python's ``repr`` quotes (control, invisible formatting and
+    text-direction characters appear as escapes such as ``\\u202e``), with markup characters
+    escaped too, so an echoed value can neither reorder, hide nor style the text around it
+    (docs/threat-model.md: errors never echo submitted values as they were sent)."""
+    quoted = repr(value[:limit])
+    for ch in "<>&":
+        quoted = quoted.replace(ch, f"\\x{ord(ch):02x}")
+    return quoted + ("..." if len(value) > limit else "")

@@ -16,11 +16,13 @@ from typing import Any, Literal
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 
 from consentcam.api.routes import ROUTERS
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
 from consentcam.events.webhooks import add_webhook
+from consentcam.store.models import Camera
 from tests.api.conftest import API, Server, World, fake_face, new_world
 
 Route = tuple[str, str]  # (method, path template under /api/v1)
@@ -213,10 +215,16 @@ def test_matrix(shared_world: World, route: Route) -> None:
         pytest.skip(f"{route[0]} {route[1]} is not in ROUTERS (yet)")
     case = CASES[route]
     permission = route_permission(route)
+    internal = internal_ids(shared_world)
     wrong = []
     for role in ROLES:
+        # The outsiders send the very same request, so their answers can be compared byte for
+        # byte: for acme's caller confined to south, north's records are out of scope; for
+        # globex's caller they do not exist.
+        outsiders = case.build(shared_world)
+        not_found: dict[str, bytes] = {}
         for scope, (tenant, sites) in SCOPES.items():
-            path, kwargs = case.build(shared_world)
+            path, kwargs = case.build(shared_world) if scope == "own" else outsiders
             caller = shared_world.principal(role, tenant, sites)
             response = shared_world.call(caller, route[0], path, **kwargs)
             want = expected(permission, case.kind, role, scope)
@@ -225,7 +233,27 @@ def test_matrix(shared_world: World, route: Route) -> None:
                 wrong.append(f"{role}/{scope}: {response.status_code} {response.text[:200]}")
             if response.status_code == 404:
                 assert set(response.json()) == {"error"}
+                not_found[scope] = response.content
+            if not response.is_success:
+                sent = f"{path} {kwargs}"
+                leaked = [i for i in internal if i in response.text and i not in sent]
+                if leaked:
+                    wrong.append(f"{role}/{scope}: internal id in {response.text[:200]}")
+        if len(set(not_found.values())) > 1:
+            wrong.append(f"{role}: out of scope and missing differ: {not_found}")
     assert not wrong, f"{route} needs {permission}:\n" + "\n".join(wrong)
+
+
+def internal_ids(world: World) -> set[str]:
+    """Ids a caller never sends in these requests (tenants, sites, cameras): no refusal may
+    carry one."""
+    with world.ledgers["acme"].store.transaction() as s:
+        cameras = s.execute(select(Camera.id).where(Camera.site_id.in_(ids(world)))).scalars()
+        return set(world.tenant_ids.values()) | set(ids(world)) | set(cameras)
+
+
+def ids(world: World) -> list[str]:
+    return [site.id for site in world.sites.values()]
 
 
 def test_every_schema_forbids_unknown_keys_and_describes_its_fields() -> None:

@@ -44,7 +44,7 @@ def test_site_detail_is_the_compliance_summary(world: World) -> None:
     detail = world.call(world.principal("staff"), "GET", "/sites/shanghai").json()
     assert detail["profile"]["code"] == "cn" and "door" not in detail["profile"]["allowed_modes"]
     (lane,) = detail["cameras"]
-    assert lane["source"] == "rtsp://10.0.0.7:554/stream1"
+    assert lane["source"] == "rtsp://10.0.0.7:554/…"  # scheme, host and port only
     assert (lane["line"], lane["detect_scale"], lane["signage_attested"]) == (
         [0.1, 0.5, 0.9, 0.5],
         0.5,

@@ -39,6 +39,9 @@ with warnings.catch_warnings():
 
 API = "/api/v1"
 STREAM = f"{API}/events/stream"
+# Sent by every client here, as a browser sends it from the dashboard: cookie-authenticated
+# unsafe requests must come from the server's own origin (tests/api/test_origin.py).
+SAME_ORIGIN = {"Origin": "http://testserver"}
 
 
 @dataclasses.dataclass
@@ -53,7 +56,7 @@ class Api:
         return self.client.post(f"{API}/auth/login", json=body)
 
     def fresh_client(self, **kwargs: Any) -> TestClient:
-        return TestClient(self.app, **kwargs)
+        return TestClient(self.app, **{"headers": SAME_ORIGIN, **kwargs})
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def api(ledger: Ledger, store_settings: Settings, monkeypatch: pytest.MonkeyPatc
     use_fast_hashing(monkeypatch)
     clock = FakeClock()
     app = create_app(store_settings, poll_interval_s=0.01, stream_max_idle_s=0, clock=clock)
-    with TestClient(app) as client:
+    with TestClient(app, headers=SAME_ORIGIN) as client:
         yield Api(app, client, clock, ledger)
 
 

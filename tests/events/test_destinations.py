@@ -11,11 +11,11 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from consentcam.config import EventSettings
 from consentcam.consent.ledger import DEV_KEY_FILE, Ledger
-from consentcam.errors import PolicyError
+from consentcam.errors import InputError, PolicyError
 from consentcam.events.destinations import (
     DestinationPolicy,
     IPAddress,
@@ -214,3 +214,137 @@ def test_the_delivery_client_reaches_a_development_loopback_receiver(ledger: Led
             assert deliver_due(ledger, client).delivered == 1
     (got,) = receiver.requests
     assert got.verified and got.headers["Host"] == receiver.url.split("/")[2]
+
+
+# --- review round 2 (issue 13) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 of the metadata service
+        ("64:ff9b:1::a00:1", "private"),  # local-use NAT64 of 10.0.0.1 (RFC 8215, /96)
+        ("64:ff9b:1:808:0:808::", "local-use NAT64"),  # 8.8.8.8 at the /48 position: local-use
+        ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::", "link-local"),  # 6to4 of 169.254.169.254
+        ("::7f00:1", "loopback"),  # IPv4-compatible ::127.0.0.1
+        ("::a00:1", "private"),  # IPv4-compatible ::10.0.0.1
+        ("fec0::1", "site-local"),
+        ("192.0.0.9", "IETF protocol"),
+        ("192.0.0.170", "IETF protocol"),
+    ],
+)
+def test_translated_and_special_addresses_are_classified_by_what_they_reach(
+    address: str, kind: str
+) -> None:
+    reason = refusal(PRODUCTION, ip_address(address), "https")
+    assert reason is not None and kind in reason
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"])
+def test_translations_of_public_addresses_stay_public(address: str) -> None:
+    assert refusal(PRODUCTION, ip_address(address), "https") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("localhost.", "127.0.0.1"),
+        ("app.localhost.", "127.0.0.1"),
+        ("LOCALHOST", "127.0.0.1"),
+        ("127.0.0.1.", "127.0.0.1"),  # a trailing dot does not make an address a name
+        ("127.1", "127.0.0.1"),  # what the system resolver makes of inet_aton's short forms
+        ("0x7f000001", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0", "0.0.0.0"),
+        ("hooks.example.", None),
+    ],
+)
+def test_literal_forms_the_resolver_would_turn_into_addresses(
+    host: str, address: str | None
+) -> None:
+    found = literal_address(host)
+    assert (str(found) if found else None) == address
+
+
+def _no_lookups(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Records every name the system resolver is asked for (and answers none)."""
+    asked: list[object] = []
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> list[object]:
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://localhost./in",
+        "https://127.0.0.1./in",
+        "https://app.localhost./in",
+        "https://127.1/in",
+        "https://0x7f000001/in",
+        "https://2130706433/in",
+        "https://[64:ff9b::7f00:1]/in",
+    ],
+)
+def test_names_that_can_only_be_loopback_are_refused_without_a_lookup(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    place(ledger)
+    asked = _no_lookups(monkeypatch)
+    with pytest.raises(PolicyError, match="loopback"):
+        add_webhook(_production(ledger), url)
+    assert asked == []
+    with ledger.store.transaction() as s:
+        assert s.execute(select(func.count()).select_from(Webhook)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://%72unsc/in",  # percent-encoded: no DNS name holds a '%'
+        "https://hooks%2eexample/in",
+        "https://a..example/in",
+        "https://.example/in",
+        "https://under_score!.example/in",
+        "https://1.2.3.4.5/in",  # ends in a number: an address or nothing
+        "https://999.0.0.1/in",
+        "https://hooks.invalid/in",  # RFC 6761: never resolves
+        "https://" + "a" * 64 + ".example/in",
+    ],
+)
+def test_names_that_can_only_be_invalid_are_refused_without_a_lookup(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    place(ledger)
+    asked = _no_lookups(monkeypatch)
+    with pytest.raises(InputError, match=r"host|not a valid URL"):  # httpx refuses some itself
+        add_webhook(ledger, url)
+    assert asked == []
+    with ledger.store.transaction() as s:
+        assert s.execute(select(func.count()).select_from(Webhook)).scalar_one() == 0
+
+
+def test_a_stored_loopback_only_name_is_refused_on_delivery_without_a_lookup(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook stored before names were checked at registration: its deliveries are refused
+    by the same rule, and the resolver is never asked."""
+    where = place(ledger)
+    production = _production(ledger)
+    hook, _ = add_webhook(production, "https://hooks.example/in")
+    with ledger.store.transaction() as s:
+        s.execute(update(Webhook).where(Webhook.id == hook.id).values(url="https://127.0.0.1./in"))
+    record(production, where)
+    asked = _no_lookups(monkeypatch)
+    with webhook_client(production.settings) as client:
+        report = deliver_due(production, client)
+    assert report.retrying == 1 and asked == []
+    with ledger.store.transaction() as s:
+        assert s.execute(select(Delivery.last_error)).scalar_one() == "RefusedDestination"

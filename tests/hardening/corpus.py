@@ -28,14 +28,18 @@ from consentcam.store.db import Store
 SQL_INJECTION = ("'; DROP TABLE members; --", '" OR 1=1 --', "x'); DELETE FROM consents; --")
 PATH_TRAVERSAL = ("../../etc/passwd", "..\\..\\x", "/etc/passwd", "C:\\Windows\\win.ini")
 # Text that is legal in a name: printable, short. Must be stored verbatim, and harm nothing.
-LEGAL_HOSTILE = (*SQL_INJECTION, *PATH_TRAVERSAL, "O'Brien; DROP", "\u202eevil\u202c", "名前 🙂")
+LEGAL_HOSTILE = (*SQL_INJECTION, *PATH_TRAVERSAL, "O'Brien; DROP", "名前 🙂")
+# Legal free text, but no name: it would display reversed (issue 13, item 9).
+DIRECTION_OVERRIDE = "\u202eevil\u202c"
 NUL = "a\x00b"
 LONE_SURROGATE = "x\ud800y"  # what invalid UTF-8 becomes in argv (surrogateescape) or JSON
 NEWLINE = "two\nlines"
 TOO_LONG = "n" * 10_000
 # Text no store can hold as a name: control characters, NUL, unpaired surrogates, 10k chars.
 ILLEGAL = (NUL, LONE_SURROGATE, NEWLINE, TOO_LONG)
-HOSTILE = (*LEGAL_HOSTILE, *ILLEGAL)
+# What a name may not be.
+NAME_ILLEGAL = (*ILLEGAL, DIRECTION_OVERRIDE)
+HOSTILE = (*LEGAL_HOSTILE, DIRECTION_OVERRIDE, *ILLEGAL)
 
 
 def label(value: str) -> str:

@@ -24,6 +24,7 @@ from tests.api.conftest import backend_settings
 from tests.conftest import BACKENDS
 from tests.hardening.conftest import Ctx, _populate
 from tests.hardening.corpus import (
+    DIRECTION_OVERRIDE,
     HOSTILE,
     LEGAL_HOSTILE,
     LONE_SURROGATE,
@@ -236,7 +237,7 @@ def test_invalid_utf8_and_wrong_content_types(api: Api) -> None:
 
 
 def _escape_rule(value: str, legal: bool) -> str:
-    if value in (NUL, LONE_SURROGATE, NEWLINE, TOO_LONG):
+    if value in (NUL, LONE_SURROGATE, NEWLINE, TOO_LONG, DIRECTION_OVERRIDE):
         return "refused"
     return "stored" if legal else "refused"
 

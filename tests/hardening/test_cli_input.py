@@ -20,6 +20,7 @@ from consentcam.consent.ledger import add_camera
 from consentcam.store.db import Store, open_store
 from tests.hardening.conftest import _populate
 from tests.hardening.corpus import (
+    DIRECTION_OVERRIDE,
     HOSTILE,
     ILLEGAL,
     LEGAL_HOSTILE,
@@ -41,7 +42,11 @@ REPO = Path(__file__).resolve().parents[2]
 # but the escapes of invalid UTF-8 bytes (PEP 383), which stand in for them here.
 INVALID_UTF8 = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
 ARGV_HOSTILE = (*(v for v in HOSTILE if v not in (NUL, LONE_SURROGATE)), INVALID_UTF8)
-ARGV_ILLEGAL = (*(v for v in ILLEGAL if v not in (NUL, LONE_SURROGATE)), INVALID_UTF8)
+ARGV_ILLEGAL = (
+    *(v for v in ILLEGAL if v not in (NUL, LONE_SURROGATE)),
+    DIRECTION_OVERRIDE,
+    INVALID_UTF8,
+)
 
 
 @dataclass(frozen=True)

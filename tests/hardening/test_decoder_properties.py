@@ -134,3 +134,14 @@ def test_bytes_after_a_valid_signature(tail: bytes) -> None:
     of them reach the tests of arbitrary bytes by chance."""
     for magic in (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"RIFF\x00\x10\x00\x00WEBPVP8 "):
         outcome(magic + tail)
+
+
+def test_truncated_files_are_refused_even_after_a_library_allows_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """face_recognition sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import; the
+    decoder must still refuse a cut file rather than return grey padding."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = SAMPLES["JPEG-progressive"]
+    with pytest.raises(InputError, match="truncated"):
+        load_image(data[: len(data) // 2])

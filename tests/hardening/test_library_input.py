@@ -35,6 +35,7 @@ from tests.hardening.corpus import (
     ILLEGAL,
     LEGAL_HOSTILE,
     LONE_SURROGATE,
+    NAME_ILLEGAL,
     NEWLINE,
     NUL,
     TOO_LONG,
@@ -52,8 +53,9 @@ from tests.hardening.support import Expect, attempt, problems
 
 def name_rule(value: str) -> Expect:
     """Names (site, camera, member, guardian, user): printable text up to 200 characters is
-    legal, whatever it looks like; control characters, unpaired surrogates and 10k are not."""
-    return "refused" if value in ILLEGAL else "stored"
+    legal, whatever it looks like; control characters, text-direction overrides, unpaired
+    surrogates and 10k are not."""
+    return "refused" if value in NAME_ILLEGAL else "stored"
 
 
 def lookup_rule(value: str) -> Expect:
@@ -73,10 +75,15 @@ def free_text_rule(value: str) -> Expect:
 def profile_rule(value: str) -> Expect:
     """A membership field is JSON: anything JSON can carry may be kept (NUL travels as \\u0000);
     an unpaired surrogate cannot be written as UTF-8 JSON, so the member card could never be
-    served again: refused."""
-    if value == LONE_SURROGATE:
+    served again: refused; so is a value past the profile's bounds (10k characters)."""
+    if value in (LONE_SURROGATE, TOO_LONG):
         return "refused"
     return "either" if value == NUL else "stored"
+
+
+def profile_key_rule(value: str) -> Expect:
+    """A membership field's name is a short label, held to the rules of names."""
+    return name_rule(value)
 
 
 def evidence_rule(value: str) -> Expect:
@@ -181,7 +188,7 @@ FIELDS = [
     Field(
         "member profile key",
         lambda c, v: lib.add_member(c.ledger, c.site, "Ada", {v: "x"}),
-        profile_rule,
+        profile_key_rule,
         _profile_key,
     ),
     Field(

@@ -51,8 +51,8 @@ def enrol(site_ledger: Ledger, photos: Path, evidence: Path) -> Callable[[str, s
 
 
 @pytest.fixture
-def camera(site_ledger: Ledger) -> Callable[[str, Path, str], str]:
-    def make(name: str, source: Path, mode: str) -> str:
+def camera(site_ledger: Ledger) -> Callable[[str, Path | str, str], str]:
+    def make(name: str, source: Path | str, mode: str) -> str:
         return add_camera(site_ledger, "shop", name, str(source), mode, mode != "count").id
 
     return make

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from consentcam.config import SourceSettings
+from consentcam.consent.camera_sources import SourcePolicy
 from consentcam.errors import InputError
 from consentcam.pipeline.simcam import SimulatedCamera, clip_jpegs, looped
 from consentcam.pipeline.sources import open_source
@@ -47,7 +48,8 @@ def test_a_live_source_reads_the_looped_clip(tmp_path: Path) -> None:
     jpegs = clip_jpegs(write_clip(tmp_path / "clip.mp4", 6, fps=15.0))
     camera = SimulatedCamera(looped(jpegs), fps=50.0, per_connection=4)
     with camera.running():
-        source = open_source(camera.url, "door-1", SourceSettings(reconnect_initial_s=60))
+        settings = SourceSettings(reconnect_initial_s=60)
+        source = open_source(camera.url, "door-1", settings, policy=SourcePolicy(dev=True))
         with closing(source):
             frame = next(iter(source.frames()))
     assert frame_number(frame.image) in range(6)

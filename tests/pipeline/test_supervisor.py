@@ -205,7 +205,9 @@ def _in_camera_process(
 
     opened: list[dict[str, bool]] = []
 
-    def open_source(uri: str, camera: str, settings: SourceSettings | None = None) -> _NoFrames:
+    def open_source(
+        uri: str, camera: str, settings: SourceSettings | None = None, **rule: Any
+    ) -> _NoFrames:
         opened.append(
             {
                 "models": all(c.cache_info().currsize for c in caches),

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, withdraw
+from consentcam.consent.ledger import Ledger, camera_source_policy, withdraw
 from consentcam.errors import InputError, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.pipeline.claims import open_claim
@@ -44,7 +44,7 @@ from consentcam.store.models import (
 from consentcam.vision.embed import numpy_embeddings
 
 Enrol = Callable[[str, str], str]
-AddCamera = Callable[[str, Path, str], str]
+AddCamera = Callable[[str, Path | str, str], str]
 
 
 def _rows(ledger: Ledger, model: type) -> list[Any]:
@@ -379,10 +379,12 @@ def test_worker_figures_account_for_every_frame_the_source_read(
 
     server = MjpegServer(per_connection=None, interval_s=0.01)
     with server.running():
-        camera("street", Path(server.url), "count")
+        camera("street", server.url, "count")
         ctx = camera_context(site_ledger, "street")
         worker = CameraWorker(site_ledger, ctx, detector=lambda image, upsample: [])
-        source = open_source(server.url, ctx.camera)
+        source = open_source(
+            server.url, ctx.camera, policy=camera_source_policy(site_ledger.settings)
+        )
         stop = threading.Event()
         stats: list[Any] = []
 
@@ -437,9 +439,9 @@ def test_a_worker_rides_out_a_stream_that_drops(site_ledger: Ledger, camera: Add
     ledger = Ledger(site_ledger.store, site_ledger.keys, site_ledger.actor, fast)
     server = MjpegServer(per_connection=5, interval_s=0.01)
     with server.running():
-        camera("street", Path(server.url), "count")
+        camera("street", server.url, "count")
         ctx = camera_context(ledger, "street")
-        source = open_source(server.url, ctx.camera, fast.source)
+        source = open_source(server.url, ctx.camera, fast.source, policy=camera_source_policy(fast))
         worker = CameraWorker(ledger, ctx)
         connections: set[int] = set()
         stop = threading.Event()

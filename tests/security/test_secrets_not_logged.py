@@ -227,7 +227,9 @@ def test_api_logins_tokens_and_webhooks_log_no_secret(
             json={"url": "https://staff.example.com/hooks/consentcam", "site": "north"},
             headers=bearer(issued.token),
         )
-        call("POST", "/auth/logout", 204, headers={CSRF_HEADER: csrf})
+        # From the server's own origin, as the dashboard sends it (issue 13, item 10).
+        own_origin = {CSRF_HEADER: csrf, "Origin": "http://testserver"}
+        call("POST", "/auth/logout", 204, headers=own_origin)
 
     webhook_secret = str(hook["secret"])
     shown = "\n".join(responses)

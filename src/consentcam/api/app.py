@@ -8,7 +8,9 @@ session cookie, and works in the caller's tenant and sites only (``consentcam.ap
 Errors have one JSON shape, ``{"error": message}``, set in one place (``install_error_handlers``):
 library errors through ``STATUS_CODES``, a database that cannot be reached (503), FastAPI's HTTP
 errors, request validation (422) and anything unexpected (500, without details). Every response
-carries the security headers of ``SecurityHeaders``.
+carries the security headers of ``SecurityHeaders``. Before any body is read, ``RequestGuard``
+(``consentcam.api.guard``) checks the caller and role, the route's body limit and the body's
+deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentcam import __version__
+from consentcam.api.guard import RequestGuard
 from consentcam.api.schemas import ERROR_RESPONSES, PICTURE_HEADERS, SEQ_END
 from consentcam.api.security import principal_ledger, require
 from consentcam.api.security import router as auth_router
@@ -44,6 +47,7 @@ from consentcam.errors import (
     NotFound,
     PolicyError,
     StoreUnavailable,
+    shown,
 )
 from consentcam.store.db import Store, open_store, store_unavailable
 
@@ -220,6 +224,8 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limits = RateLimits(clock)
+    # Added first, so it runs inside SecurityHeaders: its early answers get the headers too.
+    app.add_middleware(RequestGuard)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
 
@@ -347,7 +353,7 @@ def _stream_start(
 ) -> tuple[list[str], int]:
     """The caller's site ids (one site when ``site`` is given) and the seq to resume after;
     raises before the response starts, so bad input gets a proper error status."""
-    from consentcam.consent.ledger import site_by_name
+    from consentcam.api.queries import scoped_site
     from consentcam.events.outbox import latest_seq
     from consentcam.store.models import Site
 
@@ -357,17 +363,12 @@ def _stream_start(
         # Length first: int() of thousands of digits is refused, and slow before that.
         digits = value.isascii() and value.isdigit() and len(value) <= len(str(SEQ_END))
         if not digits or int(value) >= SEQ_END:
-            raise InputError(
-                f"Last-Event-ID must be an event seq (an integer 0-{SEQ_END - 1}), "
-                f"got {value[:40]!r}"
-            )
+            raise InputError(f"Last-Event-ID must be an event seq (an integer 0-{SEQ_END - 1})")
         after = int(value)
     with store.transaction() as s:
         if site is not None:
-            found = site_by_name(s, site, principal.tenant_id)
-            if not principal.covers(found.id):
-                raise NotFound(f"no site named {site!r}")
-            site_ids = [found.id]
+            # Out of scope answers as missing, byte for byte (issue 13, item 6).
+            site_ids = [scoped_site(s, principal, site).id]
         else:
             # Never None ("every site of every tenant"): always the tenant's sites in scope.
             # Sites added while a stream is open appear when the client reconnects.
@@ -379,14 +380,13 @@ def _stream_start(
 
 
 def _camera_in_scope(store: Store, principal: Principal, ref: str, site: str | None) -> str:
-    """The id of camera ``ref`` in the caller's tenant and sites; NotFound otherwise."""
-    from consentcam.consent.ledger import camera_by_ref
+    """The id of camera ``ref`` in the caller's tenant and sites; NotFound otherwise, worded
+    as for a camera (or site) that does not exist."""
+    from consentcam.api.queries import scoped_camera, scoped_site
 
     with store.transaction() as s:
-        camera = camera_by_ref(s, ref, site, principal.tenant_id)
-        if not principal.covers(camera.site_id):
-            raise NotFound(f"no camera {ref!r}")
-        return camera.id
+        where = scoped_site(s, principal, site) if site is not None else None
+        return scoped_camera(s, principal, ref, where).id
 
 
 def _check_event_in_scope(store: Store, principal: Principal, event_id: str) -> None:
@@ -397,6 +397,6 @@ def _check_event_in_scope(store: Store, principal: Principal, event_id: str) -> 
     with store.transaction() as s:
         event = s.get(Event, event_id)
         if event is None or event.tenant_id != principal.tenant_id:
-            raise NotFound(f"no event {event_id!r}")
+            raise NotFound(f"no event {shown(event_id)}")
         if not principal.covers(event.site_id):
-            raise NotFound(f"no event {event_id!r}")
+            raise NotFound(f"no event {shown(event_id)}")

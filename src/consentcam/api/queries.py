@@ -12,17 +12,17 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from consentcam.api.schemas import ConsentState
 from consentcam.api.security import check_site
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import camera_by_ref, member_by_id, notice_text, site_by_name
+from consentcam.consent.camera_sources import masked_source
+from consentcam.consent.ledger import member_by_id, notice_text, site_by_name
 from consentcam.consent.profiles import RECOGNITION
-from consentcam.errors import ConsentcamError, NotFound, PolicyError
+from consentcam.errors import ConsentcamError, InputError, NotFound, PolicyError, shown
 from consentcam.store.models import (
     AuditEntry,
     Camera,
@@ -39,35 +39,67 @@ from consentcam.store.models import (
 ConsentStatus = tuple[ConsentState, dt.datetime | None]
 
 
+def missing_site(name: str) -> NotFound:
+    """The one answer for a site the caller cannot see: the same bytes whether it does not
+    exist, belongs to another tenant or lies outside the caller's sites, with the name they
+    sent quoted short and escaped, and never an internal id."""
+    return NotFound(f"no site named {shown(name)}")
+
+
+def missing_member(member_id: str) -> NotFound:
+    return NotFound(f"no member {shown(member_id)}")
+
+
+def missing_camera(ref: str) -> NotFound:
+    return NotFound(f"no camera {shown(ref)}")
+
+
 def scoped_site(s: Session, principal: Principal, name: str) -> Site:
-    """The caller's site named ``name``; NotFound, worded the same whether it does not exist,
-    belongs to another tenant or lies outside the caller's sites."""
+    """The caller's site named ``name``; ``missing_site`` otherwise."""
     try:
         site = site_by_name(s, name, principal.tenant_id)
         check_site(principal, site.id)
     except NotFound:
-        raise NotFound(f"no site named {name!r}") from None
+        raise missing_site(name) from None
     return site
 
 
 def scoped_member(s: Session, principal: Principal, member_id: str) -> Member:
-    """The caller's member ``member_id`` (home site in scope); NotFound otherwise."""
+    """The caller's member ``member_id`` (home site in scope); ``missing_member`` otherwise."""
     try:
         member = member_by_id(s, member_id, principal.tenant_id)
         check_site(principal, member.site_id)
     except NotFound:
-        raise NotFound(f"no member {member_id!r}") from None
+        raise missing_member(member_id) from None
     return member
 
 
 def scoped_camera(s: Session, principal: Principal, ref: str, site: Site | None) -> Camera:
-    """The caller's camera by id or name (within ``site`` when given); NotFound otherwise."""
-    try:
-        camera = camera_by_ref(s, ref, site.name if site else None, principal.tenant_id)
-        check_site(principal, camera.site_id)
-    except NotFound:
-        raise NotFound(f"no camera {ref!r}") from None
-    return camera
+    """The caller's camera by id or name (within ``site`` when given); ``missing_camera``
+    otherwise. A name is looked up among the caller's sites only, so a camera of the same name
+    at a site out of scope neither makes the name ambiguous nor shows that it exists."""
+    query = (
+        select(Camera)
+        .join(Site, Site.id == Camera.site_id)
+        .where(Site.tenant_id == principal.tenant_id)
+    )
+    if site is not None:
+        query = query.where(Camera.site_id == site.id)
+    found = [
+        camera
+        for camera in s.execute(query.where(or_(Camera.id == ref, Camera.name == ref))).scalars()
+        if principal.covers(camera.site_id)
+    ]
+    by_id = [camera for camera in found if camera.id == ref]
+    if by_id:
+        return by_id[0]
+    if not found:
+        raise missing_camera(ref)
+    if len(found) > 1:
+        raise InputError(
+            f"several of your sites have a camera named {shown(ref)}; name the site (site)"
+        )
+    return found[0]
 
 
 def visible_sites(s: Session, principal: Principal) -> list[Site]:
@@ -221,7 +253,7 @@ def visible_webhook_ids(s: Session, principal: Principal) -> set[str]:
 def scoped_webhook(s: Session, principal: Principal, webhook_id: str) -> Webhook:
     webhook = s.get(Webhook, webhook_id)
     if webhook is None or not webhook_in_scope(webhook, principal):
-        raise NotFound(f"no webhook {webhook_id!r}")
+        raise NotFound(f"no webhook {shown(webhook_id)}")
     return webhook
 
 
@@ -240,19 +272,10 @@ def check_purchase_members(s: Session, principal: Principal, data: bytes) -> Non
 
 
 def redact_source(source: str) -> str:
-    """A camera source fit to show: user name, password, query and fragment removed (stream URLs
-    often carry credentials or tokens)."""
-    if "://" not in source:
-        return source
-    try:
-        parts = urlsplit(source)
-        host = parts.hostname or ""
-        netloc = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-    except ValueError:
-        return "(unparsable URL)"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """A camera source fit to show: a URL as ``scheme://host[:port]/…`` only (credentials hide
+    in the user part, the query, ``;password=`` parameters and the path). New rows are stored
+    so; a row an upgraded store still holds in clear is masked here the same way."""
+    return masked_source(source)
 
 
 def renamed_paths(exc: ConsentcamError, names: dict[str, str]) -> ConsentcamError:

@@ -29,6 +29,12 @@ from pydantic import (
     model_validator,
 )
 
+from consentcam.consent.ledger import (
+    MAX_PROFILE_BYTES,
+    MAX_PROFILE_FIELDS,
+    MAX_PROFILE_KEY_CHARS,
+    MAX_PROFILE_VALUE_CHARS,
+)
 from consentcam.errors import InputError
 
 ConsentState = Literal["active", "expired", "withdrawn", "none"]
@@ -132,7 +138,9 @@ class CameraIn(_Model):
     source: str = Field(
         min_length=1,
         max_length=2000,
-        description="Video source: file path, rtsp:// or http(s):// stream, or webcam index.",
+        description="Video source: an rtsp://, rtsps://, http:// or https:// (MJPEG) stream on "
+        "the operator's camera networks, or a webcam (/dev/videoN); a local file or folder only "
+        "where the operator allows it (CONSENTCAM_SOURCE__API_LOCAL_FILES).",
     )
     mode: str = Field(description="count, verify, lane or door.")
     signage_attested: StrictBool = Field(
@@ -151,7 +159,10 @@ class CameraOut(_Model):
     name: str = Field(description="Camera name.")
     mode: str = Field(description="count, verify, lane or door.")
     signage_attested: bool = Field(description="Whether the signs were attested to be up.")
-    source: str = Field(description="Video source, with any user name and password removed.")
+    source: str = Field(
+        description="Video source: a stream URL as scheme://host[:port]/… only (the whole URL "
+        "is stored sealed), a webcam or a local path as given."
+    )
     line: list[float] | None = Field(description="The camera's own counting line, if set.")
     detect_scale: float | None = Field(description="The camera's own detection scale, if set.")
     created_at: dt.datetime = Field(description="When the camera was added (UTC).")
@@ -178,14 +189,21 @@ class NoticeOut(_Model):
 
 # Members
 
+# The library checks these bounds (400 past them, nothing stored); the document states them.
+PROFILE_BOUNDS = (
+    f"At most {MAX_PROFILE_FIELDS} fields, names of 1-{MAX_PROFILE_KEY_CHARS} characters, "
+    f"values of at most {MAX_PROFILE_VALUE_CHARS} characters, {MAX_PROFILE_BYTES} bytes in all "
+    "as JSON."
+)
+
 
 class MemberIn(_Model):
     site: str = Field(min_length=1, max_length=200, description="Home site name.")
     name: str = Field(min_length=1, max_length=200, description="Member's name.")
     profile: dict[str, str | int | float | bool | None] = Field(
         default_factory=dict,
-        max_length=50,
-        description="Free membership fields shown on the member card (tier, member number).",
+        description="Free membership fields shown on the member card (tier, member number). "
+        + PROFILE_BOUNDS,
     )
 
 
@@ -194,7 +212,7 @@ class MemberRectifyIn(_Model):
         None, min_length=1, max_length=200, description="The corrected name (left out: kept)."
     )
     profile: dict[str, str | int | float | bool | None] | None = Field(
-        None, max_length=50, description="The whole new profile (left out: kept)."
+        None, description="The whole new profile (left out: kept). " + PROFILE_BOUNDS
     )
 
 
@@ -789,6 +807,11 @@ TOO_MANY_REQUESTS: dict[int | str, dict[str, Any]] = {
         },
     )
 }
+# Answered by api.guard.RequestGuard before the body is read past its limit or its deadline.
+BODY_REFUSED: dict[int | str, dict[str, Any]] = {
+    408: error_response("The body did not arrive within api.body_timeout_s; nothing was stored."),
+    413: error_response("The body is over this route's limit; it was not read, nothing stored."),
+}
 # A member's picture (portrait, door snapshot): personal data that no cache or proxy may keep.
 PICTURE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -796,7 +819,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: error_response("Bad input; nothing was stored."),
     **UNAUTHENTICATED,
     403: error_response(
-        "The caller's role or a policy forbids it (or a session request lacks its CSRF header)."
+        "The caller's role or a policy forbids it (or a session request lacks its CSRF header, "
+        "or comes from another origin)."
     ),
     404: error_response("Not found (or outside the caller's tenant/sites)."),
     409: error_response(
@@ -804,5 +828,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "nothing was stored."
     ),
     **INVALID_REQUEST,
+    **BODY_REFUSED,
     503: error_response("The store cannot be reached (a database outage); retry later."),
 }

@@ -11,19 +11,28 @@ through FastAPI's ``dependency_overrides``.
 A caller authenticates with ``Authorization: Bearer cc_...`` (an API token) or with the session
 cookie set by ``POST /api/v1/auth/login``. Cookie-authenticated unsafe requests must carry the
 CSRF token in ``X-CSRF-Token`` (the login response returns it, and the readable
-``consentcam_csrf`` cookie keeps it for the page after a reload); browsers never attach a Bearer
-token on their own, so token requests need no CSRF token. Only the paths in ``PUBLIC_ROUTES``
-answer without credentials.
+``consentcam_csrf`` cookie keeps it for the page after a reload), and, as a second line behind
+it, come from this server's own origin or one in ``api.allowed_origins`` (their ``Origin``
+header, or ``Referer`` when a browser sends no Origin); browsers never attach a Bearer token on
+their own, so token requests need neither. Only the paths in ``PUBLIC_ROUTES`` answer without
+credentials.
+
+``authenticate`` is the one place credentials are checked: the dependencies here call it, and
+so does ``consentcam.api.guard.RequestGuard``, which settles the caller and their role before a
+request's body is read; the caller it finds is kept in the request's scope, so each request is
+looked up once.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from consentcam.api.schemas import (
@@ -33,7 +42,7 @@ from consentcam.api.schemas import (
     error_response,
 )
 from consentcam.auth.passwords import MAX_LENGTH
-from consentcam.auth.ratelimit import RateLimits
+from consentcam.auth.ratelimit import RateLimits, bucket_key
 from consentcam.auth.roles import PERMISSIONS, Principal
 from consentcam.auth.sessions import SESSION_TTL, login, logout, session_auth
 from consentcam.auth.tokens import token_principal
@@ -63,6 +72,13 @@ PUBLIC_ROUTES = frozenset(
 LOGIN_PER_MINUTE, LOGIN_BURST = 5.0, 5
 LOGIN_CLIENT_PER_MINUTE, LOGIN_CLIENT_BURST = 20.0, 20
 LOGIN_FAILED = "wrong tenant, user name or password"
+# Where a request's authenticated caller is kept once found (by the guard or a dependency).
+PRINCIPAL_SCOPE_KEY = "consentcam.principal"
+WRONG_ORIGIN = (
+    "cross-origin request refused: its Origin (or Referer) is not this server's origin; behind "
+    "a proxy that rewrites the Host header, list the public origin in api.allowed_origins"
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # Neither raises by itself (auto_error=False): current_principal gives the one 401 answer.
 BEARER_TOKEN = HTTPBearer(
     scheme_name="apiToken",
@@ -79,41 +95,75 @@ SESSION_COOKIE_SCHEME = APIKeyCookie(
 )
 
 
-def current_principal(
+# Which permission each ``require`` dependency checks, so the guard can check it before the body.
+_REQUIRED: dict[Callable[..., Principal], str] = {}
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The caller the request's credentials name (a Bearer API token, or a session cookie with
+    its CSRF header and this origin on unsafe methods); None when it presents none. 401 for
+    credentials that are wrong, 403 for a cookie request missing the CSRF token or sent from
+    another origin."""
+    found: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if found is not None:
+        return found
+    store: Store = request.app.state.store
+    authorization = request.headers.get("authorization")
+    scheme, token = get_authorization_scheme_param(authorization)
+    if authorization is not None:
+        if scheme.lower() != "bearer" or not token:
+            # Some other scheme, or no token: an error, never a fall-back to the cookie.
+            raise _unauthenticated("use 'Authorization: Bearer <token>'")
+        principal = _token_caller(store, token)
+    else:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return None
+        principal = _session_caller(request, store, session_id)
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    return principal
+
+
+def optional_principal(
     request: Request,
+    # Declared for the OpenAPI document's security schemes; authenticate reads the headers.
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_TOKEN)],
     session_id: Annotated[str | None, Depends(SESSION_COOKIE_SCHEME)],
+) -> Principal | None:
+    """The caller, or None for a request without credentials (``authenticate``)."""
+    return authenticate(request)
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     """The authenticated caller (a Bearer API token, or a session cookie with its CSRF header
     on unsafe methods); 401 otherwise."""
-    store: Store = request.app.state.store
-    if bearer is not None:
-        return _token_caller(store, bearer.credentials)
-    if "authorization" in request.headers:
-        # Some other scheme, or no token: an error, never a fall-back to the cookie.
-        raise _unauthenticated("use 'Authorization: Bearer <token>'")
-    if not session_id:
+    if principal is None:
         raise _unauthenticated("authentication required")
-    with store.transaction() as s:
-        auth = session_auth(s, session_id)
-    if auth is None:
-        raise _unauthenticated("session expired or unknown; log in again")
-    if request.method in UNSAFE_METHODS and not auth.csrf_ok(request.headers.get(CSRF_HEADER)):
-        raise HTTPException(status_code=403, detail=f"missing or wrong {CSRF_HEADER} header")
-    return auth.principal
+    return principal
 
 
 def require(permission: str) -> Callable[..., Principal]:
     """A dependency: the caller, if their role grants ``permission``; 403 otherwise."""
 
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.may(permission):
-            raise HTTPException(
-                status_code=403, detail=f"role {principal.role!r} may not {permission}"
-            )
+        check_permission(principal, permission)
         return principal
 
+    _REQUIRED[dependency] = permission
     return dependency
+
+
+def required_permission(call: Callable[..., Any] | None) -> str | None:
+    """The permission ``call`` checks, if it is a ``require`` dependency."""
+    return _REQUIRED.get(call) if call is not None else None
+
+
+def check_permission(principal: Principal, permission: str) -> None:
+    """403 unless the caller's role grants ``permission``."""
+    if not principal.may(permission):
+        raise HTTPException(status_code=403, detail=f"role {principal.role!r} may not {permission}")
 
 
 def principal_ledger(request: Request, principal: Principal) -> Ledger:
@@ -125,20 +175,26 @@ def principal_ledger(request: Request, principal: Principal) -> Ledger:
 
 
 def check_site(principal: Principal, site_id: str, what: str = "site") -> None:
-    """NotFound (404) unless the caller's scope covers ``site_id``."""
+    """NotFound (404) unless the caller's scope covers ``site_id``. The message never names
+    the id (an internal id the caller did not send); callers answer with the same words as for
+    a missing record (``api.queries.scoped_site``)."""
     if not principal.covers(site_id):
-        raise NotFound(f"no {what} {site_id!r}")
+        raise NotFound(f"no such {what}")
 
 
-def rate_limited(
-    name: str, per_minute: float, burst: int | None = None
-) -> Callable[[Request], None]:
-    """A dependency that allows each client address ``per_minute`` calls (bursts of ``burst``,
-    default ``per_minute``) to the routes that declare it, and answers 429 with Retry-After
-    beyond that: ``dependencies=[Depends(rate_limited("enrol", per_minute=10))]``."""
+def rate_limited(name: str, per_minute: float, burst: int | None = None) -> Callable[..., None]:
+    """A dependency that allows each caller ``per_minute`` calls (bursts of ``burst``, default
+    ``per_minute``) to the routes that declare it, and answers 429 with Retry-After beyond that:
+    ``dependencies=[Depends(rate_limited("enrol", per_minute=10))]``. An authenticated caller
+    is counted as themselves wherever they call from, anonymous calls per client address in
+    buckets of their own (``bucket_key``): anonymous requests from a kiosk's address never
+    spend the kiosk's budget."""
 
-    def dependency(request: Request) -> None:
-        enforce_limit(request, name, client_address(request), per_minute, burst)
+    def dependency(
+        request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+    ) -> None:
+        key = bucket_key(principal, client_address(request))
+        enforce_limit(request, name, key, per_minute, burst)
 
     return dependency
 
@@ -172,6 +228,49 @@ def _token_caller(store: Store, token: str) -> Principal:
     if principal is None:
         raise _unauthenticated("invalid, expired or revoked token")
     return principal
+
+
+def _session_caller(request: Request, store: Store, session_id: str) -> Principal:
+    with store.transaction() as s:
+        auth = session_auth(s, session_id)
+    if auth is None:
+        raise _unauthenticated("session expired or unknown; log in again")
+    if request.method in UNSAFE_METHODS:
+        if not auth.csrf_ok(request.headers.get(CSRF_HEADER)):
+            raise HTTPException(status_code=403, detail=f"missing or wrong {CSRF_HEADER} header")
+        check_origin(request)
+    return auth.principal
+
+
+def check_origin(request: Request) -> None:
+    """403 unless the request comes from this server's origin or an allowed one: its Origin
+    header, or its Referer when it has no Origin (older browsers), neither: refused. A second
+    line behind the CSRF token: a page elsewhere that somehow got the token still cannot use
+    the session. ``Origin: null`` (sandboxed frames, data: pages) never matches."""
+    sent = request.headers.get("origin")
+    if sent is None:
+        sent = request.headers.get("referer")
+    origin = origin_of(sent) if sent is not None else None
+    own = origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")
+    allowed = {own, *(origin_of(a) for a in request.app.state.settings.api.allowed_origins)}
+    if origin is None or origin not in allowed:
+        raise HTTPException(status_code=403, detail=WRONG_ORIGIN)
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, lower case, without a default port; None for
+    anything else (``null``, other schemes, a malformed URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}")
 
 
 def _unauthenticated(message: str) -> HTTPException:

@@ -116,9 +116,15 @@ class Anchor:
         return {"seq": self.seq, "hash": self.hash, "at": self.at}
 
 
-def anchor(session: Session) -> Anchor:
-    """The chain's head now, to be kept outside the database."""
-    last = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar()
+def anchor(session: Session, tenant_id: str | None = None) -> Anchor:
+    """The chain's head now, to be kept outside the database; with ``tenant_id``, that
+    tenant's latest entry instead. Its hash covers every entry before it, and a tenant is shown
+    nothing of entries written after it (the head is often another tenant's: its seq would say
+    how much the others wrote, its time when they last acted)."""
+    query = select(AuditEntry)
+    if tenant_id is not None:
+        query = query.where(AuditEntry.tenant_id == tenant_id)
+    last = session.execute(query.order_by(AuditEntry.seq.desc()).limit(1)).scalar()
     if last is None:
         return Anchor(0, GENESIS, None)
     return Anchor(last.seq, last.hash, last.at.isoformat())
@@ -144,25 +150,48 @@ def parse_anchors(text: str, source: str) -> list[Anchor]:
     return anchors
 
 
-def verify(session: Session, anchors: Sequence[Anchor] = ()) -> Verification:
+def verify(
+    session: Session, anchors: Sequence[Anchor] = (), tenant_id: str | None = None
+) -> Verification:
     """Walk the chain from the start; report the first entry that does not fit, then the first
-    anchor the chain no longer holds (the log cut back, or rewritten since it was anchored)."""
+    anchor the chain no longer holds (the log cut back, or rewritten since it was anchored).
+
+    With ``tenant_id``, the tenant's view: the whole chain is still walked (each of the
+    tenant's entries is only as sound as the links before it), but ``entries`` counts the
+    tenant's own, and a break at an entry that is not theirs (or a missing one, whoever wrote
+    it) is reported without naming it: not ok, ``first_bad_seq`` the tenant's next entry (None
+    if none follows). Anchors must be the tenant's own entries; any other seq reads as cut off,
+    so anchors cannot probe what other tenants wrote."""
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {}
     expected_prev, expected_seq, count = GENESIS, 1, 0
+    last_own: int | None = None  # the tenant's latest entry before a break
+    broken = False  # a break outside the tenant's entries: reported at their next one
     for entry in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
-        count += 1
-        if entry.seq != expected_seq:
-            return Verification(False, count, expected_seq, f"entry {expected_seq} is missing")
-        if entry.prev_hash != expected_prev:
-            return Verification(
-                False, count, entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1}"
-            )
-        if entry_hash(entry) != entry.hash:
-            return Verification(False, count, entry.seq, f"entry {entry.seq} was altered")
-        if entry.seq in wanted:
-            seen[entry.seq] = entry.hash
+        own = tenant_id is None or entry.tenant_id == tenant_id
+        count += own
+        if broken:
+            if own:
+                return Verification(False, count, entry.seq, _broken_before(last_own))
+            continue
+        problem = _misfit(entry, expected_seq, expected_prev)
+        if problem is not None:
+            bad_seq, reason = problem
+            if own and bad_seq == entry.seq:
+                return Verification(False, count, bad_seq, reason)
+            if tenant_id is None:
+                return Verification(False, count, bad_seq, reason)
+            if own:  # the missing entry just before this one of the tenant's
+                return Verification(False, count, entry.seq, _broken_before(last_own))
+            broken = True
+            continue
+        if own:
+            last_own = entry.seq
+            if entry.seq in wanted:
+                seen[entry.seq] = entry.hash
         expected_prev, expected_seq = entry.hash, expected_seq + 1
+    if broken:
+        return Verification(False, count, None, _broken_before(last_own))
     for a in sorted(anchors, key=lambda a: a.seq):
         if a.seq == 0:
             continue
@@ -176,6 +205,27 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> Verification:
                 False, count, a.seq, f"entry {a.seq}{when} has changed: the log was rewritten"
             )
     return Verification(True, count)
+
+
+def _misfit(entry: AuditEntry, expected_seq: int, expected_prev: str) -> tuple[int, str] | None:
+    """The seq and reason of the first entry that does not fit at ``entry``, if any."""
+    if entry.seq != expected_seq:
+        return expected_seq, f"entry {expected_seq} is missing"
+    if entry.prev_hash != expected_prev:
+        return entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1}"
+    if entry_hash(entry) != entry.hash:
+        return entry.seq, f"entry {entry.seq} was altered"
+    return None
+
+
+def _broken_before(last_own: int | None) -> str:
+    """A break outside a tenant's entries, told to that tenant without naming the entry."""
+    after = f"after your entry {last_own}" if last_own is not None else "before your first entry"
+    return (
+        f"the chain does not hold {after}: an entry that is not yours is missing or was changed, "
+        "so the entries of yours that follow cannot be proven; the store's operator finds "
+        "where with 'consentcam audit verify'"
+    )
 
 
 def _check_plain(value: Any, path: str = "details") -> None:

@@ -1,8 +1,11 @@
 """In-process token buckets for rate limits (login, enrolment).
 
-Each key (a client address, an address and user name) has a bucket of ``burst`` tokens refilled
-at ``per_minute``; a request takes one or is told how long to wait. Limits are per process: with
-several API nodes each node limits on its own, which still caps guessing at nodes x the rate.
+Each key (a caller, a client address, an address and user name) has a bucket of ``burst`` tokens
+refilled at ``per_minute``; a request takes one or is told how long to wait. Routes count an
+authenticated caller per principal and anonymous requests per address, in separate namespaces
+(``bucket_key``), so anonymous traffic from a kiosk's address never spends the kiosk's budget.
+Limits are per process: with several API nodes each node limits on its own, which still caps
+guessing at nodes x the rate.
 The clock is injectable so tests control time.
 """
 
@@ -13,10 +16,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consentcam.auth.roles import Principal
+
 Clock = Callable[[], float]
 # Beyond this many keys, buckets that have refilled completely are forgotten (they hold no
 # state worth keeping), so a stream of distinct keys cannot grow memory without bound.
 MAX_KEYS = 10_000
+
+
+def bucket_key(principal: Principal | None, address: str) -> str:
+    """The bucket a request counts against: its principal's wherever it calls from (a kiosk
+    behind NAT, a phone changing networks), or, unauthenticated, its client address's. The
+    prefixes keep the two apart, so neither can spend the other's budget."""
+    if principal is not None:
+        return f"principal:{principal.tenant_id}:{principal.user_id}"
+    return f"address:{address}"
 
 
 @dataclass(slots=True)

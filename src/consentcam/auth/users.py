@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.auth.passwords import hash_password
 from consentcam.auth.roles import ROLES
-from consentcam.consent.ledger import Ledger, site_by_name
+from consentcam.consent.ledger import Ledger, hidden_character, site_by_name
 from consentcam.errors import Conflict, InputError, NotFound
 from consentcam.store.db import deleted_rows
 from consentcam.store.models import Site, User, WebSession
@@ -42,6 +42,13 @@ def check_role(role: str) -> None:
 def check_user_name(name: str) -> None:
     if not name.strip() or len(name) > 200 or any(ord(ch) < 32 for ch in name):
         raise InputError("a user name must be 1-200 printable characters")
+    # Shown in the audit log and user lists: no character that makes one name read as another.
+    hidden = hidden_character(name)
+    if hidden is not None:
+        raise InputError(
+            "a user name must not contain control, invisible formatting or text-direction "
+            f"characters (found U+{ord(hidden):04X})"
+        )
 
 
 def add_user(

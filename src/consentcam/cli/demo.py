@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from consentcam.cli.common import State, json_option, print_json
+from consentcam.cli.shutdown import interrupt, serve_until_stopped, stop_signals
 
 
 @click.command(
@@ -28,19 +29,23 @@ def demo(state: State, headless: bool, port: int, as_json: bool) -> None:
     non-member as unknown; then, in a throwaway store, record the member's consent, enrol them
     and run a door camera on a clip made from the bundled photos: one alert for the member, the
     passer-by counted and forgotten. Unless --headless, serve the dashboard with the alert
-    until Ctrl-C. The throwaway store is deleted at the end."""
+    until Ctrl-C (or SIGTERM, SIGHUP). The throwaway store is deleted at the end, however the
+    demo is stopped."""
     from consentcam.demo import run_demo, run_video_demo
 
     settings = state.settings()
-    report: dict[str, Any] = run_demo(settings.vision)
-    with tempfile.TemporaryDirectory(prefix="consentcam-demo-") as tmp:
-        ledger, report["camera"] = run_video_demo(settings, Path(tmp))
-        if as_json:
-            print_json(report)
-        else:
-            _print_summary(report)
-        if not headless:
-            _serve(ledger, port)
+    # SIGTERM and SIGHUP unwind like Ctrl-C: the temporary folder holds a store and its
+    # development key, and only an unwinding stop runs its deletion.
+    with stop_signals(interrupt):
+        report: dict[str, Any] = run_demo(settings.vision)
+        with tempfile.TemporaryDirectory(prefix="consentcam-demo-") as tmp:
+            ledger, report["camera"] = run_video_demo(settings, Path(tmp))
+            if as_json:
+                print_json(report)
+            else:
+                _print_summary(report)
+            if not headless:
+                _serve(ledger, port)
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -80,9 +85,8 @@ def _print_summary(report: dict[str, Any]) -> None:
 
 
 def _serve(ledger: Any, port: int) -> None:
-    """The dashboard over the demo store, with a one-off owner login printed on stderr."""
-    import uvicorn
-
+    """The dashboard over the demo store, with a one-off owner login printed on stderr, until a
+    stop signal (a clean shutdown: the caller then deletes the store)."""
     from consentcam.api.app import create_app
     from consentcam.auth.users import add_user
 
@@ -94,4 +98,4 @@ def _serve(ledger: Any, port: int) -> None:
         "Ctrl-C ends the demo and deletes its store",
         err=True,
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    serve_until_stopped(app, host="127.0.0.1", port=port, log_level="warning")

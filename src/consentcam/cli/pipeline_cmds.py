@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import threading
 from typing import Any
 
 import click
 
 from consentcam.cli.common import State, json_option
+from consentcam.cli.shutdown import stop_signals
 from consentcam.cli.store_cmds import _emit, _ledger
 
 
@@ -33,7 +33,9 @@ def watch(
 ) -> None:
     """Process one camera in this terminal: member events are printed as they happen, and a
     summary line at the end. Face modes refuse to start without the profile's permission and
-    signage attestation. Stops at the end of a file source, or on Ctrl-C."""
+    signage attestation. Stops at the end of a file source, or on Ctrl-C, SIGTERM or SIGHUP
+    (footfall and spooled alerts written first)."""
+    from consentcam.consent.ledger import camera_source_policy
     from consentcam.pipeline.sources import open_source
     from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
 
@@ -41,7 +43,8 @@ def watch(
     ctx = camera_context(ledger, camera, site_name)
     worker = CameraWorker(ledger, ctx)
     worker.load()  # before a live stream opens, or it piles up unread while the models load
-    source = open_source(ctx.source, ctx.camera, ledger.settings.source)
+    policy = camera_source_policy(ledger.settings)  # the source rule, checked again at open
+    source = open_source(ctx.source, ctx.camera, ledger.settings.source, policy=policy)
     stop = threading.Event()
     final: list[WorkerStats] = []
 
@@ -59,19 +62,18 @@ def watch(
         if max_frames is not None and n >= max_frames:
             stop.set()
 
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        run_camera(
-            worker,
-            source,
-            stop=stop,
-            on_event=on_event,
-            on_frame=on_frame,
-            on_stats=lambda s: final.append(s),
-            stats_every_s=3600,
-        )
+        with stop_signals(stop.set):  # the summary is printed however it is stopped
+            run_camera(
+                worker,
+                source,
+                stop=stop,
+                on_event=on_event,
+                on_frame=on_frame,
+                on_stats=lambda s: final.append(s),
+                stats_every_s=3600,
+            )
     finally:
-        signal.signal(signal.SIGINT, previous)
         source.close()
     stats = final[-1]
     summary = {
@@ -111,7 +113,10 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     """Supervise cameras: one process per camera, a crashed worker restarted with backoff, a
     camera refused by policy reported and left off, webhook deliveries from the outbox, and
     Prometheus metrics (fps, per-stage latency, drops, queue depth, restarts, door alerts
-    confirmed and dismissed per site). Ctrl-C stops."""
+    confirmed and dismissed per site). Ctrl-C, SIGTERM (a service manager) or SIGHUP (a closed
+    terminal) stop it cleanly, with exit status 0: each camera writes the footfall it holds and
+    its spooled alerts first, whether the signal reaches only this process or every camera
+    process too."""
     from consentcam.errors import InputError
     from consentcam.pipeline.metrics import AnswerMetrics, serve_metrics
     from consentcam.pipeline.supervisor import Supervisor, site_cameras
@@ -128,8 +133,6 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
         answers = AnswerMetrics(_ledger(state), site_name)
         server = serve_metrics(supervisor.metrics, port, "127.0.0.1", answers)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    previous_term = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     deliverer = _start_deliveries(state, stop)
     click.echo(
         f"running {len(cameras)} camera(s)"
@@ -137,11 +140,10 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
         err=True,
     )
     try:
-        supervisor.run(stop)
+        with stop_signals(stop.set):
+            supervisor.run(stop)
     finally:
         stop.set()  # also when every camera finished by itself (file sources)
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
         if server is not None:
             server.shutdown()
         if deliverer is not None:

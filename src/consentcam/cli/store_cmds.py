@@ -97,7 +97,13 @@ Examples:
 )
 @click.argument("site_name", metavar="SITE")
 @click.argument("name")
-@click.option("--source", required=True, help="Video file, RTSP/HTTP URL, webcam device or folder.")
+@click.option(
+    "--source",
+    required=True,
+    help="Video file or image folder, rtsp(s):// or http(s):// stream on the camera networks "
+    "(CONSENTCAM_SOURCE__CAMERA_NETWORKS; default: private LAN ranges), or webcam (/dev/videoN). "
+    "Stream URLs are stored sealed and shown as scheme://host[:port]/… only.",
+)
 @click.option(
     "--mode",
     required=True,
@@ -143,7 +149,7 @@ def camera_add(
     c = add_camera(_ledger(state), site_name, name, source, mode, signage_attested, config)
     _emit(
         as_json,
-        {"camera_id": c.id, "name": c.name, "mode": c.mode},
+        {"camera_id": c.id, "name": c.name, "mode": c.mode, "source": c.source},  # masked
         f"camera {c.name} ({c.mode}) added: {c.id}",
     )
 

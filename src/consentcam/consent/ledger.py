@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,13 @@ from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
+from consentcam.consent.camera_sources import (
+    SourcePolicy,
+    check_registration,
+    is_url,
+    masked_source,
+    source_policy,
+)
 from consentcam.consent.profiles import (
     FACE_MODES,
     MODES,
@@ -42,7 +50,9 @@ from consentcam.errors import (
     InputError,
     NotFound,
     PolicyError,
+    shown,
 )
+from consentcam.events.outbox import rewrite_member_cards
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
 from consentcam.store import crypto
@@ -73,6 +83,21 @@ CHANNELS = ("kiosk", "written", "app")
 # As the API's ConsentIn allows: the version names a notice text, it is not free text.
 NOTICE_VERSION = re.compile(r"[A-Za-z0-9._-]{1,40}")
 MAX_SOURCE_LENGTH = 2000
+MAX_NAME_LENGTH = 200
+# A member profile is free membership fields shown on the member card and in every alert: a
+# tier, a member number, a short note. Bounded so a kiosk token cannot fill the store or make
+# each card megabytes (issue 13: 5 x 2 MB values grew a card to 10.5 MB).
+MAX_PROFILE_FIELDS = 50
+MAX_PROFILE_KEY_CHARS = 64
+MAX_PROFILE_VALUE_CHARS = 1000  # a string's length; other values' length as JSON
+MAX_PROFILE_BYTES = 16_384  # the whole profile as UTF-8 JSON
+# Unicode categories a name may not contain: controls, invisible formatting (among them the
+# bidi controls U+202A-202E, U+2066-2069 and the marks U+200E/U+200F, which make
+# "abc<U+202E>gnp.exe" display as "abcexe.png"), line and paragraph separators, surrogates.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# Format characters that writing needs: the zero-width non-joiner and joiner shape Persian and
+# Indic names and join emoji sequences; they cannot reorder text.
+_JOINERS = frozenset({"\u200c", "\u200d"})
 DEFAULT_TENANT = "default"
 DEV_KEY_FILE = "dev-template.key"
 
@@ -130,7 +155,7 @@ def site_by_name(session: Session, name: str, tenant_id: str | None = None) -> S
         query = query.where(Site.tenant_id == tenant_id)
     site = session.execute(query).scalar()
     if site is None:
-        raise NotFound(f"no site named {name!r} (create it with 'consentcam site add')")
+        raise NotFound(f"no site named {shown(name)} (create it with 'consentcam site add')")
     return site
 
 
@@ -160,7 +185,7 @@ def member_by_id(session: Session, member_id: str, tenant_id: str | None = None)
     """A member by id, within ``tenant_id`` when given (another tenant's member is not found)."""
     member = session.get(Member, member_id)
     if member is None or (tenant_id is not None and member.tenant_id != tenant_id):
-        raise NotFound(f"no member {member_id!r}")
+        raise NotFound(f"no member {shown(member_id)}")
     return member
 
 
@@ -171,7 +196,8 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
         tenant = tenant_row(s, ledger.tenant)
         exists = select(Site).where(Site.name == name, Site.tenant_id == tenant.id)
         if s.execute(exists).scalar() is not None:
-            raise Conflict(f"a site named {name!r} already exists")
+            # The name is not repeated: the caller sent it (issue 13, item 9).
+            raise Conflict("a site with this name already exists in your tenant")
         site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
         _add_audited(
             s,
@@ -193,14 +219,19 @@ def add_camera(
     mode: str,
     signage_attested: bool,
     config: dict[str, Any] | None = None,
+    *,
+    over_api: bool = False,
 ) -> Camera:
     """Register a camera; a face mode needs a profile that allows it and signage attestation
     (privacy invariant 7: no covert operation). ``config`` overrides pipeline settings for this
-    camera (its counting line, detection scale) and is checked like the settings."""
+    camera (its counting line, detection scale) and is checked like the settings. ``source``
+    must pass the camera source rule (``consent/camera_sources.py``); ``over_api``: it comes
+    from an API caller, not the local operator, so only streams on the camera networks and
+    webcams (local files only where the operator allows them)."""
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     _check_name(name, "camera name")
-    _check_source(source)
+    _check_source(source, camera_source_policy(ledger.settings), over_api=over_api)
     config = config or {}
     try:
         PipelineSettings.model_validate({**ledger.settings.pipeline.model_dump(), **config})
@@ -244,17 +275,22 @@ def add_camera(
         return camera
 
 
+def camera_source_policy(settings: Settings) -> SourcePolicy:
+    """The camera source rule of this store: its camera networks, and loopback streams and
+    local files over the API for a development store."""
+    return source_policy(settings.source, dev=development_store(settings))
+
+
 def seal_camera_source(
     keys: crypto.TemplateKeys, camera: Camera, tenant_id: str, source: str
 ) -> None:
-    """Store ``source`` on the camera: a URL with a password or a query (stream tokens) masked
-    in ``source``, and whole in ``source_sealed`` under the store key; anything else as it is."""
-    from consentcam.pipeline.sources import redact_uri, source_has_secrets
-
-    if not source_has_secrets(source):
+    """Store ``source`` on the camera: a URL whole in ``source_sealed`` under the store key and
+    only as ``scheme://host[:port]/…`` in ``source`` (credentials hide in the user part, the
+    query, ``;password=`` parameters and the path); a path or a webcam as it is."""
+    if not is_url(source.strip()):  # the worker strips what it opens
         camera.source, camera.source_sealed = source, None
         return
-    camera.source = redact_uri(source)
+    camera.source = masked_source(source.strip())
     camera.source_sealed = crypto.seal_bytes(
         keys, source.encode(), camera_source_aad(tenant_id, camera.id)
     )
@@ -738,15 +774,23 @@ def rectify_member(
         if profile_fields is not None and profile_fields != member.profile:
             member.profile = profile_fields
             changed.append("profile")
+        details: dict[str, Any] = {"fields": changed}
+        # Alerts keep the member card staff saw; the corrected record replaces it there too
+        # (issue 13, item 8), so no history, stream or delivery still due shows the old one.
+        corrected = rewrite_member_cards(s, member) if changed else 0
+        if corrected:
+            details["events"] = corrected
         chain.append(
             s,
             actor=ledger.actor,
             action="member.rectify",
             subject=member.id,
-            details={"fields": changed},
+            details=details,
             tenant_id=member.tenant_id,
         )
-        return member
+    if changed:
+        forget_deleted(ledger.store)  # the old values' page images leave SQLite's log now
+    return member
 
 
 def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
@@ -944,20 +988,60 @@ def _model_id() -> str:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not name.strip() or len(name) > 200 or any(ord(ch) < 32 for ch in name):
-        raise InputError(f"{what} must be 1-200 printable characters")
+    """InputError unless ``name`` is 1-200 characters that display as themselves. Names are
+    shown to staff, on signs and in lists, so a control or text-direction character would make
+    one read as another; the message names the character's code point, never the name."""
+    if not name.strip() or len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"{what} must be 1-{MAX_NAME_LENGTH} printable characters")
+    hidden = hidden_character(name)
+    if hidden is not None:
+        raise InputError(
+            f"{what} must not contain control, invisible formatting or text-direction "
+            f"characters (found U+{ord(hidden):04X})"
+        )
 
 
-def _check_source(source: str) -> None:
+def hidden_character(text: str) -> str | None:
+    """The first character of ``text`` that does not display as itself: a control, an
+    invisible formatting or text-direction character (Unicode category Cf, joiners aside), a
+    line or paragraph separator, an unpaired surrogate; None if there is none."""
+    for ch in text:
+        if ch not in _JOINERS and unicodedata.category(ch) in _NOT_IN_NAMES:
+            return ch
+    return None
+
+
+def _check_source(source: str, policy: SourcePolicy, *, over_api: bool) -> None:
     # A path or URL: no control characters (NUL cannot be stored on PostgreSQL, nor opened).
     if not source.strip() or len(source) > MAX_SOURCE_LENGTH or any(ord(c) < 32 for c in source):
         raise InputError(f"a camera source must be 1-{MAX_SOURCE_LENGTH} printable characters")
+    check_registration(source.strip(), policy, over_api=over_api)  # the worker strips it too
 
 
 def _check_profile(fields: dict[str, Any]) -> None:
     # Stored as JSON and shown on the member card: what cannot be written as UTF-8 JSON (an
     # unpaired surrogate, an object) would be stored and then fail every read.
     try:
-        json.dumps(fields, ensure_ascii=False).encode()
+        size = len(json.dumps(fields, ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
         raise InputError(f"member profile is not storable as JSON text ({exc})") from None
+    # Bounds (no value is repeated in the messages): checked before anything is stored.
+    if len(fields) > MAX_PROFILE_FIELDS:
+        raise InputError(
+            f"a member profile has at most {MAX_PROFILE_FIELDS} fields, not {len(fields)}"
+        )
+    for key, value in fields.items():
+        if not 1 <= len(key) <= MAX_PROFILE_KEY_CHARS or hidden_character(key) is not None:
+            raise InputError(
+                f"a member profile field name is 1-{MAX_PROFILE_KEY_CHARS} printable characters"
+            )
+        length = len(value) if isinstance(value, str) else len(json.dumps(value))
+        if length > MAX_PROFILE_VALUE_CHARS:
+            raise InputError(
+                f"a member profile value is at most {MAX_PROFILE_VALUE_CHARS} characters "
+                f"(field {shown(key, 20)} has {length})"
+            )
+    if size > MAX_PROFILE_BYTES:
+        raise InputError(
+            f"a member profile is at most {MAX_PROFILE_BYTES} bytes as JSON, not {size}"
+        )

@@ -13,27 +13,45 @@ name is not resolved then: it may only resolve where the deliverer runs), and on
 to the addresses the host resolves to at that moment. The request then goes to the address that
 passed (the Host header and the TLS server name stay the URL's host, so certificates are checked
 against the name), so a name that resolves differently between the check and the connection
-(DNS rebinding) cannot slip through.
+(DNS rebinding) cannot slip through. Names that can only be loopback or nothing (``localhost.``,
+``127.0.0.1.``, ``%72unsc``) are never handed to the resolver (``consentcam.net``, which also
+decides what counts as public, for camera streams too).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import httpx
 
 from consentcam.config import Settings
 from consentcam.consent.ledger import development_store
+from consentcam.net import (
+    InvalidHost,
+    IPAddress,
+    Network,
+    Resolver,
+    in_networks,
+    literal_address,
+    non_public_kind,
+    resolved_addresses,
+    unmapped,
+)
 
-IPAddress = IPv4Address | IPv6Address
-Network = IPv4Network | IPv6Network
-# host, port -> the addresses a connection could go to, in the resolver's order.
-Resolver = Callable[[str, int], Sequence[IPAddress]]
-LOCAL_NAMES = ("localhost",)
+__all__ = [  # the names tests and the webhook module use, some of them from consentcam.net
+    "DestinationPolicy",
+    "IPAddress",
+    "PinnedTransport",
+    "RefusedDestination",
+    "UnresolvedDestination",
+    "destination_policy",
+    "literal_address",
+    "refusal",
+    "resolved_addresses",
+    "webhook_client",
+]
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 HTTPS_ONLY = "events leave this network only over https (they name members and their purchases)"
 
@@ -54,55 +72,20 @@ def destination_policy(settings: Settings) -> DestinationPolicy:
 def refusal(policy: DestinationPolicy, address: IPAddress, scheme: str) -> str | None:
     """Why a receiver at ``address`` reached over ``scheme`` is refused; None if it may be sent
     to."""
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    if any(address in network for network in policy.allowed):
+    address = unmapped(address)  # ::ffff:10.0.0.1 is 10.0.0.1
+    if in_networks(address, policy.allowed):
         return None
     if policy.dev and address.is_loopback:
         return None
-    if not address.is_global or address.is_multicast:
+    kind = non_public_kind(address)
+    if kind is not None:
         return (
-            f"{address} is a {address_kind(address)} address; list its network in "
+            f"{address} is a {kind} address; list its network in "
             "CONSENTCAM_EVENTS__WEBHOOK_ALLOWED_NETWORKS if it is your own receiver"
         )
     if scheme != "https" and not policy.dev:
         return HTTPS_ONLY
     return None
-
-
-def address_kind(address: IPAddress) -> str:
-    """A word for why an address is not public, for messages."""
-    if address.is_loopback:
-        return "loopback"
-    if address.is_unspecified:  # connecting to it reaches this host
-        return "unspecified"
-    if address.is_link_local:
-        return "link-local (cloud metadata and neighbour)"
-    if address.is_private:
-        return "private"
-    if address.is_multicast:
-        return "multicast"
-    return "non-public"
-
-
-def literal_address(host: str) -> IPAddress | None:
-    """The address a URL's host names without a lookup (an IP literal, or localhost)."""
-    if host.lower() in LOCAL_NAMES or host.lower().endswith(".localhost"):
-        return IPv4Address("127.0.0.1")
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def resolved_addresses(host: str, port: int) -> list[IPAddress]:
-    """The addresses ``host`` resolves to now, each once, in the resolver's order."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    seen: dict[IPAddress, None] = {}
-    for *_, sockaddr in infos:
-        # An IPv6 link-local address comes with its zone ("fe80::1%eth0").
-        seen.setdefault(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]), None)
-    return list(seen)
 
 
 class RefusedDestination(httpx.TransportError):
@@ -145,7 +128,10 @@ class PinnedTransport(httpx.BaseTransport):
 
     def allowed_address(self, request: httpx.Request) -> IPAddress:
         url = request.url
-        literal = literal_address(url.host)
+        try:
+            literal = literal_address(url.raw_host.decode("ascii"))
+        except InvalidHost as exc:  # stored before such names were refused: never looked up
+            raise RefusedDestination(f"webhook receiver: {exc}", request=request) from None
         if literal is not None:
             candidates: Sequence[IPAddress] = [literal]
         else:

@@ -44,11 +44,11 @@ from consentcam.events.destinations import (
     DestinationPolicy,
     RefusedDestination,
     destination_policy,
-    literal_address,
     refusal,
     webhook_client,
 )
 from consentcam.events.outbox import event_document
+from consentcam.net import InvalidHost, literal_address
 from consentcam.store import crypto
 from consentcam.store.models import Delivery, Event, OutboxEntry, Site, Webhook, new_id, utcnow
 
@@ -223,7 +223,11 @@ def _check_url(url: str, policy: DestinationPolicy) -> None:
         raise InputError("webhook URL must not hold a user name or password")
     # An address is checked now; a name on every delivery, where and when it resolves. Only a
     # name inside an allowed network may be reached over http, so without any, http is refused.
-    address = literal_address(parsed.host)
+    # A name that can only be loopback or nothing is decided now, never handed to a resolver.
+    try:
+        address = literal_address(parsed.raw_host.decode("ascii"))
+    except InvalidHost as exc:
+        raise InputError(f"webhook URL host: {exc}") from None
     if address is not None:
         reason = refusal(policy, address, parsed.scheme)
     elif parsed.scheme != "https" and not policy.dev and not policy.allowed:

@@ -20,7 +20,7 @@ from consentcam.consent.ledger import (
     camera_by_ref,
     member_by_id,
 )
-from consentcam.errors import ConsentError, InputError, PolicyError
+from consentcam.errors import ConsentError, InputError, NotFound, PolicyError, shown
 from consentcam.store.models import Claim, Site, utcnow
 
 OPEN, VERIFIED, EXPIRED = "open", "verified", "expired"
@@ -50,10 +50,12 @@ def open_claim(
             )
         member = member_by_id(s, member_id, tenant_id)
         if member.site_id != camera.site_id:
-            raise InputError(f"member {member_id} is not a member at camera {camera.name!r}'s site")
+            # Members of other sites are outside what this camera's caller may see: the answer
+            # is member_by_id's for a missing member, byte for byte (issue 13, item 6).
+            raise NotFound(f"no member {shown(member_id)}")
         if active_consent(s, member, now) is None:
             raise ConsentError(
-                f"member {member_id} has no active recognition consent; the camera cannot "
+                f"member {member.id} has no active recognition consent; the camera cannot "
                 "verify them"
             )
         claim = Claim(

@@ -8,8 +8,13 @@ holding only the latest frame: a consumer slower than the camera skips frames (c
 never reads, when it falls behind the stream, are not counted (see ``SourceStats``). A live
 source that ends, errors or stalls is reopened with exponential backoff until ``close()``.
 
-Frame contents never reach the log; messages name the camera, the source (credentials removed)
-and the reason only.
+Every open, and every reconnection, applies the camera source rule again
+(``consent/camera_sources.py``): a stream's host name is resolved then, every address must be in
+the camera networks, and FFmpeg is given the address that was checked; a path is opened by its
+absolute, resolved name (never a pseudo-file, never read as an FFmpeg protocol).
+
+Frame contents never reach the log; messages name the camera, the source (as
+``scheme://host[:port]/…``) and the reason only.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from consentcam.config import DecodeSettings, SourceSettings
-from consentcam.errors import InputError, NotFound, SourceError
+from consentcam.consent.camera_sources import (
+    WEBCAM,
+    SourcePolicy,
+    check_local_path,
+    checked_stream_url,
+    masked_source,
+    source_policy,
+)
+from consentcam.errors import ConsentcamError, InputError, NotFound, SourceError
+from consentcam.net import Resolver, resolved_addresses
 from consentcam.vision.decode import load_image
 from consentcam.vision.records import ImageArray
 
@@ -42,7 +56,6 @@ _log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_WEBCAM = re.compile(r"^(?:device:|/dev/video)?(\d+)$")
 _DIGITS = re.compile(r"(\d+)")
 # A reader blocked inside OpenCV cannot be interrupted; it notices close() when its read returns
 # (at most read_timeout_s later). close() waits this long for it, then lets the daemon thread
@@ -102,14 +115,25 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(uri: str, camera: str, settings: SourceSettings | None = None) -> Source:
-    """Open ``uri`` for ``camera``; raise ``SourceError`` naming the camera if it cannot be read.
+def open_source(
+    uri: str,
+    camera: str,
+    settings: SourceSettings | None = None,
+    *,
+    policy: SourcePolicy | None = None,
+    resolve: Resolver = resolved_addresses,
+) -> Source:
+    """Open ``uri`` for ``camera``; raise ``SourceError`` naming the camera if it cannot be read,
+    ``PolicyError`` if the camera source rule refuses it.
 
     Accepted: a video file path or ``file://`` URI, a folder of JPEG/PNG/WebP images, an
     ``rtsp://``, ``rtsps://``, ``http://`` or ``https://`` stream, and a webcam as ``device:N``,
     ``/dev/videoN`` or ``N``. Live sources must open now; only later failures are retried.
+    ``policy``: the store's rule (``ledger.camera_source_policy``); left out, the production
+    rule of ``settings`` (no development loopback). ``resolve`` looks up stream host names.
     """
     settings = settings or SourceSettings()
+    policy = policy or source_policy(settings, dev=False)
     uri = uri.strip()
     if not uri:
         raise SourceError(f"camera {camera!r}: empty source")
@@ -119,39 +143,23 @@ def open_source(uri: str, camera: str, settings: SourceSettings | None = None) -
         if name == "file":
             return _open_path(_file_uri_path(uri, camera), camera, settings)
         if name in STREAM_SCHEMES:
-            return LiveSource(camera, redact_uri(uri), _stream_opener(uri, settings), settings)
+            opener = _stream_opener(uri, camera, settings, policy, resolve)
+            return LiveSource(camera, redact_uri(uri), opener, settings)
         raise SourceError(
-            f"camera {camera!r}: unsupported source scheme {name!r} in {redact_uri(uri)!r} "
+            f"camera {camera!r}: unsupported source scheme {name[:20]!r} in {redact_uri(uri)!r} "
             "(use a file or folder path, file://, rtsp://, rtsps://, http://, https:// or device:N)"
         )
-    webcam = _WEBCAM.match(uri)
+    webcam = WEBCAM.match(uri)
     if webcam:
         index = int(webcam.group(1))
         return LiveSource(camera, f"device:{index}", _webcam_opener(index, settings), settings)
     return _open_path(Path(uri), camera, settings)
 
 
-def source_has_secrets(uri: str) -> bool:
-    """Whether a camera source carries something to keep sealed: a password in a URL's user
-    part, or a query string (stream tokens)."""
-    if "://" not in uri:
-        return False
-    try:
-        parts = urlsplit(uri)
-        return bool(parts.password or parts.query)
-    except ValueError:  # a malformed port or address: keep it sealed rather than shown
-        return True
-
-
 def redact_uri(uri: str) -> str:
-    """``uri`` safe to log: a password in the user part and any query string are masked."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    """``uri`` safe to log: a URL as ``scheme://host[:port]/…`` (credentials hide in the user
+    part, the query, parameters and the path); a path or a webcam as it is."""
+    return masked_source(uri)
 
 
 def _file_uri_path(uri: str, camera: str) -> Path:
@@ -161,16 +169,22 @@ def _file_uri_path(uri: str, camera: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def _open_path(path: Path, camera: str, settings: SourceSettings) -> Source:
+def _open_path(given: Path, camera: str, settings: SourceSettings) -> Source:
+    # Opened by its absolute, resolved name: never a pseudo-file, and FFmpeg never reads a
+    # prefix of it ("concat:", "pipe:") as a protocol.
+    try:
+        path = Path(check_local_path(str(given), f"camera {camera!r}"))
+    except InputError as exc:  # a protocol prefix: this source cannot be opened
+        raise SourceError(str(exc)) from None
     try:
         if path.is_dir():
             return FolderSource(camera, path, settings.folder_fps)
         if not path.exists():
-            raise SourceError(f"camera {camera!r}: cannot open video file '{path}': no such file")
+            raise SourceError(f"camera {camera!r}: cannot open video file '{given}': no such file")
     except OSError as exc:  # a name too long, a folder that cannot be listed
-        raise SourceError(f"camera {camera!r}: cannot open '{path}': {exc.strerror}") from None
+        raise SourceError(f"camera {camera!r}: cannot open '{given}': {exc.strerror}") from None
     if not path.is_file():
-        raise SourceError(f"camera {camera!r}: cannot open video file '{path}': not a file")
+        raise SourceError(f"camera {camera!r}: cannot open video file '{given}': not a file")
     return FileSource(camera, path)
 
 
@@ -313,10 +327,15 @@ def _natural_key(path: Path) -> tuple[tuple[int, int | str], ...]:
 Opener = Callable[[], "cv2.VideoCapture | None"]
 
 
-def _stream_opener(url: str, settings: SourceSettings) -> Opener:
+def _stream_opener(
+    url: str, camera: str, settings: SourceSettings, policy: SourcePolicy, resolve: Resolver
+) -> Opener:
     def open_stream() -> cv2.VideoCapture | None:
         import cv2
 
+        # Checked on every open and reconnection: the name may resolve elsewhere by now. FFmpeg
+        # gets the address that passed, never the name to resolve again by itself.
+        target = checked_stream_url(url, policy, f"camera {camera!r}", resolve)
         # Without these FFmpeg waits 30 s or more on a silent server; with them a stalled
         # stream's read fails after read_timeout_s and the reader reconnects.
         params = [
@@ -325,7 +344,7 @@ def _stream_opener(url: str, settings: SourceSettings) -> Opener:
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             round(settings.read_timeout_s * 1000),
         ]
-        return _opened(lambda: cv2.VideoCapture(url, cv2.CAP_FFMPEG, params))
+        return _opened(lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params))
 
     return open_stream
 
@@ -471,7 +490,13 @@ class LiveSource:
             delay = self._backoff.next_delay()
             if self._stop.wait(delay):
                 return None
-            cap = self._open()
+            try:
+                cap = self._open()
+            except ConsentcamError as exc:
+                # Refused or unresolvable now (the name answers with another address): not
+                # connected; the name may answer as before later, so keep trying, checked again.
+                _log.warning("%s; trying again in at most %.1f s", exc, self._backoff.current)
+                continue
             if cap is not None:
                 with self._cond:
                     self._reconnects += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import open_ledger, site_by_name
+from consentcam.consent.ledger import camera_source_policy, open_ledger, site_by_name
 from consentcam.errors import ConsentcamError, PolicyError
 from consentcam.pipeline.metrics import WorkerMetrics
 from consentcam.pipeline.worker import WorkerStats
@@ -55,6 +56,13 @@ def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, sto
     from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
     from consentcam.vision.faces import limit_blas_threads
 
+    # A terminal's Ctrl-C or hang-up and systemd's SIGTERM reach every process of the group,
+    # this one too, not only the supervisor: each ends the frame loop like the supervisor's
+    # stop, so the footfall held in memory and the spooled alerts are written (by default
+    # SIGTERM and SIGHUP killed the process on the spot and SIGINT raised mid-frame).
+    halt = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: halt.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     limit_blas_threads()
     settings = Settings.model_validate(settings_doc)
@@ -65,18 +73,18 @@ def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, sto
         # Models and gallery before the camera: a live stream opened first piles up unread
         # while they load, and the worker starts seconds behind.
         worker.load()
-        source = open_source(ctx.source, ctx.camera, settings.source)
+        policy = camera_source_policy(settings)  # the source rule, checked again at open
+        source = open_source(ctx.source, ctx.camera, settings.source, policy=policy)
     except PolicyError as exc:
         log.error("%s", exc)
         raise SystemExit(EXIT_REFUSED) from None
     except ConsentcamError as exc:
         log.error("%s", exc)
         raise SystemExit(EXIT_FAILED) from None
+
     # The worker loop takes a threading.Event; mirror the supervisor's process-shared one by
     # polling: a process that exits while blocked in a multiprocessing Event's wait() leaves its
     # condition expecting a sleeper, and the supervisor's later set() would hang.
-    halt = threading.Event()
-
     def relay() -> None:
         while not stop.is_set() and not halt.wait(0.2):
             pass
@@ -196,5 +204,10 @@ class Supervisor:
             if slot.process is not None:
                 slot.process.join(max(0.0, deadline - time.monotonic()))
                 if slot.process.is_alive():
+                    # SIGTERM only asks (the camera handles it as a stop, above): a camera
+                    # stuck past the grace period and the ask is killed.
                     slot.process.terminate()
+                    slot.process.join(1.0)
+                if slot.process.is_alive():
+                    slot.process.kill()
                     slot.process.join(1.0)

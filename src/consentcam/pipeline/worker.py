@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
-from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source
+from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source, camera_source_policy
 from consentcam.consent.profiles import FACE_MODES, profile
 from consentcam.consent.purchases import purchase_summary
 from consentcam.errors import ConfigError, PolicyError
@@ -1025,7 +1025,9 @@ def process_video(
     ctx = camera_context(ledger, camera, site)
     worker = CameraWorker(ledger, ctx, keep_reports=True)
     worker.load()  # before a live source opens (see CameraWorker.load)
-    src = source or open_source(ctx.source, ctx.camera, ledger.settings.source)
+    src = source or open_source(
+        ctx.source, ctx.camera, ledger.settings.source, policy=camera_source_policy(ledger.settings)
+    )
     started = time.perf_counter()
     try:
         run_camera(worker, src, on_frame=on_frame)

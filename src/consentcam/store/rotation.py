@@ -1,9 +1,10 @@
 """Key rotation: every template re-encrypted under a new key and moved to the new key's tenant
 transform, in one transaction, without the raw embedding ever being formed (ISO/IEC 24745
-renewability). Webhook signing secrets, camera stream URLs with credentials and members' pictures
-for staff, sealed under the same key, are re-sealed in that transaction, so receivers keep
-verifying with the secret they hold and cameras keep connecting; stream URLs an upgraded store
-still holds in clear are sealed on the way. Recognition and delivery keep working; the old key
+renewability). Webhook signing secrets, camera stream URLs and members' pictures for staff,
+sealed under the same key, are re-sealed in that transaction, so receivers keep verifying with
+the secret they hold and cameras keep connecting; stream URLs an upgraded store still holds in
+clear (before migration 0007 every one, until issue 13 those without a password or a query) are
+sealed on the way. Recognition and delivery keep working; the old key
 opens nothing afterwards."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
+from consentcam.consent.camera_sources import is_url
 from consentcam.consent.ledger import (
     Ledger,
     camera_source,
@@ -25,7 +27,6 @@ from consentcam.consent.ledger import (
 from consentcam.consent.pictures import stored_picture_aad
 from consentcam.errors import InputError
 from consentcam.events.webhooks import secret_aad
-from consentcam.pipeline.sources import source_has_secrets
 from consentcam.store import crypto
 from consentcam.store.models import Camera, MemberImage, Site, Template, Webhook, utcnow
 
@@ -103,12 +104,12 @@ def _opened(keys: crypto.TemplateKeys, template: Template) -> tuple[np.ndarray, 
 def _reseal_camera_sources(
     s: Session, old_keys: crypto.TemplateKeys, new_keys: crypto.TemplateKeys
 ) -> int:
-    """Camera stream URLs with credentials sealed under the new key; those stored in clear
-    before they were sealed at all (an upgraded store) are sealed now. The count of both."""
+    """Camera stream URLs sealed under the new key; those an upgraded store holds in clear are
+    sealed now (and shown masked from then on). The count of both."""
     count = 0
     rows = s.execute(select(Camera, Site.tenant_id).join(Site, Site.id == Camera.site_id)).all()
     for camera, tenant_id in rows:
-        if camera.source_sealed is None and not source_has_secrets(camera.source):
+        if camera.source_sealed is None and not is_url(camera.source.strip()):
             continue
         source = camera_source(old_keys, camera, tenant_id)
         seal_camera_source(new_keys, camera, tenant_id, source)

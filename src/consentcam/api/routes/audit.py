@@ -53,7 +53,8 @@ def list_audit(
 
 @router.get("/audit/verify")
 def get_audit_verification(request: Request, principal: Auditor) -> AuditVerifyOut:
-    """Walk the whole hash chain and report the first entry that does not fit."""
+    """Walk the whole hash chain and report the first of the tenant's entries that does not
+    fit, or that follows a break; ``entries`` counts the tenant's entries."""
     return _verification(request, principal, [])
 
 
@@ -71,11 +72,12 @@ def post_audit_verification(
 
 @router.get("/audit/anchor")
 def get_audit_anchor(request: Request, principal: Auditor) -> AuditAnchor:
-    """The chain's head now. Kept where whoever can write the database cannot change it (a
-    write-once log, a ticket), it lets a later verification detect a rewritten or cut log."""
+    """The tenant's latest audit entry (its hash covers the chain up to it). Kept where whoever
+    can write the database cannot change it (a write-once log, a ticket), it lets a later
+    verification detect a rewritten or cut log. Other tenants' later entries do not show."""
     require_tenant_wide(principal, "anchoring the audit log")
     with principal_ledger(request, principal).store.transaction() as s:
-        head = chain.anchor(s)
+        head = chain.anchor(s, tenant_id=principal.tenant_id)
     return AuditAnchor(seq=head.seq, hash=head.hash, at=head.at)
 
 
@@ -84,7 +86,8 @@ def _verification(
 ) -> AuditVerifyOut:
     require_tenant_wide(principal, "verifying the audit log")
     with principal_ledger(request, principal).store.transaction() as s:
-        result = chain.verify(s, anchors)
+        # The tenant's view: its own entries counted and named, no other tenant's.
+        result = chain.verify(s, anchors, tenant_id=principal.tenant_id)
     return AuditVerifyOut(
         ok=result.ok,
         entries=result.entries,

@@ -1,5 +1,6 @@
 """Cameras of a site: list and add (face modes only with signage and a profile that allows
-them; the library refuses the rest)."""
+them; sources only from the operator's camera networks, webcams, and local files only where the
+operator allows them: ``consent/camera_sources.py``; the library refuses the rest)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ def post_camera(
     request: Request,
     principal: Annotated[Principal, Depends(require("cameras:write"))],
 ) -> CameraOut:
-    """Add a camera; a face mode needs ``signage_attested`` and a profile that allows it."""
+    """Add a camera; a face mode needs ``signage_attested`` and a profile that allows it. The
+    source must be an rtsp(s):// or http(s):// stream on the operator's camera networks or a
+    webcam (/dev/videoN); a local file only where the operator allows it. Stream URLs are
+    stored sealed and shown as scheme://host[:port]/… only."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         name = scoped_site(s, principal, site).name
@@ -44,6 +48,13 @@ def post_camera(
     if body.detect_scale is not None:
         config["detect_scale"] = body.detect_scale
     camera = add_camera(
-        ledger, name, body.name, body.source, body.mode, body.signage_attested, config
+        ledger,
+        name,
+        body.name,
+        body.source,
+        body.mode,
+        body.signage_attested,
+        config,
+        over_api=True,
     )
     return camera_out(camera)

@@ -22,8 +22,10 @@ from consentcam.errors import ConsentcamError, InputError
 
 router = APIRouter(tags=["enrolment"], responses=ERROR_RESPONSES)
 MAX_PHOTOS = 5
-# A kiosk enrols a few people a minute; more from one address is a script, and every call
-# decodes and embeds up to MAX_PHOTOS images.
+# A kiosk enrols a few people a minute; more from one kiosk is a script, and every call
+# decodes and embeds up to MAX_PHOTOS images. Counted per caller (rate_limited): anonymous
+# requests are refused before the body (api.guard) and never spend a kiosk's budget.
+# The whole body is bounded too, by api.guard: MAX_PHOTOS x vision.decode.max_bytes.
 ENROL_PER_MINUTE = 10
 _CHUNK = 1024 * 1024
 

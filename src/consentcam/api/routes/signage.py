@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from consentcam.api.queries import scoped_site
 from consentcam.api.schemas import ERROR_RESPONSES
-from consentcam.api.security import check_site, principal_ledger, require
+from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import Ledger, site_by_name
+from consentcam.consent.ledger import Ledger
 
 router = APIRouter(tags=["compliance"], responses=ERROR_RESPONSES)
 
@@ -149,6 +150,7 @@ def _safe(name: str) -> str:
 
 
 def _check(ledger: Ledger, principal: Principal, site: str) -> None:
-    """NotFound unless the site is the caller's tenant's and within their scope."""
+    """NotFound unless the site is the caller's tenant's and within their scope, worded as for
+    a site that does not exist (``scoped_site``): never the site's id."""
     with ledger.store.transaction() as s:
-        check_site(principal, site_by_name(s, site, ledger.tenant_id(s)).id)
+        scoped_site(s, principal, site)
