@@ -260,11 +260,11 @@ def scoped_webhook(s: Session, principal: Principal, webhook_id: str) -> Webhook
 def check_purchase_members(s: Session, principal: Principal, data: bytes) -> None:
     """Refuse a purchases file unless every row's member is the caller's (NotFound naming the
     first line that is not); malformed files get the importer's own InputError."""
-    from consentcam.consent.purchases import _parse
+    from consentcam.consent.purchases import purchase_rows
 
     # Parsed exactly as the importer will parse it; named neutrally, so messages carry no
     # server path.
-    for row in _parse(Path("purchases.csv"), data):
+    for row in purchase_rows(Path("purchases.csv"), data):
         try:
             scoped_member(s, principal, row.member_id)
         except NotFound as exc:
