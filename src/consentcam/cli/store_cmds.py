@@ -14,6 +14,7 @@ import click
 from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
 from consentcam.consent.profiles import MODES, PROFILES
 from consentcam.errors import InputError
+from consentcam.net import redacted_url
 
 
 @click.command(epilog="Example: consentcam --data-dir store/ init --dev")
@@ -31,7 +32,8 @@ def init(state: State, dev: bool, as_json: bool) -> None:
 
     ledger = cli_ledger(state, create=True, dev=dev or None)
     url = database_url(ledger.settings)
-    shown = url.split("@")[-1]  # never echo a password from the URL
+    # The SQLite file's path is shown whole; a database server's URL may carry a password.
+    shown = redacted_url(url) if ledger.settings.database_url else url
     emit(as_json, {"store": shown, "key_id": ledger.keys.key_id}, f"store ready: {shown}")
 
 
