@@ -1,11 +1,14 @@
 """``consentcam.net``: ``redacted_url``, the one way a URL (a camera source, a database server)
-is stored in clear, shown and logged."""
+is stored in clear, shown and logged; ``operator_allows``, the exception camera streams and
+webhook receivers share."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, ip_address
+
 import pytest
 
-from consentcam.net import redacted_url
+from consentcam.net import PRIVATE_LANS, operator_allows, redacted_url
 
 
 @pytest.mark.parametrize(
@@ -38,3 +41,26 @@ def test_paths_and_webcams_are_shown_as_they_are(source: str) -> None:
 )
 def test_malformed_urls_of_old_rows_show_no_more(url: str, shown: str) -> None:
     assert redacted_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("address", "dev", "allowed"),
+    [
+        ("10.0.0.5", False, True),  # in the listed networks
+        ("::ffff:192.168.1.20", False, True),  # IPv4-mapped: judged as its IPv4 address
+        ("127.0.0.1", False, False),
+        ("127.0.0.1", True, True),  # a development store may use loopback
+        ("::ffff:127.0.0.1", True, True),
+        ("169.254.169.254", True, False),  # cloud metadata, even in development
+        ("8.8.8.8", False, False),  # public: each rule decides on its own
+    ],
+)
+def test_the_operators_networks_and_development_loopback_are_allowed(
+    address: str, dev: bool, allowed: bool
+) -> None:
+    assert operator_allows(ip_address(address), PRIVATE_LANS, dev=dev) is allowed
+
+
+def test_no_listed_network_allows_nothing_but_development_loopback() -> None:
+    assert not operator_allows(ip_address("10.0.0.5"), (), dev=True)
+    assert operator_allows(ip_address("203.0.113.7"), (IPv4Network("203.0.113.0/24"),), dev=False)

@@ -174,6 +174,14 @@ def in_networks(address: IPAddress, networks: Sequence[Network]) -> bool:
     return any(address.version == n.version and address in n for n in networks)
 
 
+def operator_allows(address: IPAddress, networks: Sequence[Network], *, dev: bool) -> bool:
+    """Whether a connection to ``address`` is allowed whatever kind of address it is: it lies
+    in one of the operator's ``networks``, or it is loopback and the store is a development
+    one. The exception camera streams and webhook receivers share; the rest of each rule is
+    their own."""
+    return in_networks(address, networks) or (dev and unmapped(address).is_loopback)
+
+
 def redacted_url(url: str) -> str:
     """``url`` fit to store in clear, show and log: ``scheme://host[:port]/…``, because
     credentials hide in more places than the user part and the query (``;password=``

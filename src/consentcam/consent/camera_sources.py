@@ -46,11 +46,10 @@ from consentcam.net import (
     IPAddress,
     Network,
     Resolver,
-    in_networks,
     literal_address,
     non_public_kind,
+    operator_allows,
     resolved_addresses,
-    unmapped,
 )
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -184,9 +183,7 @@ def stream_target(url: str, what: str) -> StreamTarget:
 
 def address_refusal(policy: SourcePolicy, address: IPAddress) -> str | None:
     """Why a stream at ``address`` is refused; None if the worker may connect to it."""
-    if in_networks(address, policy.networks):
-        return None
-    if policy.dev and unmapped(address).is_loopback:
+    if operator_allows(address, policy.networks, dev=policy.dev):
         return None
     kind = non_public_kind(address)
     return (
