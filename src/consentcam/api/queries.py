@@ -21,6 +21,7 @@ from consentcam.api.security import check_site
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import member_by_id, notice_text, site_by_name
 from consentcam.consent.profiles import RECOGNITION
+from consentcam.consent.purchases import purchase_rows
 from consentcam.errors import ConsentcamError, InputError, NotFound, PolicyError, shown
 from consentcam.store.models import (
     AuditEntry,
@@ -259,8 +260,6 @@ def scoped_webhook(s: Session, principal: Principal, webhook_id: str) -> Webhook
 def check_purchase_members(s: Session, principal: Principal, data: bytes) -> None:
     """Refuse a purchases file unless every row's member is the caller's (NotFound naming the
     first line that is not); malformed files get the importer's own InputError."""
-    from consentcam.consent.purchases import purchase_rows
-
     # Parsed exactly as the importer will parse it; named neutrally, so messages carry no
     # server path.
     for row in purchase_rows(Path("purchases.csv"), data):

@@ -1,5 +1,9 @@
 """Event verbs: webhooks (add, list, remove), delivering them, and serving the API. Each is a thin
-layer over ``consentcam.events`` and ``consentcam.api``."""
+layer over ``consentcam.events`` and ``consentcam.api``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import threading
 import click
 
 from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
+from consentcam.cli.shutdown import serve_until_stopped
+from consentcam.errors import InputError
 
 
 @click.group()
@@ -169,8 +175,6 @@ def serve(
     and SIGHUP shut it down cleanly (open requests get 5 s), with exit status 0."""
     from consentcam.api.access_log import uvicorn_log_config
     from consentcam.api.app import check_bind_host, create_app
-    from consentcam.cli.shutdown import serve_until_stopped
-    from consentcam.errors import InputError
 
     if (tls_cert is None) != (tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")

@@ -1,6 +1,10 @@
 """Operations verbs: the retention purge, purchase imports, the per-site calibration report and
 the accuracy staff answers measure. Each is a thin layer over ``consentcam.consent``,
-``consentcam.match.calibration`` and ``consentcam.events.accuracy``."""
+``consentcam.match.calibration`` and ``consentcam.events.accuracy``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Camera verbs: watch one camera, run all of a site's cameras, verify-mode claims and door-mode
-confirmations. Thin layers over ``consentcam.pipeline``."""
+confirmations. Thin layers over ``consentcam.pipeline``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import click
 
 from consentcam.cli.common import State, cli_ledger, emit, json_option
 from consentcam.cli.shutdown import stop_signals
+from consentcam.errors import InputError
 
 
 @click.command(
@@ -116,7 +121,6 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     terminal) stop it cleanly, with exit status 0: each camera writes the footfall it holds and
     its spooled alerts first, whether the signal reaches only this process or every camera
     process too."""
-    from consentcam.errors import InputError
     from consentcam.pipeline.metrics import AnswerMetrics, serve_metrics
     from consentcam.pipeline.supervisor import Supervisor, site_cameras
 
@@ -236,7 +240,6 @@ def footfall(
     from sqlalchemy import select
 
     from consentcam.consent.ledger import camera_by_ref, site_by_name
-    from consentcam.errors import InputError
     from consentcam.store.models import Camera, utcnow
     from consentcam.track.footfall import footfall_report
 

@@ -1,5 +1,9 @@
 """Verbs for printable signs and compliance documents: ``signage SITE`` and ``compliance
-ropa|dpia``. Thin over ``consentcam.signage``."""
+ropa|dpia``. Thin over ``consentcam.signage``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 

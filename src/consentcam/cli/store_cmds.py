@@ -1,5 +1,9 @@
 """Verbs over the store: init, site, camera, member, consent, enroll, identify, withdraw, export,
-audit. Each is a thin layer over ``consentcam.consent.ledger``."""
+audit. Each is a thin layer over ``consentcam.consent.ledger``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,11 @@
 Passwords are read from ``--password-file``, the CONSENTCAM_PASSWORD environment variable or a
 hidden prompt (twice), never from the command line, where other local users and the shell
 history would see them.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``). The exceptions, ``auth.tokens`` and
+``consent.ledger``, give the options' defaults and bounds (``DEFAULT_DAYS``, ``DEFAULT_TENANT``),
+and bring SQLAlchemy to every start until those constants have a lighter home.
 """
 
 from __future__ import annotations
