@@ -1,4 +1,5 @@
-"""Network addresses: which are public, and what a URL's host names without asking a resolver.
+"""Network addresses: which are public, what a URL's host names without asking a resolver, and
+how a URL is shown (``redacted_url``).
 
 One classification for every place consentcam connects to an address someone else chose: webhook
 receivers (``events/destinations.py``) and camera streams (``consent/camera_sources.py``). Both
@@ -25,6 +26,7 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from urllib.parse import urlsplit
 
 IPAddress = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -51,6 +53,8 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 # The last label decides: a name ending in a number is an IPv4 address or nothing (WHATWG URL).
 _NUMERIC = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
 MAX_NAME_LENGTH = 253
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SHOWN_HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}")
 
 
 class InvalidHost(ValueError):
@@ -168,3 +172,34 @@ def in_networks(address: IPAddress, networks: Sequence[Network]) -> bool:
     ``networks``."""
     address = unmapped(address)
     return any(address.version == n.version and address in n for n in networks)
+
+
+def operator_allows(address: IPAddress, networks: Sequence[Network], *, dev: bool) -> bool:
+    """Whether a connection to ``address`` is allowed whatever kind of address it is: it lies
+    in one of the operator's ``networks``, or it is loopback and the store is a development
+    one. The exception camera streams and webhook receivers share; the rest of each rule is
+    their own."""
+    return in_networks(address, networks) or (dev and unmapped(address).is_loopback)
+
+
+def redacted_url(url: str) -> str:
+    """``url`` fit to store in clear, show and log: ``scheme://host[:port]/…``, because
+    credentials hide in more places than the user part and the query (``;password=``
+    parameters, tokens in the path); a path or a webcam (anything not ``scheme://``) as it is.
+    Camera sources are stored so, and shown and logged so everywhere."""
+    scheme = _URL_SCHEME.match(url)
+    if scheme is None:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # an unbalanced IPv6 bracket
+        host = ""
+    try:
+        port = f":{parts.port}" if host and parts.port is not None else ""
+    except ValueError:  # a port that is not a number: a row stored before sources were checked
+        port = ""
+    if host and not _SHOWN_HOST.fullmatch(host):
+        host = "(host)"  # nothing but an address or a name is shown, whatever an old row holds
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme.group(1).lower()}://{shown}{port}/…"

@@ -1,6 +1,7 @@
-"""The HTTP API: ``GET /healthz`` (public), the login routes, ``GET /api/v1/events/stream``
-(server-sent events), claims and door confirmations, and the routers of ``consentcam.api.routes``,
-all under /api/v1.
+"""The HTTP API: the app factory, its middleware, and the one mapping of the exception tree to
+HTTP errors. The routes are in ``consentcam.api.routes`` (one module per area; ``GET /healthz``
+public at the root, the rest under /api/v1), the login routes in ``consentcam.api.security``, and
+their models in ``consentcam.api.schemas``.
 
 Every route but the public ones (``security.PUBLIC_ROUTES``) needs a Bearer API token or a
 session cookie, and works in the caller's tenant and sites only (``consentcam.api.security``).
@@ -18,14 +19,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
-from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,11 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentcam import __version__
 from consentcam.api.guard import RequestGuard
-from consentcam.api.schemas import ERROR_RESPONSES, PICTURE_HEADERS, SEQ_END
-from consentcam.api.security import principal_ledger, require
+from consentcam.api.routes import LIVE_ROUTERS, ROUTERS, health
+from consentcam.api.routes.stream import StreamSettings
 from consentcam.api.security import router as auth_router
 from consentcam.auth.ratelimit import Clock, RateLimits
-from consentcam.auth.roles import Principal
 from consentcam.config import Settings
 from consentcam.errors import (
     ConfigError,
@@ -47,9 +44,10 @@ from consentcam.errors import (
     NotFound,
     PolicyError,
     StoreUnavailable,
-    shown,
 )
-from consentcam.store.db import Store, open_store, store_unavailable
+from consentcam.events.sse import OutboxWatch
+from consentcam.store.db import open_store, store_unavailable
+from consentcam.web import mount_web
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +205,7 @@ def create_app(
     ``poll_interval_s``: how often new events are looked for (one query per process, shared
     by every open event stream); ``stream_max_idle_s`` ends event streams after that long
     without an event (tests); ``clock`` drives the rate limits (tests)."""
-    from consentcam.events.sse import OutboxWatch, tail_events
-
     store = open_store(settings)
-    watch = OutboxWatch(store, poll_interval_s)
     app = FastAPIOffline(
         title="consentcam",
         version=__version__,
@@ -224,179 +219,16 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limits = RateLimits(clock)
+    app.state.event_stream = StreamSettings(
+        OutboxWatch(store, poll_interval_s), keepalive_s, stream_max_idle_s
+    )
     # Added first, so it runs inside SecurityHeaders: its early answers get the headers too.
     app.add_middleware(RequestGuard)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """Liveness and store reachability."""
-        with store.transaction() as s:
-            s.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__}
-
-    @app.get(
-        "/api/v1/events/stream",
-        response_class=StreamingResponse,
-        responses={
-            200: {
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                "description": "Server-sent events, each with its seq as id, until the client "
-                "disconnects.",
-            },
-            **ERROR_RESPONSES,
-        },
-    )
-    def events_stream(
-        principal: Annotated[Principal, Depends(require("events:read"))],
-        site: Annotated[str | None, Query(description="Site name; all sites if omitted.")] = None,
-        last_event_id: Annotated[str | None, Header()] = None,
-    ) -> StreamingResponse:
-        """Events at the caller's sites as ``text/event-stream``, each with its outbox seq as
-        id. Without a ``Last-Event-ID`` header the stream starts with the next new event; with
-        one it resumes after that seq (``0`` replays every event still retained)."""
-        site_ids, after = _stream_start(store, principal, site, last_event_id)
-        stream = tail_events(
-            store,
-            site_ids,
-            after,
-            interval_s=poll_interval_s,
-            keepalive_s=keepalive_s,
-            max_idle_s=stream_max_idle_s,
-            watch=watch,
-        )
-        # Buffering proxies (nginx) would hold messages back; SecurityHeaders adds no-store.
-        return StreamingResponse(
-            stream, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
-        )
-
-    @app.post("/api/v1/claims", status_code=201, responses=ERROR_RESPONSES)
-    def post_claim(
-        body: ClaimIn,
-        request: Request,
-        principal: Annotated[Principal, Depends(require("claims:write"))],
-    ) -> dict[str, str | None]:
-        """Verify mode: a member claims to stand at a camera (a kiosk's QR scan); the camera
-        then checks that one member and the claim expires after ``ttl_s``. ``refresh_photos``
-        says, in words, when the kiosk should offer the member new photos (their recent
-        confirmed visits matched close to the threshold); null otherwise."""
-        from consentcam.pipeline.claims import claim_document, open_claim
-
-        camera_id = _camera_in_scope(store, principal, body.camera, body.site)
-        ledger = principal_ledger(request, principal)
-        claim = open_claim(ledger, camera_id, body.member_id, ttl_s=body.ttl_s)
-        return claim_document(ledger, claim)
-
-    @app.post("/api/v1/events/{event_id}/confirm", responses=ERROR_RESPONSES)
-    def post_confirm(
-        event_id: str,
-        body: ConfirmIn,
-        request: Request,
-        principal: Annotated[Principal, Depends(require("events:confirm"))],
-    ) -> dict[str, Any]:
-        """Door mode: staff confirm (or dismiss) a recognition before any action beyond a
-        greeting; audited with the actor."""
-        from consentcam.pipeline.staff import confirm_event
-
-        _check_event_in_scope(store, principal, event_id)
-        return confirm_event(principal_ledger(request, principal), event_id, confirm=body.confirm)
-
-    @app.get(
-        "/api/v1/events/{event_id}/snapshot",
-        responses={**ERROR_RESPONSES, 200: {"content": {"image/jpeg": {}}}},
-        response_class=Response,
-    )
-    def get_snapshot(
-        event_id: str,
-        request: Request,
-        principal: Annotated[Principal, Depends(require("members:read"))],
-    ) -> Response:
-        """Door mode: the alert's snapshot of the person at the door (JPEG), for the roles that
-        may see the member card; 404 once dismissed or left unanswered (deleted). Every view is
-        audited (``snapshot.view``)."""
-        from consentcam.consent.pictures import event_snapshot
-
-        _check_event_in_scope(store, principal, event_id)
-        jpeg = event_snapshot(principal_ledger(request, principal), event_id)
-        return Response(jpeg, media_type="image/jpeg", headers=PICTURE_HEADERS)
-
-    app.include_router(auth_router, prefix="/api/v1")
-    from consentcam.api.routes import ROUTERS
-
-    for router in ROUTERS:
+    app.include_router(health.router)
+    for router in [*LIVE_ROUTERS, auth_router, *ROUTERS]:
         app.include_router(router, prefix="/api/v1")
-    from consentcam.web import mount_web
-
     mount_web(app)  # the dashboard and kiosk pages (static; all data comes from the API)
     return app
-
-
-class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    camera: str = Field(max_length=200, description="Camera id or name (verify mode).")
-    member_id: str = Field(max_length=64, description="The member who claims to be at the camera.")
-    site: str | None = Field(
-        None, max_length=200, description="Site of the camera, when names repeat."
-    )
-    ttl_s: StrictFloat | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
-
-
-class ConfirmIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    # Strict: only JSON true or false decides what happens to a member's door event.
-    confirm: StrictBool = Field(True, description="true to confirm, false to dismiss.")
-
-
-def _stream_start(
-    store: Store, principal: Principal, site: str | None, last_event_id: str | None
-) -> tuple[list[str], int]:
-    """The caller's site ids (one site when ``site`` is given) and the seq to resume after;
-    raises before the response starts, so bad input gets a proper error status."""
-    from consentcam.api.queries import scoped_site
-    from consentcam.events.outbox import latest_seq
-    from consentcam.store.models import Site
-
-    after: int | None = None
-    if last_event_id is not None:
-        value = last_event_id.strip()
-        # Length first: int() of thousands of digits is refused, and slow before that.
-        digits = value.isascii() and value.isdigit() and len(value) <= len(str(SEQ_END))
-        if not digits or int(value) >= SEQ_END:
-            raise InputError(f"Last-Event-ID must be an event seq (an integer 0-{SEQ_END - 1})")
-        after = int(value)
-    with store.transaction() as s:
-        if site is not None:
-            # Out of scope answers as missing, byte for byte (issue 13, item 6).
-            site_ids = [scoped_site(s, principal, site).id]
-        else:
-            # Never None ("every site of every tenant"): always the tenant's sites in scope.
-            # Sites added while a stream is open appear when the client reconnects.
-            query = select(Site.id).where(Site.tenant_id == principal.tenant_id)
-            site_ids = [i for i in s.execute(query).scalars() if principal.covers(i)]
-        if after is None:
-            after = latest_seq(s)
-    return site_ids, after
-
-
-def _camera_in_scope(store: Store, principal: Principal, ref: str, site: str | None) -> str:
-    """The id of camera ``ref`` in the caller's tenant and sites; NotFound otherwise, worded
-    as for a camera (or site) that does not exist."""
-    from consentcam.api.queries import scoped_camera, scoped_site
-
-    with store.transaction() as s:
-        where = scoped_site(s, principal, site) if site is not None else None
-        return scoped_camera(s, principal, ref, where).id
-
-
-def _check_event_in_scope(store: Store, principal: Principal, event_id: str) -> None:
-    """NotFound unless the event belongs to the caller's tenant and sites (the same answer as
-    for an event that does not exist, so ids of other tenants reveal nothing)."""
-    from consentcam.store.models import Event
-
-    with store.transaction() as s:
-        event = s.get(Event, event_id)
-        if event is None or event.tenant_id != principal.tenant_id:
-            raise NotFound(f"no event {shown(event_id)}")
-        if not principal.covers(event.site_id):
-            raise NotFound(f"no event {shown(event_id)}")

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from consentcam.api.schemas import ConsentState
 from consentcam.api.security import check_site
 from consentcam.auth.roles import Principal
-from consentcam.consent.camera_sources import masked_source
 from consentcam.consent.ledger import member_by_id, notice_text, site_by_name
 from consentcam.consent.profiles import RECOGNITION
+from consentcam.consent.purchases import purchase_rows
 from consentcam.errors import ConsentcamError, InputError, NotFound, PolicyError, shown
 from consentcam.store.models import (
     AuditEntry,
@@ -260,22 +260,13 @@ def scoped_webhook(s: Session, principal: Principal, webhook_id: str) -> Webhook
 def check_purchase_members(s: Session, principal: Principal, data: bytes) -> None:
     """Refuse a purchases file unless every row's member is the caller's (NotFound naming the
     first line that is not); malformed files get the importer's own InputError."""
-    from consentcam.consent.purchases import _parse
-
     # Parsed exactly as the importer will parse it; named neutrally, so messages carry no
     # server path.
-    for row in _parse(Path("purchases.csv"), data):
+    for row in purchase_rows(Path("purchases.csv"), data):
         try:
             scoped_member(s, principal, row.member_id)
         except NotFound as exc:
             raise NotFound(f"purchases.csv: line {row.line}: {exc}") from None
-
-
-def redact_source(source: str) -> str:
-    """A camera source fit to show: a URL as ``scheme://host[:port]/…`` only (credentials hide
-    in the user part, the query, ``;password=`` parameters and the path). New rows are stored
-    so; a row an upgraded store still holds in clear is masked here the same way."""
-    return masked_source(source)
 
 
 def renamed_paths(exc: ConsentcamError, names: dict[str, str]) -> ConsentcamError:

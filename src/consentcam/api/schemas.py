@@ -476,6 +476,20 @@ class EventPage(_Model):
     last_seq: int | None = Field(description="Pass as 'after' to get the events that follow.")
 
 
+class ClaimIn(_Model):
+    camera: str = Field(max_length=200, description="Camera id or name (verify mode).")
+    member_id: str = Field(max_length=64, description="The member who claims to be at the camera.")
+    site: str | None = Field(
+        None, max_length=200, description="Site of the camera, when names repeat."
+    )
+    ttl_s: StrictFloat | None = Field(None, gt=0, le=3600, description="Seconds until it expires.")
+
+
+class ConfirmIn(_Model):
+    # Strict: only JSON true or false decides what happens to a member's door event.
+    confirm: StrictBool = Field(True, description="true to confirm, false to dismiss.")
+
+
 class FootfallRow(_Model):
     camera_id: str = Field(description="Camera id.")
     camera: str = Field(description="Camera name.")

@@ -1,18 +1,24 @@
-"""Helpers shared by CLI verbs: global state, JSON output, settings, progress bars."""
+"""Helpers shared by CLI verbs: global state, the ledger and actor of a command, output (plain or
+JSON), settings, progress bars."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from consentcam.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from consentcam.consent.ledger import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,22 @@ class State:
         return load_settings(**base, **overrides)
 
 
+def cli_actor() -> str:
+    """Who the audit log names: CONSENTCAM_ACTOR, else the operating-system user."""
+    return os.environ.get("CONSENTCAM_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def cli_ledger(state: State, *, create: bool = False, dev: bool | None = None) -> Ledger:
+    """The ledger of the store ``state`` names, acting as ``cli_actor()``; ``dev`` overrides
+    the settings' development mode when given."""
+    # Here, not at the top: the ledger brings SQLAlchemy and numpy, and every command's module
+    # is imported for each start of the CLI, --help included.
+    from consentcam.consent.ledger import open_ledger
+
+    overrides: dict[str, Any] = {} if dev is None else {"dev": dev}
+    return open_ledger(state.settings(**overrides), cli_actor(), create=create)
+
+
 def json_option(func: Any) -> Any:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
@@ -37,6 +59,14 @@ def json_option(func: Any) -> Any:
 
 def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    """``document`` as JSON with --json, else the line ``text``."""
+    if as_json:
+        print_json(document)
+    else:
+        click.echo(text)
 
 
 def vision_overrides(settings: Settings, **changes: Any) -> Settings:

@@ -1,4 +1,8 @@
-"""``consentcam demo``: the main job on bundled sample media, offline."""
+"""``consentcam demo``: the main job on bundled sample media, offline.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 

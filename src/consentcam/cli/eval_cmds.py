@@ -1,4 +1,8 @@
-"""``consentcam eval lfw`` and ``consentcam eval lfw-openset``."""
+"""``consentcam eval lfw`` and ``consentcam eval lfw-openset``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import click
 
 from consentcam.cli.common import State, json_option, print_json, progress_bar, vision_overrides
 from consentcam.errors import InputError
+from consentcam.model_card import model_card
 
 
 @click.group("eval")
@@ -378,6 +383,4 @@ def tracks(
 
 
 def _card_version() -> str:
-    from consentcam.model_card import model_card
-
     return model_card().version

@@ -1,5 +1,9 @@
 """Event verbs: webhooks (add, list, remove), delivering them, and serving the API. Each is a thin
-layer over ``consentcam.events`` and ``consentcam.api``."""
+layer over ``consentcam.events`` and ``consentcam.api``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import threading
 
 import click
 
-from consentcam.cli.common import State, json_option, print_json
-from consentcam.cli.store_cmds import _emit, _ledger
+from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
+from consentcam.cli.shutdown import serve_until_stopped
+from consentcam.errors import InputError
 
 
 @click.group()
@@ -35,8 +40,8 @@ def webhook_add(state: State, url: str, site_name: str | None, as_json: bool) ->
     """Register a webhook; prints its id and signing secret (shown only this once)."""
     from consentcam.events.webhooks import add_webhook
 
-    hook, secret = add_webhook(_ledger(state), url, site_name)
-    _emit(
+    hook, secret = add_webhook(cli_ledger(state), url, site_name)
+    emit(
         as_json,
         {"webhook_id": hook.id, "url": hook.url, "site": site_name, "secret": secret},
         f"webhook {hook.id} added\nsecret: {secret}\n(store it now: it is not shown again)",
@@ -50,7 +55,7 @@ def webhook_list(state: State, as_json: bool) -> None:
     """Webhooks with their scope and delivery counts (secrets are never shown)."""
     from consentcam.events.webhooks import list_webhooks
 
-    hooks = list_webhooks(_ledger(state))
+    hooks = list_webhooks(cli_ledger(state))
     if as_json:
         print_json([h.as_dict() for h in hooks])
         return
@@ -72,9 +77,9 @@ def webhook_remove(state: State, webhook_id: str, as_json: bool) -> None:
     """Delete a webhook, its secret and its deliveries (pending ones are dropped)."""
     from consentcam.events.webhooks import remove_webhook
 
-    info = remove_webhook(_ledger(state), webhook_id)
+    info = remove_webhook(cli_ledger(state), webhook_id)
     dropped = info.deliveries["pending"]
-    _emit(
+    emit(
         as_json,
         {"webhook_id": info.id, "removed": True, "pending_dropped": dropped},
         f"webhook {info.id} removed ({dropped} pending deliveries dropped)",
@@ -102,7 +107,7 @@ def deliver(state: State, follow: bool, interval: float, as_json: bool) -> None:
     from consentcam.events.destinations import webhook_client
     from consentcam.events.webhooks import DeliveryReport, deliver_due, deliver_forever
 
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
 
     def show(report: DeliveryReport) -> None:
         if as_json:
@@ -170,8 +175,6 @@ def serve(
     and SIGHUP shut it down cleanly (open requests get 5 s), with exit status 0."""
     from consentcam.api.access_log import uvicorn_log_config
     from consentcam.api.app import check_bind_host, create_app
-    from consentcam.cli.shutdown import serve_until_stopped
-    from consentcam.errors import InputError
 
     if (tls_cert is None) != (tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")

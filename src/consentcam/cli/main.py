@@ -13,6 +13,17 @@ from pathlib import Path
 import click
 
 from consentcam import __version__
+from consentcam.cli import (
+    demo,
+    eval_cmds,
+    event_cmds,
+    ops_cmds,
+    pipeline_cmds,
+    signage_cmds,
+    store_cmds,
+    user_cmds,
+    vision_cmds,
+)
 from consentcam.cli.common import State
 from consentcam.errors import (
     ConfigError,
@@ -74,18 +85,6 @@ def cli(ctx: click.Context, data_dir: Path | None, db_url: str | None) -> None:
 
 
 def _register() -> None:
-    from consentcam.cli import (
-        demo,
-        eval_cmds,
-        event_cmds,
-        ops_cmds,
-        pipeline_cmds,
-        signage_cmds,
-        store_cmds,
-        user_cmds,
-        vision_cmds,
-    )
-
     for command in [
         *store_cmds.COMMANDS,
         *ops_cmds.COMMANDS,

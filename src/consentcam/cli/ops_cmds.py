@@ -1,6 +1,10 @@
 """Operations verbs: the retention purge, purchase imports, the per-site calibration report and
 the accuracy staff answers measure. Each is a thin layer over ``consentcam.consent``,
-``consentcam.match.calibration`` and ``consentcam.events.accuracy``."""
+``consentcam.match.calibration`` and ``consentcam.events.accuracy``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from typing import Any
 
 import click
 
-from consentcam.cli.common import State, json_option
-from consentcam.cli.store_cmds import _emit, _ledger
+from consentcam.cli.common import State, cli_ledger, emit, json_option
 from consentcam.errors import InputError
 
 
@@ -27,9 +30,9 @@ def purge(state: State, as_json: bool) -> None:
     tenant's audit log gets its own entry); consents are kept as evidence. Safe to rerun."""
     from consentcam.consent.retention import purge as do_purge
 
-    report = do_purge(_ledger(state), every_tenant=True)
+    report = do_purge(cli_ledger(state), every_tenant=True)
     t = report["templates_deleted"]
-    _emit(
+    emit(
         as_json,
         report,
         f"purged {sum(t.values())} template(s) (expired consent {t['expired_consent']}, "
@@ -59,8 +62,8 @@ def purchases_import(state: State, csv_path: Path, as_json: bool) -> None:
     """Import a POS export; all or nothing (a bad row is reported with its line number)."""
     from consentcam.consent.purchases import import_purchases
 
-    result = import_purchases(_ledger(state), csv_path)
-    _emit(
+    result = import_purchases(cli_ledger(state), csv_path)
+    emit(
         as_json,
         result,
         f"imported {result['rows']} purchase(s) for {result['members']} member(s)",
@@ -146,7 +149,7 @@ def calibrate(
     ):
         if value is not None and reset:
             raise InputError(f"give {flag} or {reset_flag}, not both")
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     if budget is not None or default_budget:
         set_false_alert_budget(ledger, site_name, budget)
     if apply_threshold is not None or clear_threshold:
@@ -185,7 +188,7 @@ def calibrate(
             f"(warn at {f['warn_at']:,}, file at {f['file_at']:,}): {f['status']}"
         )
     lines.append(_accuracy_line(r["accuracy"]))
-    _emit(as_json, r, "\n".join(lines))
+    emit(as_json, r, "\n".join(lines))
 
 
 @click.command(
@@ -214,7 +217,7 @@ def accuracy(state: State, site_name: str, days: int, as_json: bool) -> None:
     confidence, the stricter threshold the answers support. Reads counts only."""
     from consentcam.events.accuracy import site_accuracy
 
-    r = site_accuracy(_ledger(state), site_name, days)
+    r = site_accuracy(cli_ledger(state), site_name, days)
     lines = [
         f"site {r['site']}, last {r['days']} day(s): {r['alerts']} door alert(s), "
         f"{r['confirmed']} confirmed, {r['dismissed']} dismissed, {r['unanswered']} unanswered"
@@ -239,7 +242,7 @@ def accuracy(state: State, site_name: str, days: int, as_json: bool) -> None:
         )
     if r["proposal_note"]:
         lines.append(f"note: {r['proposal_note']}")
-    _emit(as_json, r, "\n".join(lines))
+    emit(as_json, r, "\n".join(lines))
 
 
 def _share_text(rate: float | None, ci95: list[float]) -> str:

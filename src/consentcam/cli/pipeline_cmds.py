@@ -1,5 +1,9 @@
 """Camera verbs: watch one camera, run all of a site's cameras, verify-mode claims and door-mode
-confirmations. Thin layers over ``consentcam.pipeline``."""
+confirmations. Thin layers over ``consentcam.pipeline``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ from typing import Any
 
 import click
 
-from consentcam.cli.common import State, json_option
+from consentcam.cli.common import State, cli_ledger, emit, json_option
 from consentcam.cli.shutdown import stop_signals
-from consentcam.cli.store_cmds import _emit, _ledger
+from consentcam.errors import InputError
 
 
 @click.command(
@@ -39,7 +43,7 @@ def watch(
     from consentcam.pipeline.sources import open_source
     from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
 
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     ctx = camera_context(ledger, camera, site_name)
     worker = CameraWorker(ledger, ctx)
     worker.load()  # before a live stream opens, or it piles up unread while the models load
@@ -117,7 +121,6 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     terminal) stop it cleanly, with exit status 0: each camera writes the footfall it holds and
     its spooled alerts first, whether the signal reaches only this process or every camera
     process too."""
-    from consentcam.errors import InputError
     from consentcam.pipeline.metrics import AnswerMetrics, serve_metrics
     from consentcam.pipeline.supervisor import Supervisor, site_cameras
 
@@ -130,7 +133,7 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
     server = None
     if port:
         # Staff answers are counted in the store at each scrape: they come through the API.
-        answers = AnswerMetrics(_ledger(state), site_name)
+        answers = AnswerMetrics(cli_ledger(state), site_name)
         server = serve_metrics(supervisor.metrics, port, "127.0.0.1", answers)
     stop = threading.Event()
     deliverer = _start_deliveries(state, stop)
@@ -153,7 +156,7 @@ def run(state: State, site_name: str | None, metrics_port: int | None) -> None:
 def _start_deliveries(state: State, stop: threading.Event) -> threading.Thread | None:
     from consentcam.events.webhooks import deliver_forever
 
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     thread = threading.Thread(
         target=deliver_forever, args=(ledger, stop, 1.0), name="webhooks", daemon=True
     )
@@ -186,11 +189,11 @@ def claim(
     (1:1) and the claim expires if it does not see them in time."""
     from consentcam.pipeline.claims import claim_document, open_claim
 
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     c = open_claim(ledger, camera, member_id, site_name=site_name, ttl_s=ttl_s)
     document = claim_document(ledger, c)
     refresh = f"\n{document['refresh_photos']}" if document["refresh_photos"] else ""
-    _emit(as_json, document, f"claim {c.id} open until {c.expires_at.isoformat()}{refresh}")
+    emit(as_json, document, f"claim {c.id} open until {c.expires_at.isoformat()}{refresh}")
 
 
 @click.command(
@@ -208,8 +211,8 @@ def confirm(state: State, event_id: str, dismiss: bool, as_json: bool) -> None:
     a greeting. Audited with the actor (CONSENTCAM_ACTOR)."""
     from consentcam.pipeline.staff import confirm_event
 
-    document = confirm_event(_ledger(state), event_id, confirm=not dismiss)
-    _emit(as_json, document, f"event {event_id} {document['status']}")
+    document = confirm_event(cli_ledger(state), event_id, confirm=not dismiss)
+    emit(as_json, document, f"event {event_id} {document['status']}")
 
 
 @click.command(
@@ -237,7 +240,6 @@ def footfall(
     from sqlalchemy import select
 
     from consentcam.consent.ledger import camera_by_ref, site_by_name
-    from consentcam.errors import InputError
     from consentcam.store.models import Camera, utcnow
     from consentcam.track.footfall import footfall_report
 
@@ -245,7 +247,7 @@ def footfall(
     start = since.replace(tzinfo=dt.UTC) if since else end - dt.timedelta(days=1)
     if start >= end:
         raise InputError("--since must be before --until")
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     with ledger.store.transaction() as s:
         tenant_id = ledger.tenant_id(s)
         site = site_by_name(s, site_name, tenant_id)

@@ -1,5 +1,9 @@
 """Verbs for printable signs and compliance documents: ``signage SITE`` and ``compliance
-ropa|dpia``. Thin over ``consentcam.signage``."""
+ropa|dpia``. Thin over ``consentcam.signage``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from consentcam.cli.common import State
-from consentcam.cli.store_cmds import _ledger
+from consentcam.cli.common import State, cli_ledger
 from consentcam.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,7 +119,7 @@ def signage(
     from consentcam.signage import SignOptions, sign_html, sign_pdf, sign_site
 
     options = SignOptions(controller, contact, base_url, notice_url, paper, cjk_font)
-    site, rules = sign_site(_ledger(state), site_name)
+    site, rules = sign_site(cli_ledger(state), site_name)
     if fmt == "pdf":
         _write(out, sign_pdf(site, rules, options), binary=True)
         _warn_without_cjk(site, rules, options)
@@ -171,7 +174,7 @@ def _document_command(name: str, short: str, summary: str, example: str) -> clic
         from consentcam.signage import dpia, records_of_processing, render
 
         build = records_of_processing if name == "ropa" else dpia
-        document = build(_ledger(state), site_name, controller, contact)
+        document = build(cli_ledger(state), site_name, controller, contact)
         _write(out, render(document, fmt), binary=False)
 
     return command

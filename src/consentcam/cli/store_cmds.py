@@ -1,40 +1,24 @@
 """Verbs over the store: init, site, camera, member, consent, enroll, identify, withdraw, export,
-audit. Each is a thin layer over ``consentcam.consent.ledger``."""
+audit. Each is a thin layer over ``consentcam.consent.ledger``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from consentcam.cli.common import State, json_option, print_json
+from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
 from consentcam.consent.profiles import MODES, PROFILES
 from consentcam.errors import InputError
-
-
-def _actor() -> str:
-    """Who the audit log names: CONSENTCAM_ACTOR, else the operating-system user."""
-    return os.environ.get("CONSENTCAM_ACTOR") or f"cli:{getpass.getuser()}"
-
-
-def _ledger(state: State, *, create: bool = False, dev: bool | None = None) -> Any:
-    from consentcam.consent.ledger import open_ledger
-
-    overrides: dict[str, Any] = {} if dev is None else {"dev": dev}
-    return open_ledger(state.settings(**overrides), _actor(), create=create)
-
-
-def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
-    if as_json:
-        print_json(document)
-    else:
-        click.echo(text)
+from consentcam.net import redacted_url
 
 
 @click.command(epilog="Example: consentcam --data-dir store/ init --dev")
@@ -50,10 +34,11 @@ def init(state: State, dev: bool, as_json: bool) -> None:
     """Create the store (SQLite in --data-dir, or the --db-url database) at the latest schema."""
     from consentcam.store.db import database_url
 
-    ledger = _ledger(state, create=True, dev=dev or None)
+    ledger = cli_ledger(state, create=True, dev=dev or None)
     url = database_url(ledger.settings)
-    shown = url.split("@")[-1]  # never echo a password from the URL
-    _emit(as_json, {"store": shown, "key_id": ledger.keys.key_id}, f"store ready: {shown}")
+    # The SQLite file's path is shown whole; a database server's URL may carry a password.
+    shown = redacted_url(url) if ledger.settings.database_url else url
+    emit(as_json, {"store": shown, "key_id": ledger.keys.key_id}, f"store ready: {shown}")
 
 
 @click.group()
@@ -75,8 +60,8 @@ def site_add(state: State, name: str, jurisdiction: str, as_json: bool) -> None:
     """Add a site."""
     from consentcam.consent.ledger import add_site
 
-    s = add_site(_ledger(state), name, jurisdiction)
-    _emit(
+    s = add_site(cli_ledger(state), name, jurisdiction)
+    emit(
         as_json,
         {"site_id": s.id, "name": s.name, "jurisdiction": s.jurisdiction},
         f"site {s.name} ({s.jurisdiction}) added: {s.id}",
@@ -146,8 +131,8 @@ def camera_add(
         config["footfall_line"] = _numbers(line, 4, "--line")
     if detect_scale is not None:
         config["detect_scale"] = detect_scale
-    c = add_camera(_ledger(state), site_name, name, source, mode, signage_attested, config)
-    _emit(
+    c = add_camera(cli_ledger(state), site_name, name, source, mode, signage_attested, config)
+    emit(
         as_json,
         {"camera_id": c.id, "name": c.name, "mode": c.mode, "source": c.source},  # masked
         f"camera {c.name} ({c.mode}) added: {c.id}",
@@ -180,8 +165,8 @@ def member_add(state: State, site_name: str, name: str, as_json: bool) -> None:
     """Add a member; prints the pseudonymous member id."""
     from consentcam.consent.ledger import add_member
 
-    m = add_member(_ledger(state), site_name, name)
-    _emit(as_json, {"member_id": m.id}, m.id)
+    m = add_member(cli_ledger(state), site_name, name)
+    emit(as_json, {"member_id": m.id}, m.id)
 
 
 @member.command(
@@ -213,8 +198,8 @@ def member_rectify(
             raise InputError(f"--profile is not valid JSON ({exc.msg})") from None
         if not isinstance(profile_fields, dict):
             raise InputError("--profile must be a JSON object")
-    m = rectify_member(_ledger(state), member_id, name=name, profile_fields=profile_fields)
-    _emit(as_json, {"member_id": m.id, "name": m.name, "profile": m.profile}, f"{m.id} rectified")
+    m = rectify_member(cli_ledger(state), member_id, name=name, profile_fields=profile_fields)
+    emit(as_json, {"member_id": m.id, "name": m.name, "profile": m.profile}, f"{m.id} rectified")
 
 
 @click.group()
@@ -285,7 +270,7 @@ def consent_record(
 
     until = expires.replace(tzinfo=dt.UTC) + dt.timedelta(days=1) if expires else None
     c = record_consent(
-        _ledger(state),
+        cli_ledger(state),
         member_id,
         purpose=purpose,
         evidence=evidence,
@@ -296,7 +281,7 @@ def consent_record(
         age=age,
         guardian_name=guardian_name,
     )
-    _emit(
+    emit(
         as_json,
         {
             "consent_id": c.id,
@@ -345,12 +330,12 @@ def enroll(
     from consentcam.consent.ledger import enroll as do_enroll
     from consentcam.consent.ledger import enroll_burst
 
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     enrol = enroll_burst if burst else do_enroll
     e = enrol(ledger, member_id, list(photos), portrait=portrait)
     skipped = "".join(f"\nskipped {reason}" for reason in e.skipped)
     kept = " and a portrait for staff" if e.portrait else ""
-    _emit(
+    emit(
         as_json,
         {
             "member_id": e.member_id,
@@ -372,14 +357,14 @@ def identify(state: State, photo: Path, site_name: str, as_json: bool) -> None:
     """The enrolled member in a photo, or unknown (nothing about an unknown face is kept)."""
     from consentcam.consent.ledger import identify as do_identify
 
-    r = do_identify(_ledger(state), photo, site_name)
+    r = do_identify(cli_ledger(state), photo, site_name)
     doc = {
         "member_id": r.member_id,
         "distance": None if r.distance is None else round(r.distance, 4),
         "threshold": round(r.threshold, 4),
         "gallery_members": r.gallery_members,
     }
-    _emit(as_json, doc, r.member_id or "unknown")
+    emit(as_json, doc, r.member_id or "unknown")
 
 
 @click.command(
@@ -400,8 +385,8 @@ def withdraw(state: State, member_id: str, purpose: str | None, as_json: bool) -
     """Withdraw consent: templates and pictures deleted at once; prints a deletion receipt."""
     from consentcam.consent.ledger import withdraw as do_withdraw
 
-    receipt = do_withdraw(_ledger(state), member_id, purpose)
-    _emit(
+    receipt = do_withdraw(cli_ledger(state), member_id, purpose)
+    emit(
         as_json,
         receipt,
         f"withdrawn: {receipt['deleted_templates']} template(s) and "
@@ -428,9 +413,9 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
         if not sys.stdin.isatty():
             raise InputError("erasure cannot be undone: add --yes to confirm")
         click.confirm(f"Erase member {member_id} and everything held about them?", abort=True)
-    receipt = erase_member(_ledger(state), member_id)
+    receipt = erase_member(cli_ledger(state), member_id)
     deleted = receipt["deleted"]
-    _emit(
+    emit(
         as_json,
         receipt,
         f"erased: {deleted['consents']} consent(s), {deleted['templates']} template(s), "
@@ -447,7 +432,7 @@ def export(state: State, member_id: str, as_json: bool) -> None:
     """Everything held about a member (templates as metadata only); the read is audited."""
     from consentcam.consent.ledger import export_member
 
-    print_json(export_member(_ledger(state), member_id))
+    print_json(export_member(cli_ledger(state), member_id))
 
 
 @click.group()
@@ -483,7 +468,7 @@ def audit_verify(state: State, anchors_file: Path | None, as_json: bool) -> None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{anchors_file}: cannot read the anchors ({exc})") from None
         anchors = parse_anchors(text, str(anchors_file))
-    ledger = _ledger(state)
+    ledger = cli_ledger(state)
     with ledger.store.transaction() as s:
         result = verify(s, anchors)
     doc = {
@@ -498,7 +483,7 @@ def audit_verify(state: State, anchors_file: Path | None, as_json: bool) -> None
             print_json(doc)
         raise InputError(f"audit log broken: {result.reason}")
     anchored = f", {len(anchors)} anchor(s) held" if anchors else ""
-    _emit(as_json, doc, f"audit log intact: {result.entries} entries{anchored}")
+    emit(as_json, doc, f"audit log intact: {result.entries} entries{anchored}")
 
 
 @audit.command(
@@ -514,7 +499,7 @@ def audit_anchor(state: State) -> None:
     cut back since, which a chain recomputed by a database writer would otherwise hide."""
     from consentcam.audit.chain import anchor
 
-    with _ledger(state).store.transaction() as s:
+    with cli_ledger(state).store.transaction() as s:
         head = anchor(s)
     click.echo(json.dumps(head.as_dict(), separators=(",", ":")))
 
@@ -552,8 +537,8 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     new = crypto.load_keys(
         {"CONSENTCAM_TEMPLATE_KEY_FILE": str(new_key_file)}, dev=False, dev_key_path=None
     )
-    report = rotate_keys(_ledger(state), new)
-    _emit(
+    report = rotate_keys(cli_ledger(state), new)
+    emit(
         as_json,
         report,
         f"{report['templates_rewrapped']} template(s) moved to key "

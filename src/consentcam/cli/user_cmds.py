@@ -4,6 +4,11 @@
 Passwords are read from ``--password-file``, the CONSENTCAM_PASSWORD environment variable or a
 hidden prompt (twice), never from the command line, where other local users and the shell
 history would see them.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``). The exceptions, ``auth.tokens`` and
+``consent.ledger``, give the options' defaults and bounds (``DEFAULT_DAYS``, ``DEFAULT_TENANT``),
+and bring SQLAlchemy to every start until those constants have a lighter home.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import click
 
 from consentcam.auth.roles import ROLES
 from consentcam.auth.tokens import DEFAULT_DAYS, MAX_DAYS
-from consentcam.cli.common import State, json_option, print_json
+from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
 from consentcam.consent.ledger import DEFAULT_TENANT, Ledger
 from consentcam.errors import InputError
 
@@ -46,11 +51,8 @@ def sites_option(func: Any) -> Any:
     )(func)
 
 
-def _ledger(state: State, tenant: str) -> Ledger:
-    from consentcam.cli.store_cmds import _actor
-    from consentcam.consent.ledger import open_ledger
-
-    return dataclasses.replace(open_ledger(state.settings(), _actor()), tenant=tenant)
+def _tenant_ledger(state: State, tenant: str) -> Ledger:
+    return dataclasses.replace(cli_ledger(state), tenant=tenant)
 
 
 def _password(password_file: Path | None) -> str:
@@ -103,9 +105,9 @@ def user_add(
     from consentcam.auth.users import add_user
 
     password = _password(password_file)
-    added = add_user(_ledger(state, tenant), name, role, password, list(sites) or None)
+    added = add_user(_tenant_ledger(state, tenant), name, role, password, list(sites) or None)
     document = {"user_id": added.id, "name": added.name, "role": added.role, "tenant": tenant}
-    _emit(as_json, document, f"user {added.name} ({added.role}) added: {added.id}")
+    emit(as_json, document, f"user {added.name} ({added.role}) added: {added.id}")
 
 
 @user.command("list", epilog="Example: consentcam user list --json")
@@ -116,7 +118,7 @@ def user_list(state: State, tenant: str, as_json: bool) -> None:
     """List the tenant's users with their roles and sites."""
     from consentcam.auth.users import list_users
 
-    users = list_users(_ledger(state, tenant))
+    users = list_users(_tenant_ledger(state, tenant))
     if as_json:
         print_json({"tenant": tenant, "users": [_user_document(u) for u in users]})
         return
@@ -135,8 +137,8 @@ def user_disable(state: State, name: str, tenant: str, as_json: bool) -> None:
     """Disable a user: their sessions end and their API tokens stop working."""
     from consentcam.auth.users import disable_user
 
-    disabled = disable_user(_ledger(state, tenant), name)
-    _emit(as_json, {"user_id": disabled.id, "disabled": True}, f"user {name} disabled")
+    disabled = disable_user(_tenant_ledger(state, tenant), name)
+    emit(as_json, {"user_id": disabled.id, "disabled": True}, f"user {name} disabled")
 
 
 @user.command(
@@ -175,7 +177,12 @@ def user_token(
     from consentcam.auth.tokens import issue_token
 
     issued = issue_token(
-        _ledger(state, tenant), name, label, role=role, site_names=list(sites) or None, days=days
+        _tenant_ledger(state, tenant),
+        name,
+        label,
+        role=role,
+        site_names=list(sites) or None,
+        days=days,
     )
     if as_json:
         print_json(
@@ -208,8 +215,8 @@ def user_revoke(state: State, token_ref: str, tenant: str, as_json: bool) -> Non
     """Revoke an API token, named by its prefix or id."""
     from consentcam.auth.tokens import revoke_token
 
-    revoked = revoke_token(_ledger(state, tenant), token_ref)
-    _emit(as_json, {"token_id": revoked.id, "revoked": True}, f"token {revoked.prefix} revoked")
+    revoked = revoke_token(_tenant_ledger(state, tenant), token_ref)
+    emit(as_json, {"token_id": revoked.id, "revoked": True}, f"token {revoked.prefix} revoked")
 
 
 def _user_document(u: UserInfo) -> dict[str, Any]:
@@ -221,13 +228,6 @@ def _user_document(u: UserInfo) -> dict[str, Any]:
         "disabled": u.disabled,
         "created_at": u.created_at.isoformat(),
     }
-
-
-def _emit(as_json: bool, document: dict[str, Any], text: str) -> None:
-    if as_json:
-        print_json(document)
-    else:
-        click.echo(text)
 
 
 COMMANDS: list[click.Command] = [user]

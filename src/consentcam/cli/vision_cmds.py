@@ -1,4 +1,8 @@
-"""``consentcam detect`` and ``consentcam compare``."""
+"""``consentcam detect`` and ``consentcam compare``.
+
+The library is imported inside each command, not at the top: every command's module loads at each
+start of the CLI, ``--help`` included (see ``consentcam.cli``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Any
 
 import click
 
-from consentcam.cli.common import State, json_option, print_json
+from consentcam.cli.common import State, json_option, print_json, vision_overrides
 from consentcam.errors import ConsentcamError, InputError
+from consentcam.model_card import model_card
 from consentcam.vision.records import Face
 
 
@@ -31,7 +36,6 @@ def detect(
 
     No embedding is computed. Exits 2 if any image cannot be read (the others are still reported).
     """
-    from consentcam.cli.common import vision_overrides
     from consentcam.vision.decode import load_image
     from consentcam.vision.faces import image_faces
 
@@ -118,7 +122,6 @@ def compare(
     The main face is the largest one. Exits 2 if either image has no face.
     """
     from consentcam.match.scores import decide, distances
-    from consentcam.model_card import model_card
     from consentcam.vision.faces import file_faces
 
     if fmr is not None and threshold is not None:

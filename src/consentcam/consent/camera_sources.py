@@ -26,7 +26,7 @@ differently a moment later (DNS rebinding) cannot send the worker elsewhere. Add
 classification is shared with webhooks (``consentcam.net``).
 
 Every stream URL is stored sealed, whole, under the store key (``seal_camera_source`` in
-``consent/ledger.py``); what is stored in clear and shown anywhere is ``masked_source``: scheme,
+``consent/ledger.py``); what is stored in clear and shown anywhere is ``net.redacted_url``: scheme,
 host and port, because credentials hide in more places than the user part and the query
 (``;password=`` parameters, tokens in the path).
 """
@@ -46,11 +46,10 @@ from consentcam.net import (
     IPAddress,
     Network,
     Resolver,
-    in_networks,
     literal_address,
     non_public_kind,
+    operator_allows,
     resolved_addresses,
-    unmapped,
 )
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -67,7 +66,6 @@ ACCEPTED_OVER_API = (
     "over the API a camera source is an rtsp://, rtsps://, http:// or https:// stream or a "
     "webcam (/dev/videoN)"
 )
-_SHOWN_HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +95,6 @@ class StreamTarget:
 def is_url(source: str) -> bool:
     """Whether ``source`` is a URL (``scheme://...``) rather than a path or a webcam."""
     return URL.match(source) is not None
-
-
-def masked_source(source: str) -> str:
-    """A camera source fit to store in clear and show: a URL as ``scheme://host[:port]/…``
-    (user, password, path, parameters, query and fragment all left out); a path or a webcam
-    as it is."""
-    scheme = URL.match(source)
-    if scheme is None:
-        return source
-    try:
-        parts = urlsplit(source)
-        host = parts.hostname or ""
-    except ValueError:  # an unbalanced IPv6 bracket
-        host = ""
-    try:
-        port = f":{parts.port}" if host and parts.port is not None else ""
-    except ValueError:  # a port that is not a number: a row stored before sources were checked
-        port = ""
-    if host and not _SHOWN_HOST.fullmatch(host):
-        host = "(host)"  # nothing but an address or a name is shown, whatever an old row holds
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme.group(1).lower()}://{shown}{port}/…"
 
 
 def check_registration(source: str, policy: SourcePolicy, *, over_api: bool) -> None:
@@ -207,9 +183,7 @@ def stream_target(url: str, what: str) -> StreamTarget:
 
 def address_refusal(policy: SourcePolicy, address: IPAddress) -> str | None:
     """Why a stream at ``address`` is refused; None if the worker may connect to it."""
-    if in_networks(address, policy.networks):
-        return None
-    if policy.dev and unmapped(address).is_loopback:
+    if operator_allows(address, policy.networks, dev=policy.dev):
         return None
     kind = non_public_kind(address)
     return (

@@ -30,7 +30,6 @@ from consentcam.consent.camera_sources import (
     SourcePolicy,
     check_registration,
     is_url,
-    masked_source,
     source_policy,
 )
 from consentcam.consent.profiles import (
@@ -55,6 +54,7 @@ from consentcam.errors import (
 from consentcam.events.outbox import rewrite_member_cards
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
+from consentcam.net import redacted_url
 from consentcam.store import crypto
 from consentcam.store.db import Store, deleted_rows, forget_deleted, open_store, stored_once
 from consentcam.store.models import (
@@ -290,7 +290,7 @@ def seal_camera_source(
     if not is_url(source.strip()):  # the worker strips what it opens
         camera.source, camera.source_sealed = source, None
         return
-    camera.source = masked_source(source.strip())
+    camera.source = redacted_url(source.strip())
     camera.source_sealed = crypto.seal_bytes(
         keys, source.encode(), camera_source_aad(tenant_id, camera.id)
     )

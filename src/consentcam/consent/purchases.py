@@ -58,7 +58,7 @@ def import_purchases(ledger: Ledger, csv_path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as exc:  # a name too long, no permission, an I/O error
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    rows = _parse(path, data)
+    rows = purchase_rows(path, data)
     with ledger.store.transaction() as s:
         tenant_id = ledger.tenant_id(s)
         known = _tenant_members(s, tenant_id, {r.member_id for r in rows})
@@ -116,7 +116,9 @@ def purchase_summary(session: Session, member_id: str, now: dt.datetime) -> dict
     }
 
 
-def _parse(path: Path, data: bytes) -> list[_Row]:
+def purchase_rows(path: Path, data: bytes) -> list[_Row]:
+    """The rows of a purchases CSV file (``data``, read from ``path``); InputError naming the
+    line for anything malformed. The API checks the members of a file with it before importing."""
     body = data.removeprefix(codecs.BOM_UTF8)  # spreadsheet exports often start with one
     try:
         text = body.decode("utf-8")

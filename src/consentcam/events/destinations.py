@@ -32,9 +32,9 @@ from consentcam.net import (
     IPAddress,
     Network,
     Resolver,
-    in_networks,
     literal_address,
     non_public_kind,
+    operator_allows,
     resolved_addresses,
     unmapped,
 )
@@ -73,9 +73,7 @@ def refusal(policy: DestinationPolicy, address: IPAddress, scheme: str) -> str |
     """Why a receiver at ``address`` reached over ``scheme`` is refused; None if it may be sent
     to."""
     address = unmapped(address)  # ::ffff:10.0.0.1 is 10.0.0.1
-    if in_networks(address, policy.allowed):
-        return None
-    if policy.dev and address.is_loopback:
+    if operator_allows(address, policy.allowed, dev=policy.dev):
         return None
     kind = non_public_kind(address)
     if kind is not None:

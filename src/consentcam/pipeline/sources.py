@@ -39,11 +39,10 @@ from consentcam.consent.camera_sources import (
     SourcePolicy,
     check_local_path,
     checked_stream_url,
-    masked_source,
     source_policy,
 )
 from consentcam.errors import ConsentcamError, InputError, NotFound, SourceError
-from consentcam.net import Resolver, resolved_addresses
+from consentcam.net import Resolver, redacted_url, resolved_addresses
 from consentcam.vision.decode import load_image
 from consentcam.vision.records import ImageArray
 
@@ -144,9 +143,9 @@ def open_source(
             return _open_path(_file_uri_path(uri, camera), camera, settings)
         if name in STREAM_SCHEMES:
             opener = _stream_opener(uri, camera, settings, policy, resolve)
-            return LiveSource(camera, redact_uri(uri), opener, settings)
+            return LiveSource(camera, redacted_url(uri), opener, settings)
         raise SourceError(
-            f"camera {camera!r}: unsupported source scheme {name[:20]!r} in {redact_uri(uri)!r} "
+            f"camera {camera!r}: unsupported source scheme {name[:20]!r} in {redacted_url(uri)!r} "
             "(use a file or folder path, file://, rtsp://, rtsps://, http://, https:// or device:N)"
         )
     webcam = WEBCAM.match(uri)
@@ -154,12 +153,6 @@ def open_source(
         index = int(webcam.group(1))
         return LiveSource(camera, f"device:{index}", _webcam_opener(index, settings), settings)
     return _open_path(Path(uri), camera, settings)
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` safe to log: a URL as ``scheme://host[:port]/…`` (credentials hide in the user
-    part, the query, parameters and the path); a path or a webcam as it is."""
-    return masked_source(uri)
 
 
 def _file_uri_path(uri: str, camera: str) -> Path:

@@ -1,4 +1,5 @@
-"""The API's routers, one module per area, mounted under /api/v1 by ``create_app``."""
+"""The API's routers, one module per area, mounted by ``create_app``: ``health`` at the root,
+the others under /api/v1."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from consentcam.api.routes import (
     audit,
     calibration,
     cameras,
+    claims,
     consents,
+    door,
     enrolment,
     events,
     footfall,
@@ -19,10 +22,15 @@ from consentcam.api.routes import (
     rights,
     signage,
     sites,
+    stream,
     tenant,
     webhooks,
 )
 
+# Mounted first (the order of the OpenAPI document). Outside ROUTERS, whose authorisation matrix
+# (tests/api/test_routes_matrix.py) calls every route and would wait on the endless stream; these
+# have tests of their own.
+LIVE_ROUTERS: list[APIRouter] = [stream.router, claims.router, door.router]
 ROUTERS: list[APIRouter] = [
     tenant.router,
     sites.router,

@@ -1,4 +1,4 @@
-"""Event history (the live stream and door confirmations are in ``consentcam.api.app``)."""
+"""Event history (the live stream is in ``stream``, door confirmations in ``door``)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,15 @@ from consentcam.api.schemas import ERROR_RESPONSES
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.ledger import Ledger
+from consentcam.signage import (
+    SignOptions,
+    dpia,
+    records_of_processing,
+    render,
+    sign_html,
+    sign_pdf,
+    sign_site,
+)
 
 router = APIRouter(tags=["compliance"], responses=ERROR_RESPONSES)
 
@@ -61,8 +70,6 @@ def get_signage(
 ) -> Response:
     """The site's printable sign under its jurisdiction profile; the QR code opens the kiosk's
     notice page on this server unless ``notice_url`` or ``base_url`` says otherwise."""
-    from consentcam.signage import SignOptions, sign_html, sign_pdf, sign_site
-
     ledger = principal_ledger(request, principal)
     _check(ledger, principal, site)
     sign, rules = sign_site(ledger, site)
@@ -115,8 +122,6 @@ def _document(
     controller: str | None,
     contact: str | None,
 ) -> Response | dict[str, Any]:
-    from consentcam.signage import dpia, records_of_processing, render
-
     build = records_of_processing if kind == "ropa" else dpia
     ledger = principal_ledger(request, principal)
     if site is not None:

@@ -10,7 +10,6 @@ from consentcam.api.queries import (
     enrolled_members,
     member_count,
     notice,
-    redact_source,
     require_tenant_wide,
     scoped_site,
     site_cameras,
@@ -34,6 +33,7 @@ from consentcam.consent.ledger import add_site
 from consentcam.consent.profiles import profile
 from consentcam.errors import NotFound
 from consentcam.match.calibration import enrolled_people, filing_status
+from consentcam.net import redacted_url
 from consentcam.store.models import Camera, Site
 
 router = APIRouter(tags=["sites"], responses=ERROR_RESPONSES)
@@ -157,7 +157,7 @@ def camera_out(camera: Camera) -> CameraOut:
         name=camera.name,
         mode=camera.mode,
         signage_attested=camera.signage_attested,
-        source=redact_source(camera.source),
+        source=redacted_url(camera.source),
         line=[float(v) for v in line] if line is not None else None,
         detect_scale=config.get("detect_scale"),
         created_at=camera.created_at,
