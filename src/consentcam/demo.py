@@ -10,7 +10,6 @@ the end; nothing is left on disk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,12 @@ from consentcam.config import Settings, VisionSettings
 from consentcam.consent.ledger import Ledger
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
+from consentcam.samples import MEMBER_PHOTO, PASSER_BY_PHOTO, WALKER_PHOTO, sample_photo
 from consentcam.vision.faces import enrolment_face, file_faces
 
-SAMPLE_MEMBER = ("Barack Obama (sample member)", "obama.jpg")
-SAMPLE_PROBES = ("obama2.jpg", "biden.jpg")
+SAMPLE_MEMBER = ("Barack Obama (sample member)", MEMBER_PHOTO)
+SAMPLE_PROBES = (WALKER_PHOTO, PASSER_BY_PHOTO)
 DEMO_SITE = "demo-store"
-
-
-def sample_photo(name: str) -> Path:
-    return Path(str(resources.files("consentcam").joinpath("data", name)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +86,8 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
 
     name, photo = SAMPLE_MEMBER
     clip = root / "door.mp4"
-    walkers = {"member": load_image(sample_photo("obama2.jpg"))}
-    truth = sample_clip(clip, walkers, [load_image(sample_photo("biden.jpg"))])
+    walkers = {"member": load_image(sample_photo(WALKER_PHOTO))}
+    truth = sample_clip(clip, walkers, [load_image(sample_photo(PASSER_BY_PHOTO))])
     ledger = open_ledger(
         settings.model_copy(update={"data_dir": root / "store", "database_url": None, "dev": True}),
         actor="demo:staff",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from consentcam.errors import InputError
 from consentcam.pipeline.clips import ClipTruth
+from consentcam.samples import PASSER_BY_PHOTO, WALKER_PHOTO, sample_photo
 
 BOUNDARY = "consentcamframe"
 STREAM_PATH = "/stream.mjpg"
@@ -202,13 +203,12 @@ def door_clip(
     beside it): Barack Obama walks toward the camera in ``obama2.jpg`` (enrol him from
     ``obama.jpg`` to make him a member), then a passer-by in ``biden.jpg``, then the doorway
     stays empty for ``empty_s``; looped, the member comes back every ``frames / fps`` seconds."""
-    from consentcam.demo import sample_photo
     from consentcam.pipeline.clips import sample_actors, write_clip
     from consentcam.vision.decode import load_image
 
     actors = sample_actors(
-        [("Barack Obama", load_image(sample_photo("obama2.jpg")))],
-        [load_image(sample_photo("biden.jpg"))],
+        [("Barack Obama", load_image(sample_photo(WALKER_PHOTO)))],
+        [load_image(sample_photo(PASSER_BY_PHOTO))],
     )
     frames = max(a.end for a in actors) + round(empty_s * fps)
     return write_clip(path, actors, size=size, fps=fps, frames=frames, seed=seed)
