@@ -15,8 +15,9 @@ from sqlalchemy import select
 from consentcam.audit import chain
 from consentcam.consent.ledger import add_member, record_consent
 from consentcam.events.outbox import record_event
+from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
-from consentcam.track.footfall import FootfallCounts, add_footfall
+from consentcam.track.footfall import FootfallCounts
 from tests.web.conftest import PASSWORD, SITE, Browser, Server, expect, expected_errors, login
 
 

@@ -238,8 +238,8 @@ def footfall(
 
     from consentcam.consent.ledger import camera_by_ref, site_by_name
     from consentcam.errors import InputError
+    from consentcam.pipeline.footfall import footfall_report
     from consentcam.store.models import Camera, utcnow
-    from consentcam.track.footfall import footfall_report
 
     end = until.replace(tzinfo=dt.UTC) if until else utcnow()
     start = since.replace(tzinfo=dt.UTC) if since else end - dt.timedelta(days=1)

@@ -37,11 +37,12 @@ from consentcam.errors import ConfigError, PolicyError
 from consentcam.match.gallery import Identification, SiteGallery
 from consentcam.match.scores import fused_template
 from consentcam.pipeline import claims
+from consentcam.pipeline.footfall import add_footfall
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
 from consentcam.store.models import Camera, Event, Member, Site, new_id, utcnow
 from consentcam.store.outage import Outage
-from consentcam.track.footfall import FootfallCounter, FootfallCounts, add_footfall
+from consentcam.track.footfall import FootfallCounter, FootfallCounts
 from consentcam.track.tracker import Tracker, TrackUpdate, make_tracker
 from consentcam.vision import models
 from consentcam.vision.align import (
