@@ -20,9 +20,9 @@ from consentcam.consent.ledger import Ledger, add_camera, add_member, enroll, re
 from consentcam.consent.pictures import event_snapshot, expire_snapshots
 from consentcam.consent.visits import HOLD_S
 from consentcam.errors import NotFound
+from consentcam.events.staff import confirm_event
 from consentcam.pipeline import worker as worker_module
 from consentcam.pipeline.clips import ClipTruth
-from consentcam.pipeline.staff import confirm_event
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, MemberImage, utcnow
 from consentcam.vision.align import picture_jpeg

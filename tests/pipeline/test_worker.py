@@ -19,11 +19,11 @@ from sqlalchemy import select, update
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger, camera_source_policy, withdraw
 from consentcam.errors import InputError, PolicyError
+from consentcam.events.claims import open_claim
+from consentcam.events.staff import confirm_event
 from consentcam.match.gallery import Identification
-from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.sources import open_source
-from consentcam.pipeline.staff import confirm_event
 from consentcam.pipeline.worker import (
     CameraWorker,
     _Track,

@@ -132,7 +132,7 @@ def test_live_alert_arrives_and_door_confirmation_works(
     server: Server, open_browser: Callable[..., Browser]
 ) -> None:
     from consentcam.consent.ledger import open_ledger
-    from consentcam.pipeline.staff import confirm_event
+    from consentcam.events.staff import confirm_event
 
     ada = add_member(server.ledger, SITE, "Ada Lovelace", {"tier": "gold", "member_no": "A-1"})
     bob = add_member(server.ledger, SITE, "Bob Byron", {"tier": "silver"})

@@ -281,7 +281,7 @@ def create_app(
         then checks that one member and the claim expires after ``ttl_s``. ``refresh_photos``
         says, in words, when the kiosk should offer the member new photos (their recent
         confirmed visits matched close to the threshold); null otherwise."""
-        from consentcam.pipeline.claims import claim_document, open_claim
+        from consentcam.events.claims import claim_document, open_claim
 
         camera_id = _camera_in_scope(store, principal, body.camera, body.site)
         ledger = principal_ledger(request, principal)
@@ -297,7 +297,7 @@ def create_app(
     ) -> dict[str, Any]:
         """Door mode: staff confirm (or dismiss) a recognition before any action beyond a
         greeting; audited with the actor."""
-        from consentcam.pipeline.staff import confirm_event
+        from consentcam.events.staff import confirm_event
 
         _check_event_in_scope(store, principal, event_id)
         return confirm_event(principal_ledger(request, principal), event_id, confirm=body.confirm)

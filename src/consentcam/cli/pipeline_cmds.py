@@ -184,7 +184,7 @@ def claim(
 ) -> None:
     """Verify mode: MEMBER_ID says they stand at CAMERA; the camera checks that one person
     (1:1) and the claim expires if it does not see them in time."""
-    from consentcam.pipeline.claims import claim_document, open_claim
+    from consentcam.events.claims import claim_document, open_claim
 
     ledger = _ledger(state)
     c = open_claim(ledger, camera, member_id, site_name=site_name, ttl_s=ttl_s)
@@ -206,7 +206,7 @@ Examples:
 def confirm(state: State, event_id: str, dismiss: bool, as_json: bool) -> None:
     """Door mode: a staff member confirms (or dismisses) a recognition before any action beyond
     a greeting. Audited with the actor (CONSENTCAM_ACTOR)."""
-    from consentcam.pipeline.staff import confirm_event
+    from consentcam.events.staff import confirm_event
 
     document = confirm_event(_ledger(state), event_id, confirm=not dismiss)
     _emit(as_json, document, f"event {event_id} {document['status']}")

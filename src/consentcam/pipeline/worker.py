@@ -34,9 +34,9 @@ from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source, came
 from consentcam.consent.profiles import FACE_MODES, profile
 from consentcam.consent.purchases import purchase_summary
 from consentcam.errors import ConfigError, PolicyError
+from consentcam.events import claims
 from consentcam.match.gallery import Identification, SiteGallery
 from consentcam.match.scores import fused_template
-from consentcam.pipeline import claims
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
