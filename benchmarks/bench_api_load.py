@@ -300,7 +300,7 @@ def seeded_store(ledger: Ledger, folder: Path, args: argparse.Namespace) -> Seed
 
 
 def recorded_alert(ledger: Ledger, seeded: Seeded, member_id: str) -> str:
-    """Store a member alert as a camera worker does (``CameraWorker._write_alert``): the event
+    """Store a member alert as a camera worker does (``AlertWriter.write``): the event
     with its profile and purchase summary, its outbox entry and its audit entry in one
     transaction. Returns the event id."""
     from consentcam.audit import chain

@@ -19,7 +19,7 @@ from consentcam.consent.ledger import (
 )
 from consentcam.errors import InputError, NotFound
 from consentcam.events.claims import open_claim
-from consentcam.pipeline.worker import camera_context
+from consentcam.pipeline.camera import camera_context
 
 
 def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:

@@ -36,8 +36,9 @@ def watch(
     signage attestation. Stops at the end of a file source, or on Ctrl-C, SIGTERM or SIGHUP
     (footfall and spooled alerts written first)."""
     from consentcam.consent.ledger import camera_source_policy
+    from consentcam.pipeline.camera import camera_context
     from consentcam.pipeline.sources import open_source
-    from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
+    from consentcam.pipeline.worker import CameraWorker, WorkerStats, run_camera
 
     ledger = _ledger(state)
     ctx = camera_context(ledger, camera, site_name)

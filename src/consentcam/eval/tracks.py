@@ -154,7 +154,7 @@ def check_photos(
     paths: Sequence[str], settings: Settings, workers: int, advance: Callable[[int], None]
 ) -> dict[str, PhotoCheck]:
     """The enrolment gate's verdict, the embedding and the candidate score of each photo."""
-    from consentcam.pipeline.worker import candidate_score
+    from consentcam.pipeline.decisions import candidate_score
     from consentcam.vision.faces import files_faces, main_face
 
     checks: dict[str, PhotoCheck] = {}
@@ -392,7 +392,7 @@ def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[s
     """Per process: the ledger, each configuration's camera and gallery, the memoised models."""
     from consentcam.consent.ledger import open_ledger, site_by_name
     from consentcam.match.gallery import SiteGallery
-    from consentcam.pipeline.worker import camera_context
+    from consentcam.pipeline.camera import camera_context
     from consentcam.vision.detect import DETECTORS
     from consentcam.vision.embed import EMBEDDERS
     from consentcam.vision.faces import limit_blas_threads

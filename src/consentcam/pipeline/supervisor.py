@@ -52,8 +52,9 @@ def site_cameras(settings: Settings, site_name: str | None) -> list[tuple[str, s
 def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, stop: Any) -> None:
     """Body of one camera's process: run the camera until ``stop`` is set or the source ends;
     exit with EXIT_REFUSED or EXIT_FAILED so the supervisor knows whether to restart."""
+    from consentcam.pipeline.camera import camera_context
     from consentcam.pipeline.sources import open_source
-    from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
+    from consentcam.pipeline.worker import CameraWorker, run_camera
     from consentcam.vision.faces import limit_blas_threads
 
     # A terminal's Ctrl-C or hang-up and systemd's SIGTERM reach every process of the group,
