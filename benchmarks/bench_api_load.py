@@ -256,7 +256,8 @@ def seeded_store(ledger: Ledger, folder: Path, args: argparse.Namespace) -> Seed
     from consentcam.auth.users import add_user
     from consentcam.consent.ledger import add_camera, add_member, add_site, record_consent
     from consentcam.consent.purchases import import_purchases
-    from consentcam.track.footfall import FootfallCounts, add_footfall
+    from consentcam.pipeline.footfall import add_footfall
+    from consentcam.track.footfall import FootfallCounts
 
     # Nobody logs in with these passwords (the load uses tokens): argon2's smallest parameters
     # keep seeding fifty users from costing seconds of CPU, as the auth tests do.
@@ -299,7 +300,7 @@ def seeded_store(ledger: Ledger, folder: Path, args: argparse.Namespace) -> Seed
 
 
 def recorded_alert(ledger: Ledger, seeded: Seeded, member_id: str) -> str:
-    """Store a member alert as a camera worker does (``CameraWorker._write_alert``): the event
+    """Store a member alert as a camera worker does (``AlertWriter.write``): the event
     with its profile and purchase summary, its outbox entry and its audit entry in one
     transaction. Returns the event id."""
     from consentcam.audit import chain

@@ -107,7 +107,7 @@ def make_store(
         record_consent,
     )
     from consentcam.consent.profiles import RECOGNITION
-    from consentcam.demo import sample_photo
+    from consentcam.samples import sample_photo
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dev=True)
     ledger = open_ledger(settings, actor="bench", create=True)

@@ -52,7 +52,7 @@ _WORKER: dict[str, Any] = {}
 
 def _start(data_dir: Path) -> None:
     from consentcam.consent.ledger import open_ledger
-    from consentcam.pipeline.worker import camera_context
+    from consentcam.pipeline.camera import camera_context
     from consentcam.vision.faces import limit_blas_threads
 
     limit_blas_threads()
@@ -62,8 +62,9 @@ def _start(data_dir: Path) -> None:
 
 def _record(job: tuple[int, tracks.Walker, int]) -> tuple[str, bool, int | None, list[list[Face]]]:
     """Every face of every confirmed track of one walk-in, embedded (the recording worker)."""
+    from consentcam.pipeline.decisions import candidate_score
     from consentcam.pipeline.sources import Frame
-    from consentcam.pipeline.worker import CameraWorker, candidate_score
+    from consentcam.pipeline.worker import CameraWorker
     from consentcam.vision.align import face_chip, face_landmarks
     from consentcam.vision.embed import fused_embeddings
     from consentcam.vision.quality import face_quality
@@ -95,7 +96,7 @@ def _record(job: tuple[int, tracks.Walker, int]) -> tuple[str, bool, int | None,
 
 
 def replay(faces: Sequence[Face], p: PipelineSettings) -> Iterator[tuple[int, list[int]]]:
-    """The worker's embedding policy (``CameraWorker._embed_if_due``) on a recorded track: after
+    """The worker's embedding policy (``DecisionPolicy.embed_if_due``) on a recorded track: after
     each embedding, its frame and the indices of the faces embedded so far, once the track has
     K detections (``min_consistent``)."""
     embedded: list[int] = []

@@ -9,26 +9,37 @@ the end; nothing is left on disk.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func, select
 
 from consentcam.config import Settings, VisionSettings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.ledger import (
+    Ledger,
+    add_camera,
+    add_member,
+    add_site,
+    enroll,
+    open_ledger,
+    record_consent,
+)
+from consentcam.consent.purchases import import_purchases
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
+from consentcam.pipeline.clips import sample_clip
+from consentcam.pipeline.worker import process_video
+from consentcam.samples import MEMBER_PHOTO, PASSER_BY_PHOTO, WALKER_PHOTO, sample_photo
+from consentcam.store import models
+from consentcam.vision.decode import load_image
 from consentcam.vision.faces import enrolment_face, file_faces
 
-SAMPLE_MEMBER = ("Barack Obama (sample member)", "obama.jpg")
-SAMPLE_PROBES = ("obama2.jpg", "biden.jpg")
+SAMPLE_MEMBER = ("Barack Obama (sample member)", MEMBER_PHOTO)
+SAMPLE_PROBES = (WALKER_PHOTO, PASSER_BY_PHOTO)
 DEMO_SITE = "demo-store"
-
-
-def sample_photo(name: str) -> Path:
-    return Path(str(resources.files("consentcam").joinpath("data", name)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +86,10 @@ def _as_dict(r: Identification) -> dict[str, Any]:
 def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, Any]]:
     """The camera pipeline on a generated door clip, with a development store in ``root``
     (the caller deletes it): a consenting, enrolled member and a passer-by walk in."""
-    from consentcam.consent.ledger import (
-        add_camera,
-        add_member,
-        add_site,
-        enroll,
-        open_ledger,
-        record_consent,
-    )
-    from consentcam.consent.purchases import import_purchases
-    from consentcam.pipeline.clips import sample_clip
-    from consentcam.pipeline.worker import process_video
-    from consentcam.vision.decode import load_image
-
     name, photo = SAMPLE_MEMBER
     clip = root / "door.mp4"
-    walkers = {"member": load_image(sample_photo("obama2.jpg"))}
-    truth = sample_clip(clip, walkers, [load_image(sample_photo("biden.jpg"))])
+    walkers = {"member": load_image(sample_photo(WALKER_PHOTO))}
+    truth = sample_clip(clip, walkers, [load_image(sample_photo(PASSER_BY_PHOTO))])
     ledger = open_ledger(
         settings.model_copy(update={"data_dir": root / "store", "database_url": None, "dev": True}),
         actor="demo:staff",
@@ -139,8 +137,6 @@ def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, An
 def sample_purchases(path: Path, member_id: str) -> Path:
     """A point-of-sale export with the sample member's last visits, so the alert's purchase
     summary has something to show."""
-    import datetime as dt
-
     today = dt.datetime.now(dt.UTC).replace(hour=11, minute=0, second=0, microsecond=0)
     rows = [
         (30, "espresso beans;oat milk", "18.40"),
@@ -157,16 +153,12 @@ def sample_purchases(path: Path, member_id: str) -> Path:
 
 
 def footfall_totals(ledger: Ledger) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from consentcam.store.models import FootfallBucket
-
     with ledger.store.transaction() as s:
         row = s.execute(
             select(
-                func.coalesce(func.sum(FootfallBucket.entries), 0),
-                func.coalesce(func.sum(FootfallBucket.exits), 0),
-                func.coalesce(func.sum(FootfallBucket.visits), 0),
+                func.coalesce(func.sum(models.FootfallBucket.entries), 0),
+                func.coalesce(func.sum(models.FootfallBucket.exits), 0),
+                func.coalesce(func.sum(models.FootfallBucket.visits), 0),
             )
         ).one()
     return {"entries": int(row[0]), "exits": int(row[1]), "visits": int(row[2])}
@@ -174,10 +166,6 @@ def footfall_totals(ledger: Ledger) -> dict[str, int]:
 
 def stored_rows(ledger: Ledger) -> dict[str, int]:
     """Rows per table after the run: what the store holds, and nothing about the passer-by."""
-    from sqlalchemy import func, select
-
-    from consentcam.store import models
-
     tables = {
         "members": models.Member,
         "purchases": models.Purchase,

@@ -30,8 +30,8 @@ from consentcam.consent.ledger import (
     record_consent,
 )
 from consentcam.events.outbox import record_event
+from consentcam.events.staff import PENDING
 from consentcam.events.webhooks import add_webhook
-from consentcam.pipeline.staff import PENDING
 from consentcam.store.models import utcnow
 from tests.auth.support import PASSWORD, use_fast_hashing
 

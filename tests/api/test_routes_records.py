@@ -9,8 +9,9 @@ from sqlalchemy import select, text
 
 from consentcam.consent.ledger import camera_by_ref
 from consentcam.events.outbox import record_event
+from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, utcnow
-from consentcam.track.footfall import FootfallCounts, add_footfall
+from consentcam.track.footfall import FootfallCounts
 from tests.api.conftest import World
 
 CSV_HEADER = "member_id,time,items,amount,currency\n"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from consentcam.config import SourceSettings
 from consentcam.consent.ledger import DEV_KEY_FILE, Ledger, add_camera, add_site
 from consentcam.errors import ConfigError, InputError, PolicyError
-from consentcam.pipeline.worker import camera_context
+from consentcam.pipeline.camera import camera_context
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Camera
 from consentcam.store.rotation import rotate_keys

@@ -23,8 +23,8 @@ from consentcam.consent.ledger import (
 )
 from consentcam.consent.purchases import import_purchases
 from consentcam.errors import InputError, NotFound
+from consentcam.events.claims import open_claim
 from consentcam.events.webhooks import add_webhook
-from consentcam.pipeline.claims import open_claim
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import AuditEntry, Member
 from tests.events.support import Place, place, record

@@ -22,6 +22,7 @@ from consentcam.consent.ledger import (
 )
 from consentcam.consent.retention import purge
 from consentcam.errors import InputError
+from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import (
     AuditEntry,
     Consent,
@@ -32,7 +33,7 @@ from consentcam.store.models import (
     Tenant,
     utcnow,
 )
-from consentcam.track.footfall import FootfallCounts, add_footfall, hour_start
+from consentcam.track.footfall import FootfallCounts, hour_start
 
 DAY = dt.timedelta(days=1)
 NOTHING = {"expired_consent": 0, "withdrawn_consent": 0, "inactive": 0}

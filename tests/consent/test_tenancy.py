@@ -18,8 +18,8 @@ from consentcam.consent.ledger import (
     withdraw,
 )
 from consentcam.errors import InputError, NotFound
-from consentcam.pipeline.claims import open_claim
-from consentcam.pipeline.worker import camera_context
+from consentcam.events.claims import open_claim
+from consentcam.pipeline.camera import camera_context
 
 
 def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:
@@ -49,7 +49,7 @@ def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:
 
 def test_another_tenant_cannot_confirm_a_door_event(ledger: Ledger) -> None:
     from consentcam.events.outbox import record_event
-    from consentcam.pipeline.staff import confirm_event
+    from consentcam.events.staff import confirm_event
     from consentcam.store.models import utcnow
 
     acme = replace(ledger, tenant="acme")

@@ -24,8 +24,8 @@ from consentcam.auth.users import add_user
 from consentcam.consent import ledger as lib
 from consentcam.consent.purchases import import_purchases
 from consentcam.errors import ConsentcamError, InputError, NotFound, SourceError
+from consentcam.events.claims import open_claim
 from consentcam.events.webhooks import add_webhook
-from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.sources import open_source
 from consentcam.vision.decode import load_image
 from consentcam.vision.faces import enrolment_face, file_faces

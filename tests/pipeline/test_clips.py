@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from consentcam.demo import sample_photo
 from consentcam.pipeline.clips import (
     CROP_HEIGHT,
     Actor,
@@ -21,6 +20,7 @@ from consentcam.pipeline.clips import (
     write_clip,
 )
 from consentcam.pipeline.worker import TrackReport as Report
+from consentcam.samples import sample_photo
 from consentcam.vision.decode import load_image
 from consentcam.vision.detect import hog_detections
 from consentcam.vision.records import Box, ImageArray

@@ -36,9 +36,10 @@ from consentcam.auth.roles import Principal
 from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import Ledger, open_ledger, withdraw
 from consentcam.errors import StoreUnavailable
+from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.sources import FileSource, Frame, SourceStats
-from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
+from consentcam.pipeline.worker import CameraWorker, run_camera
 from consentcam.store.db import CONNECT_TIMEOUT_S, Store, open_store, store_unavailable
 from consentcam.store.models import AuditEntry, Event, FootfallBucket, OutboxEntry
 from tests.pipeline.conftest import TEST_PIPELINE
@@ -250,7 +251,7 @@ def test_a_30_second_database_outage(
     ):
         worker, gallery = running.worker, running.worker.gallery
         assert gallery is not None
-        spool_file = worker._spool.path
+        spool_file = worker.alerts.spool.path
         assert api.get(EVENTS)[0].status_code == 200  # the API's pool holds a live connection
         before = wait_for("a first alert written through the proxy", lambda: event_ids(direct))
         visits_before = footfall_visits(direct)
@@ -366,7 +367,7 @@ def cut_for(
     """Cut the server off for ``seconds`` (refused, or black-holed) while the worker runs; the
     figures of the cut, taken before the restore."""
     worker = running.worker
-    spool_file = worker._spool.path
+    spool_file = worker.alerts.spool.path
     proxy.cut(blackhole=blackhole)
     cut_at = time.monotonic()
     frames_at_cut, reports_at_cut = worker.frames, len(worker.reports)
@@ -401,7 +402,7 @@ def test_a_silent_server_does_not_slow_recognition(
     obama = enrol("Barack", "obama.jpg")
     camera("door-1", two_people_clip[0], "door")
     with running_worker(site_ledger, "door-1", two_people_clip[0]) as running:
-        spool_file = running.worker._spool.path
+        spool_file = running.worker.alerts.spool.path
         wait_for("a first alert written through the proxy", lambda: event_ids(direct))
         cuts: dict[str, Cut] = {}
         for kind in ("refused", "silent"):

@@ -10,8 +10,8 @@ from prometheus_client import generate_latest
 from sqlalchemy.exc import OperationalError
 
 from consentcam.consent.ledger import Ledger, add_member, add_site
+from consentcam.events.staff import confirm_event
 from consentcam.pipeline.metrics import AnswerMetrics, WorkerMetrics, metrics_registry
-from consentcam.pipeline.staff import confirm_event
 from consentcam.store.models import utcnow
 from tests.events.support import door_alert
 

@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 
 from consentcam.consent.ledger import Ledger
 from consentcam.match.gallery import Identification
+from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth
+from consentcam.pipeline.decisions import LiveTrack
 from consentcam.pipeline.sources import open_source
 from consentcam.pipeline.spool import AlertSpool, PendingAlert
-from consentcam.pipeline.worker import CameraWorker, _Track, camera_context, run_camera
+from consentcam.pipeline.worker import CameraWorker, run_camera
 from consentcam.store.db import Store
 from consentcam.store.models import (
     AuditEntry,
@@ -155,7 +157,7 @@ def test_a_full_disk_under_the_store_is_ridden_out(
     try:
         for frame in open_source(ctx.source, ctx.camera).frames():
             worker.process(frame)
-        assert len(worker._spool) == 1 and worker.events == []
+        assert len(worker.alerts.spool) == 1 and worker.events == []
     finally:
         event.remove(engine, "connect", no_room)
         engine.dispose()
@@ -163,7 +165,7 @@ def test_a_full_disk_under_the_store_is_ridden_out(
     with site_ledger.store.transaction() as s:
         assert s.execute(text("PRAGMA integrity_check")).scalar() == "ok"
         events = [e.member_id for e in s.execute(select(Event)).scalars()]
-    assert events == [obama] and len(worker._spool) == 0
+    assert events == [obama] and len(worker.alerts.spool) == 0
 
 
 def wait_for(what: str, condition: Callable[[], object], timeout_s: float = 30.0) -> None:
@@ -207,10 +209,12 @@ def test_the_frame_loop_leaves_an_unavailable_store_alone(
         assert worker.process(frame) == []
     frame_loop = threading.current_thread().name
     assert flaky.failed_in.count(frame_loop) == 1, "one failed call, then the store left alone"
-    assert len(worker._spool) == 1, "the member's alert spooled"
+    assert len(worker.alerts.spool) == 1, "the member's alert spooled"
 
     flaky.down = False
-    wait_for("the spool written with no frame to drive it", lambda: not worker._spool.path.exists())
+    wait_for(
+        "the spool written with no frame to drive it", lambda: not worker.alerts.spool.path.exists()
+    )
     with site_ledger.store.transaction() as s:
         (event,) = s.execute(select(Event)).scalars()
     assert event.member_id == obama
@@ -244,10 +248,10 @@ def test_alerts_are_written_in_the_order_they_were_raised(
     cooldown = dt.timedelta(seconds=worker.p.cooldown_s)
     first = dt.datetime.now(dt.UTC) - 3 * cooldown
     flaky.down = True
-    assert worker._alert(_Track(1), match, None, first) is None  # spooled
+    assert worker._alert(LiveTrack(1), match, None, first) is None  # spooled
     flaky.down = False  # back, though the worker has not tried it yet
     later = first + cooldown + dt.timedelta(seconds=1)  # a new visit
-    assert worker._alert(_Track(2), match, None, later) is None, "queued behind the spool"
+    assert worker._alert(LiveTrack(2), match, None, later) is None, "queued behind the spool"
     worker.finish()
     with site_ledger.store.transaction() as s:
         events = list(
@@ -279,9 +283,9 @@ def test_an_alert_is_a_duplicate_only_of_alerts_within_the_cooldown_of_it(
         return PendingAlert(new_id(), obama, "recognition", None, at, 0.3, 0.6, 5)
 
     live = alert(start + cooldown + dt.timedelta(seconds=1))  # written as the store came back
-    assert worker._write_alert(live) is not None
-    assert worker._write_alert(alert(start)) is not None, "spooled, from an earlier visit"
-    assert worker._write_alert(alert(start + cooldown / 2)) is None, "the same visit as both"
+    assert worker.alerts.write(live) is not None
+    assert worker.alerts.write(alert(start)) is not None, "spooled, from an earlier visit"
+    assert worker.alerts.write(alert(start + cooldown / 2)) is None, "the same visit as both"
 
 
 def test_a_bug_met_by_the_retry_thread_stops_the_worker(
@@ -302,14 +306,14 @@ def test_a_bug_met_by_the_retry_thread_stops_the_worker(
     worker = CameraWorker(ledger, ctx)
     flaky.down = True
     match = Identification(obama, 0.3, 0.6, 1)
-    assert worker._alert(_Track(1), match, None, dt.datetime.now(dt.UTC)) is None
+    assert worker._alert(LiveTrack(1), match, None, dt.datetime.now(dt.UTC)) is None
 
     def broken(alert: PendingAlert) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(worker, "_write_alert", broken)
+    monkeypatch.setattr(worker.alerts, "write", broken)
     flaky.down = False
-    wait_for("the retry thread met the bug", lambda: worker._retry_error is not None)
+    wait_for("the retry thread met the bug", lambda: worker.alerts._retry_error is not None)
     frame = next(iter(open_source(ctx.source, ctx.camera).frames()))
     with pytest.raises(RuntimeError, match="a bug"):
         worker.process(frame)

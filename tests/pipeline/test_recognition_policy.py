@@ -18,8 +18,9 @@ from consentcam.consent.ledger import Ledger, add_camera
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
 from consentcam.model_card import model_card
+from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.sources import Frame
-from consentcam.pipeline.worker import CameraWorker, camera_context
+from consentcam.pipeline.worker import CameraWorker
 from consentcam.vision.decode import load_image
 from consentcam.vision.records import Box, Detection, ImageArray
 
@@ -125,7 +126,7 @@ def test_a_bystander_is_embedded_no_more_than_the_budget(
     frames, _ = _frames(photos, 600)
     limit = worker.p.max_embeds
     seen: list[int] = []
-    original = worker._embed_if_due
+    original = worker.policy.embed_if_due
 
     def spy(track, frame_index):  # type: ignore[no-untyped-def]
         done = original(track, frame_index)
@@ -136,7 +137,7 @@ def test_a_bystander_is_embedded_no_more_than_the_budget(
         return done
 
     spent: list[object] = []
-    worker._embed_if_due = spy  # type: ignore[method-assign]
+    worker.policy.embed_if_due = spy  # type: ignore[method-assign]
     _run(worker, frames)
     (report,) = worker.reports
     assert report.member_id is None

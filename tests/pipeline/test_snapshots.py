@@ -20,9 +20,9 @@ from consentcam.consent.ledger import Ledger, add_camera, add_member, enroll, re
 from consentcam.consent.pictures import event_snapshot, expire_snapshots
 from consentcam.consent.visits import HOLD_S
 from consentcam.errors import NotFound
-from consentcam.pipeline import worker as worker_module
+from consentcam.events.staff import confirm_event
+from consentcam.pipeline import decisions
 from consentcam.pipeline.clips import ClipTruth
-from consentcam.pipeline.staff import confirm_event
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, MemberImage, utcnow
 from consentcam.vision.align import picture_jpeg
@@ -125,14 +125,14 @@ def test_an_unknown_track_keeps_no_picture_even_with_snapshots_on(
     in the store, the data directory or the logs, raw or as JPEG."""
     _member(site_ledger, photos, evidence, pictures=True)
     framed: list[np.ndarray] = []
-    real = worker_module.face_picture
+    real = decisions.face_picture
 
     def spy(*args: Any) -> np.ndarray:
         picture = real(*args)
         framed.append(picture.copy())
         return picture
 
-    monkeypatch.setattr(worker_module, "face_picture", spy)
+    monkeypatch.setattr(decisions, "face_picture", spy)
     caplog.set_level(logging.DEBUG)
     add_camera(site_ledger, "shop", "door-1", str(stranger_clip), "door", True)
     result = process_video(site_ledger, "door-1")

@@ -26,10 +26,10 @@ from consentcam.consent.camera_sources import SourcePolicy
 from consentcam.consent.ledger import Ledger, add_camera, open_ledger
 from consentcam.errors import PolicyError, SourceError
 from consentcam.net import IPAddress
+from consentcam.pipeline import supervisor
 from consentcam.pipeline.sources import LiveSource, open_source
 from consentcam.pipeline.supervisor import EXIT_REFUSED, camera_process
 from consentcam.store.models import Camera
-from consentcam.vision import faces
 
 from .stream_fixtures import MjpegServer, frame_connection
 
@@ -193,7 +193,7 @@ def test_a_camera_process_refuses_a_stored_metadata_source_and_is_not_restarted(
 ) -> None:
     camera = add_camera(site_ledger, "shop", "door-1", "rtsp://10.0.0.5/live", "count", False)
     _stored_source(site_ledger, camera.id, METADATA)
-    monkeypatch.setattr(faces, "limit_blas_threads", lambda: None)  # not in the test process
+    monkeypatch.setattr(supervisor, "limit_blas_threads", lambda: None)  # not in the test process
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     stop = threading.Event()
     try:

@@ -17,13 +17,13 @@ from sqlalchemy import select, update
 from consentcam.config import SourceSettings, load_settings
 from consentcam.consent.ledger import Ledger, add_camera, add_site, open_ledger
 from consentcam.match.gallery import SiteGallery
-from consentcam.pipeline import sources
+from consentcam.pipeline import supervisor as supervisor_module
 from consentcam.pipeline.metrics import WorkerMetrics, metrics_registry
 from consentcam.pipeline.sources import Frame, SourceStats
 from consentcam.pipeline.supervisor import EXIT_REFUSED, Supervisor, camera_process, site_cameras
 from consentcam.pipeline.worker import WorkerStats
 from consentcam.store.models import Camera, FootfallBucket
-from consentcam.vision import embed, faces, models
+from consentcam.vision import embed, models
 
 
 def _stats(camera: str, frames: int = 10) -> WorkerStats:
@@ -217,8 +217,9 @@ def _in_camera_process(
         return _NoFrames(camera)
 
     monkeypatch.setattr(SiteGallery, "refresh", counted_refresh)
-    monkeypatch.setattr(sources, "open_source", open_source)
-    monkeypatch.setattr(faces, "limit_blas_threads", lambda: None)  # not in the test process
+    monkeypatch.setattr(supervisor_module, "open_source", open_source)
+    # Not in the test process: it would hold every later test to one BLAS thread.
+    monkeypatch.setattr(supervisor_module, "limit_blas_threads", lambda: None)
     for cache in caches:
         cache.cache_clear()
     stop = threading.Event()

@@ -22,10 +22,10 @@ from consentcam.consent.ledger import (
 )
 from consentcam.consent.profiles import VISIT_TEMPLATES_MAX
 from consentcam.consent.visits import HOLD_S, add_visit_template, expire_held_views
+from consentcam.events.claims import open_claim
+from consentcam.events.staff import confirm_event
 from consentcam.match.gallery import SiteGallery
-from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.clips import ClipTruth
-from consentcam.pipeline.staff import confirm_event
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, HeldView, Member, Site, Template, utcnow
 

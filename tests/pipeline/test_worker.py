@@ -19,18 +19,14 @@ from sqlalchemy import select, update
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger, camera_source_policy, withdraw
 from consentcam.errors import InputError, PolicyError
+from consentcam.events.claims import open_claim
+from consentcam.events.staff import confirm_event
 from consentcam.match.gallery import Identification
-from consentcam.pipeline.claims import open_claim
+from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth
+from consentcam.pipeline.decisions import LiveTrack
 from consentcam.pipeline.sources import open_source
-from consentcam.pipeline.staff import confirm_event
-from consentcam.pipeline.worker import (
-    CameraWorker,
-    _Track,
-    camera_context,
-    process_video,
-    run_camera,
-)
+from consentcam.pipeline.worker import CameraWorker, process_video, run_camera
 from consentcam.store import crypto
 from consentcam.store.models import (
     AuditEntry,
@@ -221,7 +217,7 @@ def _store_bytes(ledger: Ledger) -> bytes:
 
 
 def test_forgetting_a_track_zeroes_its_faces() -> None:
-    track = _Track(1)
+    track = LiveTrack(1)
     vector = np.ones(128, np.float32)
     chips = np.full((1, 150, 150, 3), 7, np.uint8)
     track.embeddings.append(vector)
@@ -322,13 +318,15 @@ def test_verified_claims_are_remembered_only_until_they_expire(
     for k in range(4):
         now = start + dt.timedelta(minutes=10 * k)
         claim = open_claim(ledger, "kiosk", obama, ttl_s=60, now=now)
-        worker._claim_cache = (-1.0, [])  # claims are re-read twice a second: as if it had been
+        worker._claim_cache.read_at = -1.0  # claims are re-read twice a second: as if it had been
         (offered,) = worker._claims(now)
         assert offered.claim_id == claim.id
-        event = worker._alert(_Track(k), match, offered, now)
+        event = worker._alert(LiveTrack(k), match, offered, now)
         assert event is not None and event["kind"] == "verification"
         assert worker._claims(now) == []
-        assert list(worker._resolved) == [claim.id], "earlier claims expired and were forgotten"
+        assert list(worker._claim_cache.verified) == [claim.id], (
+            "earlier claims expired and were forgotten"
+        )
     assert [c.status for c in _rows(ledger, Claim)] == ["verified"] * 4
 
 
@@ -347,13 +345,13 @@ def test_a_claim_is_answered_within_the_alert_cooldown(
     for k in range(2):
         now = start + dt.timedelta(minutes=k)
         open_claim(site_ledger, "kiosk", obama, ttl_s=60, now=now)
-        worker._claim_cache = (-1.0, [])
+        worker._claim_cache.read_at = -1.0
         (offered,) = worker._claims(now)
-        event = worker._alert(_Track(k), match, offered, now)
+        event = worker._alert(LiveTrack(k), match, offered, now)
         assert event is not None and event["kind"] == "verification"
     assert [c.status for c in _rows(site_ledger, Claim)] == ["verified"] * 2
     # Without a claim the cooldown still holds.
-    assert worker._alert(_Track(3), match, None, start + dt.timedelta(minutes=2)) is None
+    assert worker._alert(LiveTrack(3), match, None, start + dt.timedelta(minutes=2)) is None
 
 
 def test_a_claim_read_before_it_expired_is_not_honoured_after(

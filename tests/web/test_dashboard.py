@@ -15,8 +15,9 @@ from sqlalchemy import select
 from consentcam.audit import chain
 from consentcam.consent.ledger import add_member, record_consent
 from consentcam.events.outbox import record_event
+from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
-from consentcam.track.footfall import FootfallCounts, add_footfall
+from consentcam.track.footfall import FootfallCounts
 from tests.web.conftest import PASSWORD, SITE, Browser, Server, expect, expected_errors, login
 
 
@@ -131,7 +132,7 @@ def test_live_alert_arrives_and_door_confirmation_works(
     server: Server, open_browser: Callable[..., Browser]
 ) -> None:
     from consentcam.consent.ledger import open_ledger
-    from consentcam.pipeline.staff import confirm_event
+    from consentcam.events.staff import confirm_event
 
     ada = add_member(server.ledger, SITE, "Ada Lovelace", {"tier": "gold", "member_no": "A-1"})
     bob = add_member(server.ledger, SITE, "Bob Byron", {"tier": "silver"})

@@ -40,8 +40,9 @@ def watch(
     signage attestation. Stops at the end of a file source, or on Ctrl-C, SIGTERM or SIGHUP
     (footfall and spooled alerts written first)."""
     from consentcam.consent.ledger import camera_source_policy
+    from consentcam.pipeline.camera import camera_context
     from consentcam.pipeline.sources import open_source
-    from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
+    from consentcam.pipeline.worker import CameraWorker, WorkerStats, run_camera
 
     ledger = cli_ledger(state)
     ctx = camera_context(ledger, camera, site_name)
@@ -187,7 +188,7 @@ def claim(
 ) -> None:
     """Verify mode: MEMBER_ID says they stand at CAMERA; the camera checks that one person
     (1:1) and the claim expires if it does not see them in time."""
-    from consentcam.pipeline.claims import claim_document, open_claim
+    from consentcam.events.claims import claim_document, open_claim
 
     ledger = cli_ledger(state)
     c = open_claim(ledger, camera, member_id, site_name=site_name, ttl_s=ttl_s)
@@ -209,7 +210,7 @@ Examples:
 def confirm(state: State, event_id: str, dismiss: bool, as_json: bool) -> None:
     """Door mode: a staff member confirms (or dismisses) a recognition before any action beyond
     a greeting. Audited with the actor (CONSENTCAM_ACTOR)."""
-    from consentcam.pipeline.staff import confirm_event
+    from consentcam.events.staff import confirm_event
 
     document = confirm_event(cli_ledger(state), event_id, confirm=not dismiss)
     emit(as_json, document, f"event {event_id} {document['status']}")
@@ -240,8 +241,8 @@ def footfall(
     from sqlalchemy import select
 
     from consentcam.consent.ledger import camera_by_ref, site_by_name
+    from consentcam.pipeline.footfall import footfall_report
     from consentcam.store.models import Camera, utcnow
-    from consentcam.track.footfall import footfall_report
 
     end = until.replace(tzinfo=dt.UTC) if until else utcnow()
     start = since.replace(tzinfo=dt.UTC) if since else end - dt.timedelta(days=1)

@@ -19,7 +19,7 @@ import numpy as np
 from consentcam.config import VisionSettings
 from consentcam.vision.decode import load_image
 from consentcam.vision.detect import central_detection, centre_offset, face_detections
-from consentcam.vision.faces import detected_faces
+from consentcam.vision.faces import detected_faces, limit_blas_threads
 from consentcam.vision.records import Box, Detection, ImageArray
 
 CENTRE = "centre"
@@ -103,8 +103,6 @@ def benchmark_embeddings(
             if on_done:
                 on_done(1)
     else:
-        from consentcam.vision.faces import limit_blas_threads
-
         with ProcessPoolExecutor(workers, initializer=limit_blas_threads) as pool:
             for r in pool.map(benchmark_embedding, jobs, chunksize=16):
                 results.append(r)

@@ -17,6 +17,7 @@ import numpy as np
 
 from consentcam.errors import InputError, NotFound
 from consentcam.eval import metrics
+from consentcam.match.scores import pairwise_distances
 
 IMAGES_DIR = "lfw-deepfunneled"
 PAIRS_FILE = "pairs.txt"
@@ -120,8 +121,6 @@ def all_pairs_thresholds(
     """Thresholds for target false-match rates measured on every cross-person pair of ``keys``
     (millions of impostor comparisons, so rates far below the 3,000 impostor pairs of View 2 are
     measurable), with the false non-match rate over every same-person pair at each."""
-    from consentcam.match.scores import pairwise_distances
-
     matrix = np.stack([embeddings[k] for k in keys])
     names = np.array([k[0] for k in keys])
     d = pairwise_distances(matrix, matrix)

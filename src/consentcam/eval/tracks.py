@@ -39,12 +39,34 @@ from typing import Any
 
 import cv2
 import numpy as np
+from sqlalchemy import select
 
 from consentcam.config import Settings, load_settings
+from consentcam.consent.ledger import (
+    EnrolmentView,
+    add_camera,
+    add_member,
+    add_site,
+    enroll_views,
+    open_ledger,
+    record_consent,
+    site_by_name,
+)
 from consentcam.errors import InputError
 from consentcam.eval.lfw import IMAGES_DIR
 from consentcam.eval.openset import lfw_people
+from consentcam.match.gallery import SiteGallery
 from consentcam.match.rates import wilson_interval
+from consentcam.pipeline.camera import camera_context
+from consentcam.pipeline.clips import Actor, rendered_frames
+from consentcam.pipeline.decisions import candidate_score
+from consentcam.pipeline.sources import Frame
+from consentcam.pipeline.worker import CameraWorker
+from consentcam.store.models import Member
+from consentcam.vision.decode import load_image
+from consentcam.vision.detect import DETECTORS
+from consentcam.vision.embed import EMBEDDERS
+from consentcam.vision.faces import files_faces, limit_blas_threads, main_face
 from consentcam.vision.records import ImageArray
 
 # The camera: an NVR's analytics substream (640x360 at 15 fps), as door cameras are analysed.
@@ -154,9 +176,6 @@ def check_photos(
     paths: Sequence[str], settings: Settings, workers: int, advance: Callable[[int], None]
 ) -> dict[str, PhotoCheck]:
     """The enrolment gate's verdict, the embedding and the candidate score of each photo."""
-    from consentcam.pipeline.worker import candidate_score
-    from consentcam.vision.faces import files_faces, main_face
-
     checks: dict[str, PhotoCheck] = {}
     for result in files_faces(paths, settings.vision, workers=workers):
         advance(1)
@@ -265,9 +284,6 @@ def _walk_order(photos: Sequence[PhotoCheck], rng: random.Random) -> tuple[str, 
 
 def walk_frames(walker: Walker, seed: int) -> Iterator[ImageArray]:
     """The frames of one walk-in as a door camera delivers them (RGB, after JPEG)."""
-    from consentcam.pipeline.clips import Actor, rendered_frames
-    from consentcam.vision.decode import load_image
-
     rng = np.random.default_rng(seed)
     height = FRAME_SIZE[1]
     photos = [load_image(p) for p in walker.photos]
@@ -328,16 +344,6 @@ def protocol_store(
 ) -> Settings:
     """A development store in ``data_dir`` with one site per configuration, its members and
     distractors enrolled through the consent flow, and a door camera."""
-    from consentcam.consent.ledger import (
-        EnrolmentView,
-        add_camera,
-        add_member,
-        add_site,
-        enroll_views,
-        open_ledger,
-        record_consent,
-    )
-
     progress = progress or _no_progress
     overrides = base.model_dump(exclude={"data_dir", "database_url", "dev"}) if base else {}
     settings = load_settings(**overrides, data_dir=data_dir, dev=True)
@@ -390,13 +396,6 @@ _STATE: dict[str, Any] = {}
 
 def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[str, Any]) -> None:
     """Per process: the ledger, each configuration's camera and gallery, the memoised models."""
-    from consentcam.consent.ledger import open_ledger, site_by_name
-    from consentcam.match.gallery import SiteGallery
-    from consentcam.pipeline.worker import camera_context
-    from consentcam.vision.detect import DETECTORS
-    from consentcam.vision.embed import EMBEDDERS
-    from consentcam.vision.faces import limit_blas_threads
-
     limit_blas_threads()
     ledger = open_ledger(settings, "eval:tracks")
     cameras = {}
@@ -418,11 +417,6 @@ def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[s
 
 
 def _member_names(ledger: Any, site_name: str) -> dict[str, str]:
-    from sqlalchemy import select
-
-    from consentcam.consent.ledger import site_by_name
-    from consentcam.store.models import Member
-
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
         rows = s.execute(select(Member.id, Member.name).where(Member.site_id == site.id))
@@ -430,9 +424,6 @@ def _member_names(ledger: Any, site_name: str) -> dict[str, str]:
 
 
 def _walk(job: tuple[int, Walker, int]) -> tuple[dict[str, WalkResult], AnchorFrames | None]:
-    from consentcam.pipeline.sources import Frame
-    from consentcam.pipeline.worker import CameraWorker
-
     index, walker, seed = job
     frames = list(walk_frames(walker, seed))
     # Each walk-in at its own hour: one member's alert cooldown never reaches another walk-in.
@@ -568,8 +559,6 @@ def anchor_galleries(
 
 
 def _start_anchor(anchor: dict[str, Any]) -> None:
-    from consentcam.vision.faces import limit_blas_threads
-
     limit_blas_threads()
     _STATE["anchor"] = anchor
 

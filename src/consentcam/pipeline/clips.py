@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from consentcam.errors import InputError
+from consentcam.vision.faces import image_faces, main_face
 from consentcam.vision.records import Box, ImageArray
 
 # Head-and-shoulders crop around a face box of height h: from 0.55 h above the box's top, 2.6 h
@@ -256,8 +257,6 @@ class _Sprite:
 
 
 def _sprite(photo: ImageArray) -> _Sprite:
-    from consentcam.vision.faces import image_faces, main_face
-
     face = main_face(image_faces(photo, embed=False), photo.shape)
     if face is None:
         raise InputError("no face found in an actor's photo")

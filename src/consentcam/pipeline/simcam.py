@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
+
 from consentcam.errors import InputError
-from consentcam.pipeline.clips import ClipTruth
+from consentcam.pipeline.clips import ClipTruth, sample_actors, write_clip
+from consentcam.samples import PASSER_BY_PHOTO, WALKER_PHOTO, sample_photo
+from consentcam.vision.decode import load_image
 
 BOUNDARY = "consentcamframe"
 STREAM_PATH = "/stream.mjpg"
@@ -162,8 +166,6 @@ def _handler_class(camera: SimulatedCamera) -> type[BaseHTTPRequestHandler]:
 def clip_jpegs(path: Path, quality: int = 85) -> list[bytes]:
     """Every frame of the video at ``path`` as JPEG bytes, encoded once so that serving costs
     no encoding."""
-    import cv2
-
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     jpegs: list[bytes] = []
     try:
@@ -202,13 +204,9 @@ def door_clip(
     beside it): Barack Obama walks toward the camera in ``obama2.jpg`` (enrol him from
     ``obama.jpg`` to make him a member), then a passer-by in ``biden.jpg``, then the doorway
     stays empty for ``empty_s``; looped, the member comes back every ``frames / fps`` seconds."""
-    from consentcam.demo import sample_photo
-    from consentcam.pipeline.clips import sample_actors, write_clip
-    from consentcam.vision.decode import load_image
-
     actors = sample_actors(
-        [("Barack Obama", load_image(sample_photo("obama2.jpg")))],
-        [load_image(sample_photo("biden.jpg"))],
+        [("Barack Obama", load_image(sample_photo(WALKER_PHOTO)))],
+        [load_image(sample_photo(PASSER_BY_PHOTO))],
     )
     frames = max(a.end for a in actors) + round(empty_s * fps)
     return write_clip(path, actors, size=size, fps=fps, frames=frames, seed=seed)

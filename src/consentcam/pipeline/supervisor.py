@@ -25,9 +25,12 @@ from sqlalchemy import select
 from consentcam.config import Settings
 from consentcam.consent.ledger import camera_source_policy, open_ledger, site_by_name
 from consentcam.errors import ConsentcamError, PolicyError
+from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.metrics import WorkerMetrics
-from consentcam.pipeline.worker import WorkerStats
+from consentcam.pipeline.sources import open_source
+from consentcam.pipeline.worker import CameraWorker, WorkerStats, run_camera
 from consentcam.store.models import Camera
+from consentcam.vision.faces import limit_blas_threads
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,6 @@ def site_cameras(settings: Settings, site_name: str | None) -> list[tuple[str, s
 def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, stop: Any) -> None:
     """Body of one camera's process: run the camera until ``stop`` is set or the source ends;
     exit with EXIT_REFUSED or EXIT_FAILED so the supervisor knows whether to restart."""
-    from consentcam.pipeline.sources import open_source
-    from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
-    from consentcam.vision.faces import limit_blas_threads
-
     # A terminal's Ctrl-C or hang-up and systemd's SIGTERM reach every process of the group,
     # this one too, not only the supervisor: each ends the frame loop like the supervisor's
     # stop, so the footfall held in memory and the spooled alerts are written (by default

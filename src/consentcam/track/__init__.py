@@ -1,11 +1,6 @@
 """Tracking faces across frames, and anonymous footfall counted from the tracks."""
 
-from consentcam.track.footfall import (
-    FootfallCounter,
-    FootfallCounts,
-    add_footfall,
-    footfall_report,
-)
+from consentcam.track.footfall import FootfallCounter, FootfallCounts
 from consentcam.track.tracker import TrackedBox, Tracker, TrackUpdate, make_tracker
 
 __all__ = [
@@ -14,7 +9,5 @@ __all__ = [
     "TrackUpdate",
     "TrackedBox",
     "Tracker",
-    "add_footfall",
-    "footfall_report",
     "make_tracker",
 ]

@@ -15,26 +15,22 @@ its entries and exits alternate.
 When a track ends, its dwell (first to last observation, rounded to whole seconds) and one visit
 are added to the hour it ended in. Only these counts leave the counter: track ids, boxes and times
 stay in memory and are forgotten when the track ends, and nothing per person is ever stored.
+
+Counting only: the counts reach the store through ``consentcam.pipeline.footfall``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import Literal
 
 from consentcam.errors import ConfigError, InputError
-from consentcam.store.db import dialect_insert
-from consentcam.store.models import FootfallBucket
 from consentcam.vision.records import Box
 
 BAND = 0.02  # hysteresis half-width, as a fraction of the frame's shorter side
-COUNTS = ("entries", "exits", "dwell_seconds", "visits")
+COUNTS = ("entries", "exits", "dwell_seconds", "visits")  # FootfallCounts' fields, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +145,11 @@ class FootfallCounter:
 
 def hour_start(at: dt.datetime) -> dt.datetime:
     """The start of the UTC hour ``at`` falls in; ``at`` must be timezone-aware."""
-    return _utc(at).replace(minute=0, second=0, microsecond=0)
+    return as_utc(at).replace(minute=0, second=0, microsecond=0)
 
 
-def _utc(at: dt.datetime) -> dt.datetime:
+def as_utc(at: dt.datetime) -> dt.datetime:
+    """``at`` in UTC; a naive or out-of-range time is an InputError."""
     # A naive time would be read as the host's local time: refuse it rather than guess.
     if at.tzinfo is None:
         raise InputError("footfall needs timezone-aware times (UTC)")
@@ -161,68 +158,3 @@ def _utc(at: dt.datetime) -> dt.datetime:
     except OverflowError:
         # Within a day of Python's first or last date, UTC lies outside the calendar.
         raise InputError(f"footfall time {at.isoformat()} is out of range") from None
-
-
-def add_footfall(
-    session: Session, camera_id: str, buckets: Mapping[dt.datetime, FootfallCounts]
-) -> None:
-    """Add counts to a camera's stored hourly rows, creating the rows that are missing.
-
-    One INSERT .. ON CONFLICT (camera_id, hour) DO UPDATE adds to the row in the database, so two
-    workers adding to the same hour both count, on SQLite and PostgreSQL alike. Rows are written
-    in hour order, so concurrent writers lock them in the same order and cannot deadlock."""
-    merged: dict[dt.datetime, FootfallCounts] = {}
-    for at, counts in buckets.items():
-        hour = hour_start(at)
-        merged[hour] = merged.get(hour, FootfallCounts()) + counts
-    if not merged:
-        return
-    rows = [
-        {"camera_id": camera_id, "hour": hour, **_as_dict(merged[hour])} for hour in sorted(merged)
-    ]
-    insert = dialect_insert(session)
-    statement = insert(FootfallBucket).values(rows)
-    table = FootfallBucket.__table__.c
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.camera_id, table.hour],
-            set_={name: table[name] + statement.excluded[name] for name in COUNTS},
-        )
-    )
-
-
-def _as_dict(counts: FootfallCounts) -> dict[str, int]:
-    return {name: getattr(counts, name) for name in COUNTS}
-
-
-def footfall_report(
-    session: Session, camera_ids: Sequence[str], since: dt.datetime, until: dt.datetime
-) -> list[dict[str, Any]]:
-    """One row per camera and hourly bucket overlapping ``[since, until)``, ordered by hour then
-    camera, with the mean dwell of the visits that ended in that hour (None when there were
-    none)."""
-    start, end = hour_start(since), _utc(until)
-    if not camera_ids:
-        return []
-    buckets = session.execute(
-        select(FootfallBucket)
-        .where(
-            FootfallBucket.camera_id.in_(camera_ids),
-            FootfallBucket.hour >= start,
-            FootfallBucket.hour < end,
-        )
-        .order_by(FootfallBucket.hour, FootfallBucket.camera_id)
-    ).scalars()
-    return [_report_row(bucket) for bucket in buckets]
-
-
-def _report_row(bucket: FootfallBucket) -> dict[str, Any]:
-    return {
-        "camera_id": bucket.camera_id,
-        "hour": bucket.hour.isoformat(),
-        "entries": bucket.entries,
-        "exits": bucket.exits,
-        "visits": bucket.visits,
-        "dwell_seconds": bucket.dwell_seconds,
-        "mean_dwell_s": round(bucket.dwell_seconds / bucket.visits, 1) if bucket.visits else None,
-    }

@@ -10,7 +10,7 @@ from consentcam.api.queries import scoped_camera, scoped_site
 from consentcam.api.schemas import ERROR_RESPONSES, ClaimIn
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.pipeline.claims import claim_document, open_claim
+from consentcam.events.claims import claim_document, open_claim
 from consentcam.store.db import Store
 
 router = APIRouter()

@@ -13,7 +13,7 @@ from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.consent.pictures import event_snapshot
 from consentcam.errors import NotFound, shown
-from consentcam.pipeline.staff import confirm_event
+from consentcam.events.staff import confirm_event
 from consentcam.store.db import Store
 from consentcam.store.models import Event
 

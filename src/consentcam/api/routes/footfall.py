@@ -20,8 +20,8 @@ from consentcam.api.schemas import (
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
 from consentcam.errors import InputError
+from consentcam.pipeline.footfall import footfall_report
 from consentcam.store.models import Camera, utcnow
-from consentcam.track.footfall import footfall_report
 
 router = APIRouter(tags=["footfall"], responses=ERROR_RESPONSES)
 DEFAULT_PERIOD = dt.timedelta(days=1)

@@ -21,6 +21,7 @@ from consentcam.consent.ledger import (
     member_by_id,
 )
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError, shown
+from consentcam.events.accuracy import refresh_prompt
 from consentcam.store.models import Claim, Site, utcnow
 
 OPEN, VERIFIED, EXPIRED = "open", "verified", "expired"
@@ -84,8 +85,6 @@ def claim_document(ledger: Ledger, claim: Claim) -> dict[str, Any]:
     """What the kiosk that opened a claim is told: the claim, and ``refresh_photos``, the
     re-enrolment prompt in words when the member's recent confirmed visits matched close to the
     threshold (``events.accuracy.refresh_prompt``), so the kiosk can offer new photos; else null."""
-    from consentcam.events.accuracy import refresh_prompt
-
     with ledger.store.transaction() as s:
         prompt = refresh_prompt(s, member_by_id(s, claim.member_id, ledger.tenant_id(s)))
     return {

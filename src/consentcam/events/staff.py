@@ -12,6 +12,7 @@ from consentcam.consent.ledger import Ledger
 from consentcam.consent.pictures import drop_snapshot
 from consentcam.consent.visits import release_held_view
 from consentcam.errors import InputError, NotFound
+from consentcam.events.outbox import record_event
 from consentcam.store.models import Event, utcnow
 
 PENDING, CONFIRMED, DISMISSED = "pending", "confirmed", "dismissed"
@@ -21,8 +22,6 @@ def confirm_event(
     ledger: Ledger, event_id: str, *, confirm: bool = True, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Confirm (or dismiss) a pending door event; returns the updated event document."""
-    from consentcam.events.outbox import record_event
-
     now = now or utcnow()
     status = CONFIRMED if confirm else DISMISSED
     with ledger.store.transaction() as s:
