@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from consentcam.store.models import Member
-from tests.api.conftest import World
-from tests.events.support import Place, record
+from tests.support.events import Place, record
+from tests.support.seed import World
 
 
 def test_the_event_history_shows_the_rectified_card(world: World) -> None:

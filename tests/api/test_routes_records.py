@@ -11,7 +11,7 @@ from consentcam.consent.ledger import camera_by_ref
 from consentcam.events.outbox import record_event
 from consentcam.store.models import AuditEntry, utcnow
 from consentcam.track.footfall import FootfallCounts, add_footfall
-from tests.api.conftest import World
+from tests.support.seed import World
 
 CSV_HEADER = "member_id,time,items,amount,currency\n"
 

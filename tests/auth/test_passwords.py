@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 from consentcam.auth import passwords
 from consentcam.auth.passwords import hash_password, rehashed, verify_password
 from consentcam.errors import InputError
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 
 def test_hashes_are_argon2id_with_the_library_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks.conftest import load_benchmark
-from tests.conftest import PG_URL_VAR, REPO
+from tests.benchmarks.support import load_benchmark
+from tests.support.paths import REPO
+from tests.support.stores import PG_URL_VAR
 
 BENCH = REPO / "benchmarks" / "bench_scale.py"
 MEMBERS, SITES, LIBRARY, WITHDRAWALS = 400, 2, 40, 3

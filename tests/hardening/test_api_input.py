@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +19,6 @@ from consentcam.api.app import create_app
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.consent.ledger import add_member, open_ledger, record_consent
-from tests.api.conftest import backend_settings
-from tests.conftest import BACKENDS
-from tests.hardening.conftest import Ctx, _populate
 from tests.hardening.corpus import (
     DIRECTION_OVERRIDE,
     HOSTILE,
@@ -38,10 +34,9 @@ from tests.hardening.corpus import (
     rows_where,
     snapshot,
 )
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.hardening.support import Ctx, populate
+from tests.support.clients import TestClient
+from tests.support.stores import BACKENDS, backend_settings
 
 API = "/api/v1"
 MB = 1024 * 1024
@@ -92,7 +87,7 @@ def server(
     folder = tmp_path_factory.mktemp("api")
     with backend_settings(request.param, folder / "store") as settings:
         ledger = open_ledger(settings, "test:setup", create=True)
-        ctx = _populate(ledger, settings, folder, "entrance.mp4")
+        ctx = populate(ledger, settings, folder, "entrance.mp4")
         app = create_app(settings)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Server(client, app, ctx)

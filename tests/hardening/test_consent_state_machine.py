@@ -35,7 +35,7 @@ from consentcam.consent.profiles import profile
 from consentcam.consent.retention import purge
 from consentcam.errors import ConsentError
 from consentcam.store.models import Consent, Member, Template
-from tests.api.conftest import fake_face
+from tests.support.faces import fake_face
 
 MEMBERS = 3
 JURISDICTION = "eu"

@@ -29,7 +29,6 @@ from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.sources import open_source
 from consentcam.vision.decode import load_image
 from consentcam.vision.faces import enrolment_face, file_faces
-from tests.hardening.conftest import Ctx
 from tests.hardening.corpus import (
     HOSTILE,
     ILLEGAL,
@@ -46,7 +45,7 @@ from tests.hardening.corpus import (
     rows_where,
     table_names,
 )
-from tests.hardening.support import Expect, attempt, problems
+from tests.hardening.support import Ctx, Expect, attempt, problems
 
 # --- hostile strings in every text field ------------------------------------------------------
 

@@ -18,9 +18,7 @@ from consentcam.consent.ledger import (
     open_ledger,
     record_consent,
 )
-
-# Small frames keep the tests fast; at this size faces need detection at full scale.
-TEST_PIPELINE = {"detect_scale": 1.0}
+from tests.pipeline.support import TEST_PIPELINE
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import json
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,12 +40,9 @@ from consentcam.pipeline.sources import FileSource, Frame, SourceStats
 from consentcam.pipeline.worker import CameraWorker, camera_context, run_camera
 from consentcam.store.db import CONNECT_TIMEOUT_S, Store, open_store, store_unavailable
 from consentcam.store.models import AuditEntry, Event, FootfallBucket, OutboxEntry
-from tests.pipeline.conftest import TEST_PIPELINE
 from tests.pipeline.db_proxy import DbProxy, db_proxy, proxied_url
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.pipeline.support import TEST_PIPELINE
+from tests.support.clients import TestClient
 
 T = TypeVar("T")
 

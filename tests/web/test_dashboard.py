@@ -17,7 +17,8 @@ from consentcam.consent.ledger import add_member, record_consent
 from consentcam.events.outbox import record_event
 from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
 from consentcam.track.footfall import FootfallCounts, add_footfall
-from tests.web.conftest import PASSWORD, SITE, Browser, Server, expect, expected_errors, login
+from tests.support.auth import PASSWORD
+from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
 
 
 def test_login_shows_the_role_s_sections_and_logs_out(
