@@ -16,6 +16,23 @@ from tests.support.paths import PUBLIC_DOMAIN
 from tests.support.stores import BACKENDS, backend_settings
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they need, once here rather than on each function: ``postgres`` for
+    every parametrisation on the PostgreSQL store (a fixture or argument given "postgresql"),
+    ``browser`` for tests driving Chromium, ``fuzz`` for Hypothesis-driven tests (modules that
+    fuzz otherwise, schemathesis or a state machine, carry the mark themselves)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        # Compared one by one as strings: some parameters are arrays, which `in` cannot compare.
+        if any(isinstance(value, str) and value == "postgresql" for value in params):
+            item.add_marker(pytest.mark.postgres)
+        if "playwright_driver" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
+
+
 @pytest.fixture(scope="session")
 def photos() -> Path:
     assert PUBLIC_DOMAIN.is_dir(), f"expected the shared data at {PUBLIC_DOMAIN}"

@@ -51,6 +51,8 @@ from tests.api.fuzz_support import (
 )
 from tests.support.clients import TestClient
 
+pytestmark = pytest.mark.fuzz  # schemathesis: generated requests to every operation
+
 STREAM = "/api/v1/events/stream"
 # Per operation and phase (coverage adds its own boundary cases); about a minute in all.
 MAX_EXAMPLES = 25

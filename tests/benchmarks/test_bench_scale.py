@@ -34,6 +34,7 @@ def server() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_every_phase_runs_and_agrees_with_itself(server: str) -> None:
     done = subprocess.run(
         [

@@ -37,6 +37,8 @@ from consentcam.errors import ConsentError
 from consentcam.store.models import Consent, Member, Template
 from tests.support.faces import fake_face
 
+pytestmark = pytest.mark.fuzz  # a Hypothesis state machine, run inside a plain test
+
 MEMBERS = 3
 JURISDICTION = "eu"
 INACTIVITY = dt.timedelta(days=profile(JURISDICTION).template_inactivity_days or 0)
