@@ -35,6 +35,7 @@ def server() -> str:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # the benchmark itself may take its subprocess timeout, 600 s
 def test_every_phase_runs_and_agrees_with_itself(server: str) -> None:
     done = subprocess.run(
         [
