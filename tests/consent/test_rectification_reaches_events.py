@@ -39,7 +39,7 @@ def _alert(ledger: Ledger, where: Any, name: str, profile: dict[str, Any]) -> No
     )
 
 
-def _documents(ledger: Ledger) -> dict[str, dict[str, Any]]:
+def _documents(ledger: Ledger) -> dict[str | None, dict[str, Any]]:
     with ledger.store.transaction() as s:
         rows = s.execute(
             select(OutboxEntry.seq, Event).join(Event, Event.id == OutboxEntry.event_id)

@@ -250,7 +250,9 @@ def test_a_tenants_purge_touches_only_its_own_rows(
     assert report["templates_deleted"] == {**NOTHING, "expired_consent": 1}
     assert _count(ledger, Template) == 0
     with ledger.store.transaction() as s:
-        tenant_of = {t.id: t.name for t in s.execute(select(Tenant)).scalars()}
+        tenant_of: dict[str | None, str] = {
+            t.id: t.name for t in s.execute(select(Tenant)).scalars()
+        }
     per_tenant = {
         tenant_of[e.tenant_id]: e.details["templates_deleted"]["expired_consent"]
         for e in _purges(ledger)[1:]

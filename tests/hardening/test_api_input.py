@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -186,7 +186,7 @@ def test_oversized_and_deeply_nested_json(api: Api) -> None:
     nested = "[" * NESTING + "]" * NESTING
     nested_object = '{"a":' * NESTING + "1" + "}" * NESTING
     huge_array = "[" + ",".join(["1"] * (5 * MB)) + "]"
-    bodies = {
+    bodies: dict[str, Callable[[str], str]] = {
         "10 MB string": lambda t: put(t, huge_string),
         "10 MB array": lambda t: huge_array,
         "10k-deep array as the value": lambda t: put(t, nested),
@@ -211,7 +211,7 @@ def test_invalid_utf8_and_wrong_content_types(api: Api) -> None:
     calls: list[Call] = []
     for path, template in json_routes(api).items():
         good = put(template, '"Ada"').encode()
-        for what, kwargs in {
+        kinds: dict[str, dict[str, Any]] = {
             "invalid UTF-8 bytes": {
                 "content": good.replace(b"Ada", b"A\xff\xfe\xed\xa0\x80"),
                 "headers": {"content-type": "application/json"},
@@ -222,7 +222,8 @@ def test_invalid_utf8_and_wrong_content_types(api: Api) -> None:
                 "content": bytes(range(256)) * 64,
                 "headers": {"content-type": "application/octet-stream"},
             },
-        }.items():
+        }
+        for what, kwargs in kinds.items():
             calls.append(("POST", path, f"{path} {what}", kwargs))
     wrong = refusals(api, calls, audited=True)
     assert not wrong, "\n".join(wrong)

@@ -102,7 +102,7 @@ def cli(cli_store: CliStore, monkeypatch: pytest.MonkeyPatch) -> Run:
             with pytest.raises(SystemExit) as exc:
                 main(["--data-dir", str(cli_store.data_dir), *args])
         code = exc.value.code if isinstance(exc.value.code, int) else 1
-        texts = [b.buffer.getvalue().decode("utf-8", "replace") for b in (out, err)]  # type: ignore[attr-defined]
+        texts = [b.buffer.getvalue().decode("utf-8", "replace") for b in (out, err)]
         return code, texts[0], texts[1]
 
     return run

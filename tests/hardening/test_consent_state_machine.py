@@ -189,7 +189,7 @@ def test_consent_state_machine(
             if s is not None:
                 return dict(s.execute(query).all())  # type: ignore[attr-defined]
             with self.ledger.store.transaction() as session:
-                return dict(session.execute(query).all())  # type: ignore[arg-type]
+                return dict(session.execute(query).all())
 
     run_state_machine_as_test(
         ConsentMachine,

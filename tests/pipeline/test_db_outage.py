@@ -402,12 +402,11 @@ def test_a_silent_server_does_not_slow_recognition(
         cuts: dict[str, Cut] = {}
         for kind in ("refused", "silent"):
             cuts[kind] = cut_for(proxy, running, obama, SILENT_OUTAGE_S, blackhole=kind == "silent")
-            wait_for(
-                f"the alerts spooled in the {kind} cut written and the spool emptied",
-                lambda kind=kind: (
-                    not spool_file.exists() and cuts[kind].spooled <= event_ids(direct)
-                ),
-            )
+
+            def written(kind: str = kind) -> bool:
+                return not spool_file.exists() and cuts[kind].spooled <= event_ids(direct)
+
+            wait_for(f"the alerts spooled in the {kind} cut written and the spool emptied", written)
         assert not running.errors, running.errors
     refused, silent = cuts["refused"], cuts["silent"]
     print(

@@ -94,5 +94,5 @@ def test_a_template_moved_to_another_member_does_not_match_for_them(
         )
     gallery = SiteGallery(ledger, site)
     gallery.refresh()  # the moved template no longer opens: skipped (and logged), not fatal
-    assert gallery.identify(face_a.embedding).member_id is None
+    assert gallery.identify(face_a.vector).member_id is None
     assert gallery.members == 0
