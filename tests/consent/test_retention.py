@@ -14,9 +14,7 @@ from consentcam.consent.ledger import (
     DEFAULT_TENANT,
     Ledger,
     add_camera,
-    add_member,
     add_site,
-    enroll,
     record_consent,
     site_by_name,
 )
@@ -33,6 +31,7 @@ from consentcam.store.models import (
     utcnow,
 )
 from consentcam.track.footfall import FootfallCounts, add_footfall, hour_start
+from tests.support.seed import enrolled_member
 
 DAY = dt.timedelta(days=1)
 NOTHING = {"expired_consent": 0, "withdrawn_consent": 0, "inactive": 0}
@@ -46,18 +45,16 @@ def _count(ledger: Ledger, model: type, *where: Any) -> int:
 def _enrolled(
     ledger: Ledger, photos: Path, evidence: Path, site: str, expires: dt.datetime | None = None
 ) -> str:
-    member = add_member(ledger, site, f"Member of {site}")
     # A signed release satisfies every profile, BIPA's included.
-    record_consent(
+    return enrolled_member(
         ledger,
-        member.id,
-        purpose="recognition",
-        evidence=evidence,
+        site,
+        f"Member of {site}",
+        photos / "obama.jpg",
+        evidence,
         expires=expires,
         channel="written",
     )
-    enroll(ledger, member.id, [photos / "obama.jpg"])
-    return member.id
 
 
 def _purges(ledger: Ledger) -> list[AuditEntry]:

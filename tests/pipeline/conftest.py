@@ -12,13 +12,11 @@ from consentcam.config import Settings
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
-    add_member,
     add_site,
-    enroll,
     open_ledger,
-    record_consent,
 )
 from tests.pipeline.support import TEST_PIPELINE
+from tests.support.seed import enrolled_member
 
 
 @pytest.fixture
@@ -40,10 +38,7 @@ def enrol(site_ledger: Ledger, photos: Path, evidence: Path) -> Callable[[str, s
     """Add a consenting member enrolled from one photo; returns the member id."""
 
     def make(name: str, photo: str) -> str:
-        member = add_member(site_ledger, "shop", name)
-        record_consent(site_ledger, member.id, purpose="recognition", evidence=evidence)
-        enroll(site_ledger, member.id, [photos / photo])
-        return member.id
+        return enrolled_member(site_ledger, "shop", name, photos / photo, evidence)
 
     return make
 

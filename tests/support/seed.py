@@ -168,6 +168,17 @@ def member_site(world: World, member_id: str) -> str:
         return site.name
 
 
+def enrolled_member(
+    ledger: Ledger, site: str, name: str, photo: Path, evidence: Path, **consent: Any
+) -> str:
+    """A member of ``site`` with a recognition consent (``consent``: more of ``record_consent``'s
+    arguments, e.g. ``notice_version``) and a template from ``photo``; returns the member id."""
+    member = add_member(ledger, site, name)
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, **consent)
+    enroll(ledger, member.id, [photo])
+    return member.id
+
+
 HOOK = "https://hooks.example/secret-path?token=s3cret"
 
 
