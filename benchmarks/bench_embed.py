@@ -111,8 +111,8 @@ def embedding_identity(images: list[np.ndarray], anchor_boxes: list[list[Any]]) 
             Detection(Box(left, top, right, bottom), 0.0, "anchor")
             for top, right, bottom, left in locs
         ]
-        a = np.stack([f.embedding for f in detected_faces(img, dets, exact)])
-        b = np.stack([f.embedding for f in detected_faces(img, dets, fast)])
+        a = np.stack([f.vector for f in detected_faces(img, dets, exact)])
+        b = np.stack([f.vector for f in detected_faces(img, dets, fast)])
         identical &= bool(np.array_equal(a, theirs))
         max_diff = max(max_diff, float(np.abs(b - theirs).max()))
         compared += len(locs)

@@ -169,6 +169,12 @@ def operating_point(
     return threshold, right / max(len(mine), 1), delays
 
 
+def _vector(check: tracks.PhotoCheck) -> np.ndarray:
+    """An enrolment photo's embedding: the protocol keeps only accepted photos, which have one."""
+    assert check.vector is not None, f"{check.path} has no embedding"
+    return check.vector
+
+
 def galleries(
     protocol: tracks.TrackProtocol, size: int, k: int, draws: int, rng: random.Random
 ) -> Iterator[tuple[np.ndarray, list[str], set[str]]]:
@@ -179,7 +185,7 @@ def galleries(
         chosen = members[:size]
         people = chosen + list(protocol.distractors[: size - len(chosen)])
         vectors = np.stack(
-            [fused_template(np.stack([c.vector for c in e.photos[:k]])) for e in people]
+            [fused_template(np.stack([_vector(c) for c in e.photos[:k]])) for e in people]
         )
         yield vectors, [e.person for e in people], {e.person for e in chosen}
 

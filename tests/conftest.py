@@ -1,24 +1,36 @@
-"""Shared fixtures: the public-domain photos and LFW live in ../shared/data beside the project."""
+"""Shared fixtures (builders and clients are in tests/support): the public-domain photos live in
+../shared/data beside the project."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from consentcam.config import Settings, VisionSettings, load_settings
+from consentcam.config import Settings, VisionSettings
 from consentcam.consent.ledger import Ledger, open_ledger
 from consentcam.pipeline.clips import Actor, ClipTruth, write_clip
-from consentcam.store.scratch import scratch_database
 from consentcam.vision.decode import load_image
+from tests.support.paths import PUBLIC_DOMAIN
+from tests.support.stores import BACKENDS, backend_settings
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-PUBLIC_DOMAIN = SHARED_DATA / "public-domain"
-LFW_ROOT = SHARED_DATA / "lfw"
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they need, once here rather than on each function: ``postgres`` for
+    every parametrisation on the PostgreSQL store (a fixture or argument given "postgresql"),
+    ``browser`` for tests driving Chromium, ``fuzz`` for Hypothesis-driven tests (modules that
+    fuzz otherwise, schemathesis or a state machine, carry the mark themselves)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        # Compared one by one as strings: some parameters are arrays, which `in` cannot compare.
+        if any(isinstance(value, str) and value == "postgresql" for value in params):
+            item.add_marker(pytest.mark.postgres)
+        if "playwright_driver" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +47,7 @@ def settings() -> VisionSettings:
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     """Run the real CLI entry point in-process: (exit code, stdout, stderr)."""
+    # Imported on use: the CLI brings in most of the package, which many test folders never need.
     from consentcam.cli.main import main
 
     def run(*args: str) -> tuple[int, str, str]:
@@ -45,26 +58,6 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out, err
 
     return run
-
-
-BACKENDS = ["sqlite", "postgresql"]
-PG_URL_VAR = "CONSENTCAM_TEST_DATABASE_URL"
-
-
-@contextmanager
-def backend_settings(backend: str, data_dir: Path) -> Iterator[Settings]:
-    """Development settings for a fresh, empty store on ``backend``: SQLite in ``data_dir``, or
-    a scratch database on the test PostgreSQL server (which .ci/run starts)."""
-    if backend == "sqlite":
-        yield load_settings(data_dir=data_dir, dev=True)
-        return
-    server = os.environ.get(PG_URL_VAR)
-    if not server:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must start PostgreSQL and set {PG_URL_VAR} (see .ci/run)")
-        pytest.skip(f"PostgreSQL tests need {PG_URL_VAR} (bash .ci/postgres.sh prints one)")
-    with scratch_database(server, "consentcam_test") as url:
-        yield load_settings(data_dir=data_dir, dev=True, database_url=url)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -151,14 +144,3 @@ def stranger_clip(tmp_path_factory: pytest.TempPathFactory, photos: Path) -> Pat
         frames=45,
     )
     return path
-
-
-def _walker(
-    name: str,
-    photo: Path,
-    frames: tuple[int, int],
-    x: tuple[float, float],
-    height: tuple[float, float],
-) -> Actor:
-    """A person crossing the frame at mid-height from x[0] to x[1] (fractions of the width)."""
-    return Actor(name, load_image(photo), *frames, ((x[0], 0.5), (x[1], 0.5)), height)

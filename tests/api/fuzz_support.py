@@ -33,7 +33,7 @@ from consentcam.events.outbox import record_event
 from consentcam.events.staff import PENDING
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import utcnow
-from tests.auth.support import PASSWORD, use_fast_hashing
+from tests.support.auth import PASSWORD, use_fast_hashing
 
 SITE = "north"
 DOOR_CAMERA = "door"

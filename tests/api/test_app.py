@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,13 +20,9 @@ from consentcam.errors import (
     PolicyError,
     SourceError,
 )
-from tests.auth.support import bearer, use_fast_hashing, user_with_token
-from tests.events.support import place, record
-
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import use_fast_hashing
+from tests.support.clients import TestClient, token_client
+from tests.support.events import place, record
 
 STREAM = "/api/v1/events/stream"
 
@@ -38,9 +33,8 @@ def client(
 ) -> Iterator[TestClient]:
     """A client authenticated as an owner of the default tenant (an API token)."""
     use_fast_hashing(monkeypatch)
-    token = user_with_token(ledger, "olivia", "owner")
-    app = create_app(store_settings, poll_interval_s=0.01, stream_max_idle_s=0)
-    with TestClient(app, headers=bearer(token)) as test_client:
+    options = {"poll_interval_s": 0.01, "stream_max_idle_s": 0}
+    with token_client(ledger, store_settings, "olivia", "owner", **options) as test_client:
         yield test_client
 
 

@@ -4,7 +4,7 @@ the latest (another tenant's) action was. A tenant now sees its own entries only
 
 from __future__ import annotations
 
-from tests.api.conftest import World
+from tests.support.seed import World
 
 
 def test_anchor_and_verification_do_not_move_with_another_tenants_actions(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from consentcam.api.routes.purchases import MAX_CSV_BYTES
 from consentcam.api.schemas import ConsentIn
 from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import Ledger, add_site, open_ledger
-from tests.auth.support import use_fast_hashing, user_with_token
+from tests.support.auth import use_fast_hashing, user_with_token
+from tests.support.clients import serving
 
 API = "/api/v1"
 MIB = 1024 * 1024
@@ -81,8 +81,6 @@ class Reply:
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     """The API under uvicorn on a free loopback port, a 1 s body timeout, a small photo byte
     limit, site north and an admin, a staff and a kiosk token."""
-    import uvicorn
-
     use_fast_hashing(monkeypatch)
     settings = load_settings(
         data_dir=tmp_path / "store",
@@ -94,23 +92,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     add_site(ledger, "north", "eu")
     tokens = {role: user_with_token(ledger, role, role) for role in ("admin", "staff", "kiosk")}
     counter = BodyCounter(create_app(settings))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(counter, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Served(sock.getsockname()[1], settings, ledger, counter, tokens)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(counter) as port:
+        yield Served(port, settings, ledger, counter, tokens)
 
 
 def stream(

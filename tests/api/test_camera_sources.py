@@ -16,7 +16,7 @@ from consentcam.config import SourceSettings
 from consentcam.consent.ledger import DEV_KEY_FILE
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
 from consentcam.store.models import Camera
-from tests.api.conftest import World
+from tests.support.seed import World
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from consentcam.consent.ledger import add_camera
 from consentcam.store.models import Camera
-from tests.api.conftest import World
+from tests.support.seed import World
 
 # (method, path, keyword arguments) naming acme's site north.
 SITE_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from consentcam.consent.ledger import MAX_PROFILE_FIELDS, MAX_PROFILE_VALUE_CHARS
-from tests.api.conftest import World
+from tests.support.seed import World
 
 # Under any request body limit (item 1), over the profile bounds.
 LONG_VALUE = {"note": "x" * (MAX_PROFILE_VALUE_CHARS + 1)}

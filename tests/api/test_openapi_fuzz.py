@@ -30,7 +30,6 @@ throwaway store, and each case is sent to the test's own app.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,9 @@ from tests.api.fuzz_support import (
     points_at_store,
     use_store_values,
 )
+from tests.support.clients import TestClient
 
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+pytestmark = pytest.mark.fuzz  # schemathesis: generated requests to every operation
 
 STREAM = "/api/v1/events/stream"
 # Per operation and phase (coverage adds its own boundary cases); about a minute in all.

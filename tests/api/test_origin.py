@@ -5,7 +5,6 @@ safe methods are not affected. SQLite only: the check never touches the store.""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,11 +18,8 @@ from consentcam.config import load_settings
 from consentcam.consent.ledger import add_site, open_ledger
 from consentcam.errors import ConfigError
 from consentcam.store.models import Member
-from tests.auth.support import PASSWORD, bearer, use_fast_hashing, user_with_token
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import PASSWORD, bearer, use_fast_hashing, user_with_token
+from tests.support.clients import TestClient
 
 API = "/api/v1"
 OWN = "http://testserver"  # TestClient's base URL: the origin the server sees itself at

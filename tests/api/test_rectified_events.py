@@ -4,11 +4,13 @@ corrected name and profile, never the old ones (the review found the old name in
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from consentcam.store.models import Member
-from tests.api.conftest import World
-from tests.events.support import Place, record
+from tests.support.events import Place, record
+from tests.support.seed import World
 
 
 def test_the_event_history_shows_the_rectified_card(world: World) -> None:
@@ -17,7 +19,7 @@ def test_the_event_history_shows_the_rectified_card(world: World) -> None:
     ledger = world.ledgers["acme"]
     with ledger.store.transaction() as s:
         member = s.execute(select(Member).where(Member.id == member_id)).scalar_one()
-        card = {"id": member.id, "name": member.name, "profile": member.profile}
+        card: dict[str, Any] = {"id": member.id, "name": member.name, "profile": member.profile}
         where = Place(member.tenant_id, member.site_id, "north", member.id)
     record(ledger, where, camera="door", member=card, distance=0.4)
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 from consentcam.consent.ledger import camera_by_ref
 from consentcam.store.models import utcnow
-from tests.api.conftest import World
-from tests.events.support import door_alert
+from tests.support.events import door_alert
+from tests.support.seed import World
 
 CONFIRMED = [0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.24, 0.26, 0.27, 0.28]
 

@@ -23,7 +23,8 @@ from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Camera
-from tests.api.conftest import API, Server, World, fake_face, new_world
+from tests.support.faces import fake_face
+from tests.support.seed import API, Server, World, new_world
 
 Route = tuple[str, str]  # (method, path template under /api/v1)
 Request = tuple[str, dict[str, Any]]  # (path, keyword arguments of the client call)

@@ -17,8 +17,8 @@ from consentcam.consent.ledger import add_camera
 from consentcam.events.accuracy import REFRESH_VISITS
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Consent, Template, utcnow
-from tests.api.conftest import World
-from tests.events.support import door_alert
+from tests.support.events import door_alert
+from tests.support.seed import World
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from consentcam.events.outbox import record_event
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, utcnow
 from consentcam.track.footfall import FootfallCounts
-from tests.api.conftest import World
+from tests.support.seed import World
 
 CSV_HEADER = "member_id,time,items,amount,currency\n"
 

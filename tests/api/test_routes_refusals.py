@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.api.conftest import World
+from tests.support.seed import World
 
 CSV_HEADER = "member_id,time,items,amount,currency\n"
 

@@ -6,7 +6,7 @@ import hashlib
 
 from consentcam.consent.ledger import notice_text
 from consentcam.consent.profiles import PROFILES
-from tests.api.conftest import World
+from tests.support.seed import World
 
 
 def test_tenant_and_site_lists_follow_the_callers_scope(world: World) -> None:

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,13 +28,9 @@ from consentcam.auth.users import add_user, disable_user
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger, add_camera, record_consent
 from consentcam.store.models import ApiToken, AuditEntry, Event
-from tests.auth.support import PASSWORD, FakeClock, bearer, use_fast_hashing, user_with_token
-from tests.events.support import place, record
-
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import PASSWORD, FakeClock, bearer, use_fast_hashing, user_with_token
+from tests.support.clients import TestClient
+from tests.support.events import place, record
 
 API = "/api/v1"
 STREAM = f"{API}/events/stream"

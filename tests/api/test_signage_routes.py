@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,8 @@ from consentcam.api.security import current_principal
 from consentcam.auth.roles import ROLES, Principal
 from consentcam.config import Settings
 from consentcam.consent.ledger import DEFAULT_TENANT, Ledger, add_site, tenant_row
-from tests.signage.conftest import build_chain
-
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.clients import TestClient
+from tests.support.seed import build_chain
 
 API = "/api/v1"
 

@@ -90,7 +90,7 @@ def test_tampering_is_detected_at_the_first_bad_entry(
         assert result.ok and result.entries == 4
         return
     assert not result.ok and result.first_bad_seq == bad
-    assert result.reason is not None and reason in result.reason
+    assert reason is not None and result.reason is not None and reason in result.reason
 
 
 def test_details_must_be_plain_values(store: Store) -> None:

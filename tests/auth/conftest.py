@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.support import use_fast_hashing
+from tests.support.auth import use_fast_hashing
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from argon2 import PasswordHasher
 
 from consentcam.auth import passwords
 from consentcam.auth.passwords import hash_password, rehashed, verify_password
 from consentcam.errors import InputError
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 
 def test_hashes_are_argon2id_with_the_library_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +42,7 @@ def test_unknown_users_cost_a_real_verification(monkeypatch: pytest.MonkeyPatch)
     real = passwords.HASHER
 
     class Counting(PasswordHasher):
-        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
             calls.append(str(hash))
             return real.verify(hash, password)
 

@@ -4,7 +4,7 @@ import pytest
 
 from consentcam.auth import ratelimit
 from consentcam.auth.ratelimit import RateLimits, TokenBuckets
-from tests.auth.support import FakeClock
+from tests.support.auth import FakeClock
 
 
 def test_a_bucket_allows_a_burst_then_refills_at_the_rate() -> None:

@@ -4,7 +4,6 @@ their own, so they never spend a kiosk's budget. SQLite only: the buckets live i
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,8 @@ from consentcam.auth.ratelimit import bucket_key
 from consentcam.auth.roles import Principal
 from consentcam.config import load_settings
 from consentcam.consent.ledger import Ledger, add_site, open_ledger
-from tests.auth.support import FakeClock, bearer, user_with_token
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import FakeClock, bearer, user_with_token
+from tests.support.clients import TestClient
 
 API = "/api/v1"
 PHOTO = ("photos", ("a.jpg", b"not really a photo", "image/jpeg"))

@@ -11,7 +11,7 @@ from consentcam.auth.sessions import SESSION_TTL, digest, login, logout, session
 from consentcam.auth.users import add_user
 from consentcam.consent.ledger import Ledger, add_site
 from consentcam.store.models import AuditEntry, Tenant, User, WebSession, utcnow
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 
 def _audit(ledger: Ledger) -> list[AuditEntry]:

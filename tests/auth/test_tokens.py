@@ -13,7 +13,7 @@ from consentcam.auth.users import add_user, disable_user
 from consentcam.consent.ledger import Ledger, add_site
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.store.models import ApiToken, AuditEntry, User, utcnow
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 
 def _principal(ledger: Ledger, token: str, now: dt.datetime | None = None) -> Principal | None:

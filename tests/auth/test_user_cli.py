@@ -9,7 +9,7 @@ import pytest
 from consentcam.auth.tokens import token_principal
 from consentcam.config import load_settings
 from consentcam.store.db import open_store
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 Run = Callable[..., tuple[int, str, str]]
 

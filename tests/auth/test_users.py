@@ -11,7 +11,7 @@ from consentcam.auth.users import add_user, disable_user, list_users
 from consentcam.consent.ledger import Ledger, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import AuditEntry, User
-from tests.auth.support import PASSWORD
+from tests.support.auth import PASSWORD
 
 
 def _audit(ledger: Ledger, action: str) -> list[AuditEntry]:

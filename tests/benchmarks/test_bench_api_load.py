@@ -15,8 +15,9 @@ from types import ModuleType
 
 import pytest
 
-from tests.benchmarks.conftest import load_benchmark
-from tests.conftest import BACKENDS, PG_URL_VAR, REPO
+from tests.benchmarks.support import load_benchmark
+from tests.support.paths import REPO
+from tests.support.stores import BACKENDS, PG_URL_VAR
 
 BENCH = REPO / "benchmarks" / "bench_api_load.py"
 LISTENERS = 4

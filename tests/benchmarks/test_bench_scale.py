@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.benchmarks.conftest import load_benchmark
-from tests.conftest import PG_URL_VAR, REPO
+from tests.benchmarks.support import load_benchmark
+from tests.support.paths import REPO
+from tests.support.stores import PG_URL_VAR
 
 BENCH = REPO / "benchmarks" / "bench_scale.py"
 MEMBERS, SITES, LIBRARY, WITHDRAWALS = 400, 2, 40, 3
@@ -33,6 +34,8 @@ def server() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(900)  # the benchmark itself may take its subprocess timeout, 600 s
 def test_every_phase_runs_and_agrees_with_itself(server: str) -> None:
     done = subprocess.run(
         [

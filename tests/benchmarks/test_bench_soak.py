@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from tests.benchmarks.conftest import load_benchmark
-from tests.conftest import REPO
+from tests.benchmarks.support import load_benchmark
+from tests.support.paths import REPO
 
 BENCH = REPO / "benchmarks" / "bench_soak.py"
 CAMERAS = 3

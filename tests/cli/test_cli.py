@@ -3,21 +3,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+Run = Callable[..., tuple[int, str, str]]
 
 VERBS = [["detect"], ["compare"], ["eval", "lfw"], ["eval", "lfw-openset"], ["demo"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)
-def test_every_verb_has_help_with_an_example(run_cli, verb: list[str]) -> None:  # type: ignore[no-untyped-def]
+def test_every_verb_has_help_with_an_example(run_cli: Run, verb: list[str]) -> None:
     code, out, _ = run_cli(*verb, "--help")
     assert code == 0
     assert "Example" in out
 
 
-def test_detect_json(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
+def test_detect_json(run_cli: Run, photos: Path) -> None:
     code, out, err = run_cli(
         "detect", str(photos / "obama.jpg"), str(photos / "two_people.jpg"), "--json"
     )
@@ -31,7 +34,7 @@ def test_detect_json(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-
     assert "embedding" not in face
 
 
-def test_detect_text_output(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
+def test_detect_text_output(run_cli: Run, photos: Path) -> None:
     code, out, _ = run_cli("detect", str(photos / "obama.jpg"))
     assert code == 0
     assert "1 face(s)" in out and "left=349" in out
@@ -46,8 +49,8 @@ def test_detect_text_output(run_cli, photos: Path) -> None:  # type: ignore[no-u
     ],
 )
 def test_bad_input_exits_2_with_one_line(
-    run_cli, tmp_path: Path, content: bytes, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: Run, tmp_path: Path, content: bytes, message: str
+) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
     code, out, err = run_cli("detect", str(bad))
@@ -57,8 +60,8 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_detect_reports_good_images_even_when_one_is_bad(
-    run_cli, photos: Path, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: Run, photos: Path, tmp_path: Path
+) -> None:
     missing = tmp_path / "missing.jpg"
     code, out, err = run_cli("detect", str(photos / "obama.jpg"), str(missing), "--json")
     assert code == 2 and "no such file" in err
@@ -66,7 +69,7 @@ def test_detect_reports_good_images_even_when_one_is_bad(
     assert len(images[0]["faces"]) == 1 and "error" in images[1]
 
 
-def test_compare_same_and_different(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_same_and_different(run_cli: Run, photos: Path) -> None:
     code, out, err = run_cli(
         "compare", str(photos / "obama.jpg"), str(photos / "obama2.jpg"), "--json"
     )
@@ -77,7 +80,7 @@ def test_compare_same_and_different(run_cli, photos: Path) -> None:  # type: ign
     assert code == 0 and "different people" in out
 
 
-def test_compare_threshold_options(run_cli, photos: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_threshold_options(run_cli: Run, photos: Path) -> None:
     a, b = str(photos / "obama.jpg"), str(photos / "obama2.jpg")
     code, out, _ = run_cli("compare", a, b, "--threshold", "0.01", "--json")
     assert code == 0 and json.loads(out)["same_person"] is False
@@ -87,7 +90,7 @@ def test_compare_threshold_options(run_cli, photos: Path) -> None:  # type: igno
     assert code == 2 and "not both" in err
 
 
-def test_compare_without_a_face_exits_2(run_cli, photos: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compare_without_a_face_exits_2(run_cli: Run, photos: Path, tmp_path: Path) -> None:
     from PIL import Image
 
     blank = tmp_path / "blank.png"
@@ -96,7 +99,7 @@ def test_compare_without_a_face_exits_2(run_cli, photos: Path, tmp_path: Path) -
     assert code == 2 and out == "" and "no face found" in err
 
 
-def test_usage_errors_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_exit_2(run_cli: Run) -> None:
     code, _, err = run_cli("detect")
     assert code == 2 and "Missing argument" in err
     code, _, err = run_cli("no-such-verb")
@@ -104,14 +107,14 @@ def test_usage_errors_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_invalid_environment_setting_exits_2(
-    run_cli, photos: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: Run, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONSENTCAM_VISION__DETECT__UPSAMPLE", "9")
     code, _, err = run_cli("detect", str(photos / "obama.jpg"))
     assert code == 2 and "vision.detect.upsample" in err
 
 
-def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_demo_json(run_cli: Run) -> None:
     code, out, err = run_cli("demo", "--headless", "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -133,7 +136,9 @@ def test_demo_json(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert stored["pictures for staff: portrait and door snapshot (encrypted)"] == 2
 
 
-def test_demo_serves_the_dashboard_with_a_one_off_login(run_cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_demo_serves_the_dashboard_with_a_one_off_login(
+    run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import uvicorn
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -166,7 +171,9 @@ def test_demo_serves_the_dashboard_with_a_one_off_login(run_cli, monkeypatch) ->
     assert checks == [(401, 200, "owner")]
 
 
-def test_demo_leaves_nothing_behind(run_cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_demo_leaves_nothing_behind(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

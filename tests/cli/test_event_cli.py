@@ -11,7 +11,7 @@ import pytest
 from consentcam.config import Settings
 from consentcam.consent.ledger import add_member, open_ledger, site_by_name
 from consentcam.events.webhooks import DeliveryReport
-from tests.events.support import Place, Receiver, record
+from tests.support.events import Place, Receiver, record
 
 Run = Callable[..., tuple[int, str, str]]
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from consentcam.config import load_settings
 from consentcam.consent.ledger import add_camera, open_ledger
 from consentcam.store.models import AuditEntry, utcnow
-from tests.events.support import door_alert
+from tests.support.events import door_alert
 
 Run = Callable[..., tuple[int, str, str]]
 # The keys scripts may rely on in 'consentcam accuracy --json' (more may follow).

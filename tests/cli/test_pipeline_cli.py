@@ -162,7 +162,7 @@ def test_run_exposes_the_sites_door_answers_with_its_metrics(
     from consentcam.pipeline import metrics
     from consentcam.pipeline.supervisor import Supervisor
     from consentcam.store.models import utcnow
-    from tests.events.support import door_alert
+    from tests.support.events import door_alert
 
     add = ("camera", "add", "shop", "entrance", "--source", str(stranger_clip), "--mode", "count")
     assert cli(*add)[0] == 0

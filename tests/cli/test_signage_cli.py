@@ -8,7 +8,7 @@ import pytest
 
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger
-from tests.signage.conftest import Chain, build_chain
+from tests.support.seed import Chain, build_chain
 
 Run = Callable[..., tuple[int, str, str]]
 BASE = ("--base-url", "https://shop.example")

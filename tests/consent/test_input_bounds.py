@@ -28,7 +28,7 @@ from consentcam.consent.ledger import (
 )
 from consentcam.errors import InputError
 from consentcam.store.models import AuditEntry, Base
-from tests.auth.support import PASSWORD, use_fast_hashing
+from tests.support.auth import PASSWORD, use_fast_hashing
 
 # The review's profile: five values of 2 MB each.
 HUGE = {f"field{i}": "x" * 2_000_000 for i in range(5)}

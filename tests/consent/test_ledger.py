@@ -23,6 +23,7 @@ from consentcam.consent.ledger import (
 )
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
 from consentcam.store.models import AuditEntry, Consent, Template, new_id, utcnow
+from tests.support.seed import enrolled_member
 
 
 def _count(ledger: Ledger, model: type) -> int:
@@ -32,10 +33,7 @@ def _count(ledger: Ledger, model: type) -> int:
 
 def _enrolled_member(ledger: Ledger, photos: Path, evidence: Path, site: str = "flagship") -> str:
     add_site(ledger, site, "eu")
-    member = add_member(ledger, site, "Sample Member")
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
-    enroll(ledger, member.id, [photos / "obama.jpg"])
-    return member.id
+    return enrolled_member(ledger, site, "Sample Member", photos / "obama.jpg", evidence)
 
 
 def test_enrol_identify_withdraw_end_to_end(ledger: Ledger, photos: Path, evidence: Path) -> None:

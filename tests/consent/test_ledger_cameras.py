@@ -18,7 +18,7 @@ from consentcam.pipeline.camera import camera_context
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Camera
 from consentcam.store.rotation import rotate_keys
-from tests.security.support import rows_mentioning
+from tests.support.leaks import rows_mentioning
 
 STREAM = "rtsp://admin:s3cret-pw@10.0.0.9:554/stream1?token=t0k3n"
 

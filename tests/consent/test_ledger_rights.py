@@ -27,8 +27,8 @@ from consentcam.events.claims import open_claim
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import AuditEntry, Member
-from tests.events.support import Place, place, record
-from tests.security.support import rows_mentioning
+from tests.support.events import Place, place, record
+from tests.support.leaks import rows_mentioning
 
 NAME = "Zelda Quintessa"
 PROFILE = {"tier": "gold", "note": "prefers oat milk"}

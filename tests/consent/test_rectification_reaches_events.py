@@ -17,8 +17,8 @@ from consentcam.events.outbox import event_document
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import AuditEntry, Event, OutboxEntry
-from tests.events.support import place, record
-from tests.security.support import rows_mentioning
+from tests.support.events import place, record
+from tests.support.leaks import rows_mentioning
 
 OLD_NAME, NEW_NAME = "Zelda Quintessa", "Zelda Moreau"
 OLD_PROFILE = {"tier": "gold", "note": "prefers oat milk"}
@@ -39,7 +39,7 @@ def _alert(ledger: Ledger, where: Any, name: str, profile: dict[str, Any]) -> No
     )
 
 
-def _documents(ledger: Ledger) -> dict[str, dict[str, Any]]:
+def _documents(ledger: Ledger) -> dict[str | None, dict[str, Any]]:
     with ledger.store.transaction() as s:
         rows = s.execute(
             select(OutboxEntry.seq, Event).join(Event, Event.id == OutboxEntry.event_id)

@@ -14,9 +14,7 @@ from consentcam.consent.ledger import (
     DEFAULT_TENANT,
     Ledger,
     add_camera,
-    add_member,
     add_site,
-    enroll,
     record_consent,
     site_by_name,
 )
@@ -34,6 +32,7 @@ from consentcam.store.models import (
     utcnow,
 )
 from consentcam.track.footfall import FootfallCounts, hour_start
+from tests.support.seed import enrolled_member
 
 DAY = dt.timedelta(days=1)
 NOTHING = {"expired_consent": 0, "withdrawn_consent": 0, "inactive": 0}
@@ -47,18 +46,16 @@ def _count(ledger: Ledger, model: type, *where: Any) -> int:
 def _enrolled(
     ledger: Ledger, photos: Path, evidence: Path, site: str, expires: dt.datetime | None = None
 ) -> str:
-    member = add_member(ledger, site, f"Member of {site}")
     # A signed release satisfies every profile, BIPA's included.
-    record_consent(
+    return enrolled_member(
         ledger,
-        member.id,
-        purpose="recognition",
-        evidence=evidence,
+        site,
+        f"Member of {site}",
+        photos / "obama.jpg",
+        evidence,
         expires=expires,
         channel="written",
     )
-    enroll(ledger, member.id, [photos / "obama.jpg"])
-    return member.id
 
 
 def _purges(ledger: Ledger) -> list[AuditEntry]:
@@ -251,7 +248,9 @@ def test_a_tenants_purge_touches_only_its_own_rows(
     assert report["templates_deleted"] == {**NOTHING, "expired_consent": 1}
     assert _count(ledger, Template) == 0
     with ledger.store.transaction() as s:
-        tenant_of = {t.id: t.name for t in s.execute(select(Tenant)).scalars()}
+        tenant_of: dict[str | None, str] = {
+            t.id: t.name for t in s.execute(select(Tenant)).scalars()
+        }
     per_tenant = {
         tenant_of[e.tenant_id]: e.details["templates_deleted"]["expired_consent"]
         for e in _purges(ledger)[1:]

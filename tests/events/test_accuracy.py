@@ -38,7 +38,7 @@ from consentcam.match.rates import wilson_interval
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, GalleryVersion, Member
 from consentcam.vision.faces import file_faces
-from tests.events.support import door_alert
+from tests.support.events import door_alert
 
 NOW = dt.datetime(2026, 12, 10, 12, 0, tzinfo=dt.UTC)  # a Thursday, ISO week 50
 DAY = dt.timedelta(days=1)

@@ -29,7 +29,7 @@ from consentcam.events.destinations import (
 )
 from consentcam.events.webhooks import add_webhook, deliver_due
 from consentcam.store.models import Delivery, Webhook
-from tests.events.support import Receiver, place, record
+from tests.support.events import Receiver, place, record
 
 PUBLIC = "93.184.215.14"
 PRODUCTION = DestinationPolicy()

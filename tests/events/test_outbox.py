@@ -18,7 +18,7 @@ from consentcam.events.outbox import (
 )
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Delivery, Event, OutboxEntry, Webhook, utcnow
-from tests.events.support import place, record
+from tests.support.events import place, record
 
 
 def _deliveries(ledger: Ledger, seq: int) -> set[str]:

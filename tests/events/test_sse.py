@@ -14,7 +14,7 @@ from consentcam.errors import InputError
 from consentcam.events import sse
 from consentcam.events.sse import KEEPALIVE, sse_message, tail_events
 from consentcam.store.db import Store
-from tests.events.support import place, record
+from tests.support.events import place, record
 
 
 def test_sse_message_format() -> None:

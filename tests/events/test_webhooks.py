@@ -27,7 +27,7 @@ from consentcam.events.webhooks import (
 )
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import AuditEntry, Delivery, Webhook, utcnow
-from tests.events.support import Received, Receiver, place, record
+from tests.support.events import Received, Receiver, place, record
 
 
 def _delivery(ledger: Ledger) -> Delivery:

@@ -174,7 +174,7 @@ def write_clip(
     """A short video of moving noise (no faces): enough for a count camera to read."""
     import cv2
 
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 12.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), 12.0, size)
     assert writer.isOpened(), f"OpenCV cannot write {fourcc} here"
     rng = np.random.default_rng(3)
     for _ in range(frames):

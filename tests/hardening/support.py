@@ -1,14 +1,73 @@
-"""Running one corpus value through one action: what happened, and what is wrong with it."""
+"""The hardening tests' library context (a store with a site, a verify camera, a consenting
+member and an evidence file), and running one corpus value through one action: what happened,
+and what is wrong with it."""
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from consentcam.config import Settings
+from consentcam.consent.ledger import (
+    Ledger,
+    add_camera,
+    add_member,
+    add_site,
+    camera_by_ref,
+    record_consent,
+)
 from consentcam.errors import ConsentcamError
-from tests.hardening.corpus import Snapshot, label
+from tests.hardening.corpus import Snapshot, label, snapshot
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A store with site ``shop`` (eu), verify camera ``kiosk``, count camera ``entrance`` (a
+    real clip), a member with an active recognition consent, and an evidence file."""
+
+    ledger: Ledger
+    settings: Settings
+    site: str
+    camera: str
+    member: str
+    evidence: Path
+    folder: Path
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.ledger.store, self.settings)
+
+    def fresh(self) -> Ctx:
+        """The same store, seen from a new tenant with its own site, cameras and consenting
+        member: what one test adds (a site named like an injection) is not found by another's
+        lookups."""
+        return populate(
+            dataclasses.replace(self.ledger, tenant=f"t-{uuid.uuid4().hex[:10]}"),
+            self.settings,
+            self.folder,
+            self.camera_source,
+        )
+
+    @property
+    def camera_source(self) -> str:
+        with self.ledger.store.transaction() as s:
+            return camera_by_ref(s, self.camera, self.site, self.ledger.tenant_id(s)).source
+
+
+def populate(ledger: Ledger, settings: Settings, folder: Path, source: str) -> Ctx:
+    add_site(ledger, "shop", "eu")
+    add_camera(ledger, "shop", "kiosk", source, "verify", True)
+    add_camera(ledger, "shop", "entrance", source, "count", False)
+    member = add_member(ledger, "shop", "Ada Member", {"tier": "gold"})
+    evidence = folder / "signed-form.txt"
+    evidence.write_text("I consent to face recognition. Signed, A. Member")
+    record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    return Ctx(ledger, settings, "shop", "kiosk", member.id, evidence, folder)
+
 
 Expect = Literal["stored", "refused", "either"]
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -20,9 +19,6 @@ from consentcam.api.app import create_app
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.consent.ledger import add_member, open_ledger, record_consent
-from tests.api.conftest import backend_settings
-from tests.conftest import BACKENDS
-from tests.hardening.conftest import Ctx, _populate
 from tests.hardening.corpus import (
     DIRECTION_OVERRIDE,
     HOSTILE,
@@ -38,10 +34,9 @@ from tests.hardening.corpus import (
     rows_where,
     snapshot,
 )
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.hardening.support import Ctx, populate
+from tests.support.clients import TestClient
+from tests.support.stores import BACKENDS, backend_settings
 
 API = "/api/v1"
 MB = 1024 * 1024
@@ -92,7 +87,7 @@ def server(
     folder = tmp_path_factory.mktemp("api")
     with backend_settings(request.param, folder / "store") as settings:
         ledger = open_ledger(settings, "test:setup", create=True)
-        ctx = _populate(ledger, settings, folder, "entrance.mp4")
+        ctx = populate(ledger, settings, folder, "entrance.mp4")
         app = create_app(settings)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Server(client, app, ctx)
@@ -191,7 +186,7 @@ def test_oversized_and_deeply_nested_json(api: Api) -> None:
     nested = "[" * NESTING + "]" * NESTING
     nested_object = '{"a":' * NESTING + "1" + "}" * NESTING
     huge_array = "[" + ",".join(["1"] * (5 * MB)) + "]"
-    bodies = {
+    bodies: dict[str, Callable[[str], str]] = {
         "10 MB string": lambda t: put(t, huge_string),
         "10 MB array": lambda t: huge_array,
         "10k-deep array as the value": lambda t: put(t, nested),
@@ -216,7 +211,7 @@ def test_invalid_utf8_and_wrong_content_types(api: Api) -> None:
     calls: list[Call] = []
     for path, template in json_routes(api).items():
         good = put(template, '"Ada"').encode()
-        for what, kwargs in {
+        kinds: dict[str, dict[str, Any]] = {
             "invalid UTF-8 bytes": {
                 "content": good.replace(b"Ada", b"A\xff\xfe\xed\xa0\x80"),
                 "headers": {"content-type": "application/json"},
@@ -227,7 +222,8 @@ def test_invalid_utf8_and_wrong_content_types(api: Api) -> None:
                 "content": bytes(range(256)) * 64,
                 "headers": {"content-type": "application/octet-stream"},
             },
-        }.items():
+        }
+        for what, kwargs in kinds.items():
             calls.append(("POST", path, f"{path} {what}", kwargs))
     wrong = refusals(api, calls, audited=True)
     assert not wrong, "\n".join(wrong)

@@ -18,7 +18,6 @@ import pytest
 from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import add_camera
 from consentcam.store.db import Store, open_store
-from tests.hardening.conftest import _populate
 from tests.hardening.corpus import (
     DIRECTION_OVERRIDE,
     HOSTILE,
@@ -35,6 +34,7 @@ from tests.hardening.corpus import (
     rows_where,
     snapshot,
 )
+from tests.hardening.support import populate
 
 Run = Callable[..., tuple[int, str, str]]
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory, videos: VideoCorpus) -> 
     folder = tmp_path_factory.mktemp("cli")
     settings = load_settings(data_dir=folder / "store", dev=True)
     ledger = open_ledger(settings, "test:setup", create=True)
-    ctx = _populate(ledger, settings, folder, str(videos.reference))
+    ctx = populate(ledger, settings, folder, str(videos.reference))
     for name, path in {**videos.unreadable, **videos.damaged}.items():
         add_camera(ledger, "shop", name, str(path), "count", False)
     store = open_store(settings)
@@ -102,7 +102,7 @@ def cli(cli_store: CliStore, monkeypatch: pytest.MonkeyPatch) -> Run:
             with pytest.raises(SystemExit) as exc:
                 main(["--data-dir", str(cli_store.data_dir), *args])
         code = exc.value.code if isinstance(exc.value.code, int) else 1
-        texts = [b.buffer.getvalue().decode("utf-8", "replace") for b in (out, err)]  # type: ignore[attr-defined]
+        texts = [b.buffer.getvalue().decode("utf-8", "replace") for b in (out, err)]
         return code, texts[0], texts[1]
 
     return run

@@ -35,7 +35,9 @@ from consentcam.consent.profiles import profile
 from consentcam.consent.retention import purge
 from consentcam.errors import ConsentError
 from consentcam.store.models import Consent, Member, Template
-from tests.api.conftest import fake_face
+from tests.support.faces import fake_face
+
+pytestmark = pytest.mark.fuzz  # a Hypothesis state machine, run inside a plain test
 
 MEMBERS = 3
 JURISDICTION = "eu"
@@ -187,7 +189,7 @@ def test_consent_state_machine(
             if s is not None:
                 return dict(s.execute(query).all())  # type: ignore[attr-defined]
             with self.ledger.store.transaction() as session:
-                return dict(session.execute(query).all())  # type: ignore[arg-type]
+                return dict(session.execute(query).all())
 
     run_state_machine_as_test(
         ConsentMachine,

@@ -11,6 +11,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from consentcam.events.webhooks import add_webhook
 from consentcam.pipeline.sources import open_source
 from consentcam.vision.decode import load_image
 from consentcam.vision.faces import enrolment_face, file_faces
-from tests.hardening.conftest import Ctx
 from tests.hardening.corpus import (
     HOSTILE,
     ILLEGAL,
@@ -46,7 +46,7 @@ from tests.hardening.corpus import (
     rows_where,
     table_names,
 )
-from tests.hardening.support import Expect, attempt, problems
+from tests.hardening.support import Ctx, Expect, attempt, problems
 
 # --- hostile strings in every text field ------------------------------------------------------
 
@@ -279,7 +279,7 @@ def test_hostile_strings_in_every_text_field(ctx: Ctx, field: Field) -> None:
     tables = table_names(ctx.ledger.store)
     wrong: list[str] = []
     for value in HOSTILE:
-        outcome = attempt(value, lambda v=value: field.call(ctx, v), ctx.snapshot)
+        outcome = attempt(value, partial(field.call, ctx, value), ctx.snapshot)
         stored = field.stored(ctx) if field.stored else None
         want = field.want(value) if field.want and outcome.result is not None else None
         wrong += problems(outcome, field.expect(value), stored, want)
@@ -293,7 +293,7 @@ def test_token_labels_are_kept_verbatim_or_refused(ctx: Ctx) -> None:
     add_user(ctx.ledger, "clerk", "staff", "correct horse battery staple")
     wrong: list[str] = []
     for value in HOSTILE:
-        outcome = attempt(value, lambda v=value: issue_token(ctx.ledger, "clerk", v), ctx.snapshot)
+        outcome = attempt(value, partial(issue_token, ctx.ledger, "clerk", value), ctx.snapshot)
         expect: Expect = "refused" if value in (NUL, LONE_SURROGATE) else "either"
         wrong += problems(
             outcome,
@@ -322,7 +322,7 @@ def test_sql_in_a_name_is_data(ctx: Ctx) -> None:
 
 def _as_stream(path: Path) -> io.BytesIO:
     stream = io.BytesIO(path.read_bytes())
-    stream.name = path.name  # type: ignore[attr-defined]
+    stream.name = path.name
     return stream
 
 
@@ -402,9 +402,7 @@ def test_face_pipeline_refuses_bad_images(images: ImageCorpus) -> None:
 def test_enrolment_with_bad_photos_stores_nothing(ctx: Ctx, images: ImageCorpus) -> None:
     wrong = []
     for name, path in images.bad.items():
-        outcome = attempt(
-            name, lambda p=path: lib.enroll(ctx.ledger, ctx.member, [p]), ctx.snapshot
-        )
+        outcome = attempt(name, partial(lib.enroll, ctx.ledger, ctx.member, [path]), ctx.snapshot)
         wrong += problems(outcome, "refused")
     assert not wrong, "\n".join(wrong)
 
@@ -422,7 +420,7 @@ def test_one_bad_photo_among_good_ones_stores_nothing(
 def test_identify_refuses_bad_photos(ctx: Ctx, images: ImageCorpus) -> None:
     wrong = []
     for name, path in images.bad.items():
-        outcome = attempt(name, lambda p=path: lib.identify(ctx.ledger, p, ctx.site), ctx.snapshot)
+        outcome = attempt(name, partial(lib.identify, ctx.ledger, path, ctx.site), ctx.snapshot)
         wrong += problems(outcome, "refused")
     assert not wrong, "\n".join(wrong)
 
@@ -446,7 +444,7 @@ def test_bad_purchase_files_are_refused_whole(ctx: Ctx) -> None:
     ctx = ctx.fresh()
     wrong = []
     for name, path in bad_csv_files(ctx.folder, ctx.member).items():
-        outcome = attempt(name, lambda p=path: import_purchases(ctx.ledger, p), ctx.snapshot)
+        outcome = attempt(name, partial(import_purchases, ctx.ledger, path), ctx.snapshot)
         wrong += problems(outcome, "refused")
         if outcome.error is not None and not isinstance(outcome.error, InputError):
             wrong.append(f"{name}: {type(outcome.error).__name__}, expected InputError")

@@ -24,6 +24,7 @@ from consentcam.consent.ledger import (
 from consentcam.match.gallery import SiteGallery
 from consentcam.store.models import Site, utcnow
 from consentcam.vision.faces import file_faces
+from tests.support.seed import enrolled_member
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,7 @@ def _site(ledger: Ledger, name: str = "flagship") -> Site:
 
 def _enrol(ledger: Ledger, photos: Path, evidence: Path, **consent: object) -> str:
     add_site(ledger, "flagship", "eu")
-    member = add_member(ledger, "flagship", "Member")
-    record_consent(ledger, member.id, purpose="recognition", evidence=evidence, **consent)  # type: ignore[arg-type]
-    enroll(ledger, member.id, [photos / "obama.jpg"])
-    return member.id
+    return enrolled_member(ledger, "flagship", "Member", photos / "obama.jpg", evidence, **consent)
 
 
 def test_refresh_picks_up_enrolment_and_withdrawal(

@@ -12,15 +12,11 @@ from consentcam.config import Settings
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
-    add_member,
     add_site,
-    enroll,
     open_ledger,
-    record_consent,
 )
-
-# Small frames keep the tests fast; at this size faces need detection at full scale.
-TEST_PIPELINE = {"detect_scale": 1.0}
+from tests.pipeline.support import TEST_PIPELINE
+from tests.support.seed import enrolled_member
 
 
 @pytest.fixture
@@ -42,10 +38,7 @@ def enrol(site_ledger: Ledger, photos: Path, evidence: Path) -> Callable[[str, s
     """Add a consenting member enrolled from one photo; returns the member id."""
 
     def make(name: str, photo: str) -> str:
-        member = add_member(site_ledger, "shop", name)
-        record_consent(site_ledger, member.id, purpose="recognition", evidence=evidence)
-        enroll(site_ledger, member.id, [photos / photo])
-        return member.id
+        return enrolled_member(site_ledger, "shop", name, photos / photo, evidence)
 
     return make
 

@@ -48,12 +48,13 @@ def biden() -> ImageArray:
 
 def frames_of(path: Path) -> list[ImageArray]:
     cap = cv2.VideoCapture(str(path))
-    frames = []
+    frames: list[ImageArray] = []
     while True:
         ok, bgr = cap.read()
         if not ok:
             break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        # OpenCV types its images loosely; a decoded frame is 8-bit (asarray copies nothing).
+        frames.append(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8))
     cap.release()
     return frames
 

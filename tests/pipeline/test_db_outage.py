@@ -15,7 +15,6 @@ import json
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,12 +41,9 @@ from consentcam.pipeline.sources import FileSource, Frame, SourceStats
 from consentcam.pipeline.worker import CameraWorker, run_camera
 from consentcam.store.db import CONNECT_TIMEOUT_S, Store, open_store, store_unavailable
 from consentcam.store.models import AuditEntry, Event, FootfallBucket, OutboxEntry
-from tests.pipeline.conftest import TEST_PIPELINE
 from tests.pipeline.db_proxy import DbProxy, db_proxy, proxied_url
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.pipeline.support import TEST_PIPELINE
+from tests.support.clients import TestClient
 
 T = TypeVar("T")
 
@@ -407,12 +403,11 @@ def test_a_silent_server_does_not_slow_recognition(
         cuts: dict[str, Cut] = {}
         for kind in ("refused", "silent"):
             cuts[kind] = cut_for(proxy, running, obama, SILENT_OUTAGE_S, blackhole=kind == "silent")
-            wait_for(
-                f"the alerts spooled in the {kind} cut written and the spool emptied",
-                lambda kind=kind: (
-                    not spool_file.exists() and cuts[kind].spooled <= event_ids(direct)
-                ),
-            )
+
+            def written(kind: str = kind) -> bool:
+                return not spool_file.exists() and cuts[kind].spooled <= event_ids(direct)
+
+            wait_for(f"the alerts spooled in the {kind} cut written and the spool emptied", written)
         assert not running.errors, running.errors
     refused, silent = cuts["refused"], cuts["silent"]
     print(

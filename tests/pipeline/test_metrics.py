@@ -13,7 +13,7 @@ from consentcam.consent.ledger import Ledger, add_member, add_site
 from consentcam.events.staff import confirm_event
 from consentcam.pipeline.metrics import AnswerMetrics, WorkerMetrics, metrics_registry
 from consentcam.store.models import utcnow
-from tests.events.support import door_alert
+from tests.support.events import door_alert
 
 
 def _scrape(*collectors: AnswerMetrics) -> str:

@@ -25,7 +25,7 @@ from consentcam.pipeline import decisions
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, MemberImage, utcnow
-from consentcam.vision.align import picture_jpeg
+from consentcam.vision.align import face_picture, picture_jpeg
 from tests.pipeline.test_visit_templates import _door_event
 from tests.pipeline.test_worker import assert_nowhere
 
@@ -125,7 +125,7 @@ def test_an_unknown_track_keeps_no_picture_even_with_snapshots_on(
     in the store, the data directory or the logs, raw or as JPEG."""
     _member(site_ledger, photos, evidence, pictures=True)
     framed: list[np.ndarray] = []
-    real = decisions.face_picture
+    real = face_picture
 
     def spy(*args: Any) -> np.ndarray:
         picture = real(*args)

@@ -76,7 +76,10 @@ def test_a_crashed_worker_is_restarted(tmp_path: Path) -> None:
     supervisor = Supervisor(
         settings, [("cam-a", "cam-a")], target=flaky_camera, restart_initial_s=0.05
     )
-    exposition = lambda: generate_latest(metrics_registry(supervisor.metrics)).decode()  # noqa: E731
+
+    def exposition() -> str:
+        return generate_latest(metrics_registry(supervisor.metrics)).decode()
+
     _supervise(supervisor, lambda: 'consentcam_camera_fps{camera="cam-a"}' in exposition())
     assert supervisor.metrics.restarts("cam-a") == 1
     assert supervisor.slots[0].exits[0] == 1

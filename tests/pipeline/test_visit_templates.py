@@ -15,9 +15,6 @@ from sqlalchemy import func, select
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
-    add_member,
-    enroll,
-    record_consent,
     withdraw,
 )
 from consentcam.consent.profiles import VISIT_TEMPLATES_MAX
@@ -28,15 +25,12 @@ from consentcam.match.gallery import SiteGallery
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, HeldView, Member, Site, Template, utcnow
+from tests.support.seed import enrolled_member
 
 
 def _member(ledger: Ledger, photos: Path, evidence: Path, notice: str) -> str:
-    member = add_member(ledger, "shop", "Barack")
-    record_consent(
-        ledger, member.id, purpose="recognition", evidence=evidence, notice_version=notice
-    )
-    enroll(ledger, member.id, [photos / "obama.jpg"])
-    return member.id
+    photo = photos / "obama.jpg"
+    return enrolled_member(ledger, "shop", "Barack", photo, evidence, notice_version=notice)
 
 
 def _count(ledger: Ledger, model: Any, *where: Any) -> int:

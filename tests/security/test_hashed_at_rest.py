@@ -9,7 +9,6 @@ pass cannot come from reading the wrong file or missing the write-ahead log.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,9 @@ from consentcam.auth.users import add_user
 from consentcam.config import load_settings
 from consentcam.consent.ledger import DEV_KEY_FILE, add_site, open_ledger
 from consentcam.events.webhooks import add_webhook
-from tests.auth.support import bearer, use_fast_hashing
-from tests.security.support import key_forms, sqlite_bytes, token_secret
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import bearer, use_fast_hashing
+from tests.support.clients import TestClient
+from tests.support.leaks import key_forms, sqlite_bytes, token_secret
 
 API = "/api/v1"
 PASSWORD = "at-rest-pw-Jd8%qW3*zP5!"

@@ -9,7 +9,6 @@ import base64
 import os
 import secrets
 import stat
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +24,10 @@ from consentcam.match.gallery import SiteGallery
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import Consent, Template
-from tests.api.conftest import fake_face
-from tests.auth.support import PASSWORD, use_fast_hashing
-from tests.security.support import audit_text
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import PASSWORD, use_fast_hashing
+from tests.support.clients import TestClient
+from tests.support.faces import fake_face
+from tests.support.leaks import audit_text
 
 
 @pytest.fixture
@@ -98,5 +94,5 @@ def test_a_template_moved_to_another_member_does_not_match_for_them(
         )
     gallery = SiteGallery(ledger, site)
     gallery.refresh()  # the moved template no longer opens: skipped (and logged), not fatal
-    assert gallery.identify(face_a.embedding).member_id is None
+    assert gallery.identify(face_a.vector).member_id is None
     assert gallery.members == 0

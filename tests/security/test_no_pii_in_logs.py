@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,9 @@ from consentcam.consent.ledger import (
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.worker import process_video
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
-from tests.auth.support import PASSWORD, bearer, use_fast_hashing
-from tests.security.support import assert_absent, audit_text, events_text, log_text
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.auth import PASSWORD, bearer, use_fast_hashing
+from tests.support.clients import TestClient
+from tests.support.leaks import assert_absent, audit_text, events_text, log_text
 
 Run = Callable[..., tuple[int, str, str]]
 API = "/api/v1"

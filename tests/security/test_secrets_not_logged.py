@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import secrets
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,9 +28,10 @@ from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import DEV_KEY_FILE, add_site, member_by_id, open_ledger
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
-from tests.auth.support import bearer, use_fast_hashing
-from tests.events.support import Place, Receiver, record
-from tests.security.support import (
+from tests.support.auth import bearer, use_fast_hashing
+from tests.support.clients import TestClient
+from tests.support.events import Place, Receiver, record
+from tests.support.leaks import (
     assert_absent,
     audit_text,
     events_text,
@@ -39,11 +39,6 @@ from tests.security.support import (
     log_text,
     token_secret,
 )
-
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP client for its TestClient; httpx is what the project ships.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
 
 Run = Callable[..., tuple[int, str, str]]
 API = "/api/v1"

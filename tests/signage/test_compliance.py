@@ -12,7 +12,7 @@ from consentcam.errors import InputError, NotFound
 from consentcam.signage import dpia, records_of_processing, render, sign_site, store_facts
 from consentcam.signage.compliance import TO_COMPLETE
 from consentcam.store.models import Camera
-from tests.signage.conftest import Chain
+from tests.support.seed import Chain
 
 
 def by_name(doc: dict, name: str) -> dict:  # type: ignore[type-arg]

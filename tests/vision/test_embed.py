@@ -83,5 +83,5 @@ def test_same_box_gives_the_anchors_embedding(photos: Path) -> None:
         detections,
         VisionSettings(embed=EmbedSettings(type="numpy", flip=False, normalize=False)),
     )
-    assert np.array_equal(np.stack([f.embedding for f in exact]), anchor.astype(np.float32))
-    assert np.abs(np.stack([f.embedding for f in fast]) - anchor).max() < 1e-4
+    assert np.array_equal(np.stack([f.vector for f in exact]), anchor.astype(np.float32))
+    assert np.abs(np.stack([f.vector for f in fast]) - anchor).max() < 1e-4

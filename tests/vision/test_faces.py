@@ -9,7 +9,7 @@ from consentcam.config import EmbedSettings, VisionSettings
 from consentcam.match.scores import decide
 from consentcam.model_card import model_card
 from consentcam.vision.decode import load_image
-from consentcam.vision.faces import file_faces, files_faces, image_faces, main_face
+from consentcam.vision.faces import FileResult, file_faces, files_faces, image_faces, main_face
 
 RAW = VisionSettings(embed=EmbedSettings(flip=False, normalize=False))
 
@@ -63,7 +63,7 @@ def test_batch_reports_bad_files_without_stopping(photos: Path, tmp_path: Path) 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
     sources = [str(photos / "obama.jpg"), str(bad), str(photos / "biden.jpg")]
-    seen = []
+    seen: list[FileResult] = []
     results = list(files_faces(sources, embed=False, workers=2, on_result=seen.append))
     assert [r.source for r in results] == sources
     assert results[1].error and "corrupt or truncated" in results[1].error

@@ -12,46 +12,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consentcam.api.app import create_app
+from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
 from consentcam.consent.ledger import Ledger, add_camera, add_site
-from tests.auth.support import PASSWORD, use_fast_hashing
-
-TIMEOUT_MS = 15_000  # generous: CI has two cores, and the first enrolment loads the models
-
-try:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-except ImportError:  # the chromium fixture fails (CI) or skips every browser test
-    expect = None  # type: ignore[assignment]
-
-CHROMIUM = os.environ.get("CONSENTCAM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A synthetic webcam (a moving test pattern, no face), allowed without a prompt: the kiosk's
-    # camera capture runs for real and the quality gate refuses the frame.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-SITE = "north"
-USERS = {"sam": "staff", "kim": "kiosk", "olga": "owner", "audrey": "auditor"}
+from consentcam.web import mount_web
+from tests.support.auth import PASSWORD, use_fast_hashing
+from tests.support.clients import serving
+from tests.web.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SITE,
+    TIMEOUT_MS,
+    USERS,
+    Browser,
+    Server,
+    face_camera_video,
+)
 
 
 def _unavailable(reason: str) -> None:
@@ -97,28 +80,6 @@ def face_camera_chromium(
         browser.close()
 
 
-def face_camera_video(path: Path, photos: Path, frames: int = 30) -> Path:
-    """A Y4M clip (640x480, I420) of obama.jpg moving by a few pixels, for Chromium's fake
-    webcam."""
-    import cv2
-    import numpy as np
-
-    from consentcam.vision.decode import load_image
-
-    photo = load_image(photos / "obama.jpg")
-    scale = 480 / photo.shape[0]
-    small = cv2.resize(photo, (round(photo.shape[1] * scale), 480), interpolation=cv2.INTER_AREA)
-    canvas = np.full((480, 640 + 2 * frames, 3), 90, np.uint8)
-    left = (canvas.shape[1] - small.shape[1]) // 2
-    canvas[:, left : left + small.shape[1]] = small
-    with path.open("wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n")
-        for i in range(frames):
-            frame = np.ascontiguousarray(canvas[:, i : i + 640])
-            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return path
-
-
 @pytest.fixture
 def store_settings(tmp_path: Path) -> Settings:
     """SQLite only: these tests check the pages; the API tests cover both store backends
@@ -135,16 +96,6 @@ def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return folder
 
 
-@dataclass
-class Server:
-    """The running app: its base URL, the ledger over its store, and the camera ids."""
-
-    url: str
-    ledger: Ledger
-    settings: Settings
-    cameras: dict[str, str] = field(default_factory=dict)
-
-
 @pytest.fixture
 def server(
     ledger: Ledger, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
@@ -152,12 +103,6 @@ def server(
     """create_app + mount_web under uvicorn on a free loopback port, with site ``north``
     (profile eu), a door camera and a count camera, and users sam (staff), kim (kiosk),
     olga (owner) and audrey (auditor), all with PASSWORD."""
-    import uvicorn
-
-    from consentcam.api.app import create_app
-    from consentcam.auth.users import add_user
-    from consentcam.web import mount_web
-
     use_fast_hashing(monkeypatch)
     add_site(ledger, SITE, "eu")
     door = add_camera(ledger, SITE, "door", "door.mp4", "door", True)
@@ -167,49 +112,13 @@ def server(
 
     app = create_app(store_settings, poll_interval_s=0.2, keepalive_s=2.0)
     mount_web(app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
+    with serving(app, timeout_graceful_shutdown=1) as port:
         yield Server(
             f"http://127.0.0.1:{port}",
             ledger,
             store_settings,
             {"door": door.id, "entrance": entrance.id},
         )
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@dataclass
-class Browser:
-    """One browser context (its own cookies) and page, with what the page logged."""
-
-    page: Any
-    context: Any
-    artifacts: Path
-    errors: list[str]
-    shots: list[Path] = field(default_factory=list)
-
-    def shot(self, name: str) -> Path:
-        # Numbered per test folder, across every browser the test opened.
-        number = len(list(self.artifacts.glob("*.png"))) + 1
-        path = self.artifacts / f"{number:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        self.shots.append(path)
-        return path
 
 
 @pytest.fixture
@@ -255,21 +164,3 @@ def _browsers(chromium: Any, server: Server, artifacts: Path) -> Iterator[Callab
     yield open_
     for browser in opened:
         browser.context.close()
-
-
-def login(browser: Browser, user: str, next_path: str = "/dashboard") -> None:
-    """Log in through the login page and wait to land on ``next_path``."""
-    from urllib.parse import quote
-
-    page = browser.page
-    page.goto(f"/login?next={quote(next_path, safe='')}")
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(re.escape(next_path.split("?")[0])))
-
-
-def expected_errors(browser: Browser, *allowed: str) -> list[str]:
-    """The page's logged errors, less those matching an ``allowed`` pattern (an API error the
-    test provoked is logged by Chromium as a failed resource load)."""
-    return [e for e in browser.errors if not any(re.search(p, e) for p in allowed)]

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from consentcam.consent.ledger import add_member, enroll, record_consent
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Site, utcnow
-from tests.events.support import door_alert
-from tests.web.conftest import SITE, Browser, Server, expect, login
+from tests.support.events import door_alert
+from tests.web.support import SITE, Browser, Server, expect, login
 
 CONFIRMED = [0.10, 0.12, 0.15, 0.18, 0.20, 0.22, 0.24, 0.26, 0.27, 0.28]
 

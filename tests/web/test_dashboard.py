@@ -18,7 +18,8 @@ from consentcam.events.outbox import record_event
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
 from consentcam.track.footfall import FootfallCounts
-from tests.web.conftest import PASSWORD, SITE, Browser, Server, expect, expected_errors, login
+from tests.support.auth import PASSWORD
+from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
 
 
 def test_login_shows_the_role_s_sections_and_logs_out(
@@ -212,7 +213,7 @@ def test_an_alert_shows_the_portrait_beside_the_door_picture_and_dismiss_deletes
         member = s.get(Member, ada.id)
         assert member is not None
         store_portrait(s, server.ledger, member, _jpeg(photos / "obama.jpg", (349, 142, 617, 409)))
-    pictures = {
+    pictures: dict[str, str | None] = {
         "portrait": f"/api/v1/members/{ada.id}/portrait",
         "snapshot": f"/api/v1/events/{event_id}/snapshot",
     }
@@ -291,7 +292,7 @@ def test_footfall_chart_per_hour_and_camera(
 
 
 def test_members_withdrawal_audit_and_compliance(
-    server: Server, open_browser: Callable[..., Browser], evidence: object
+    server: Server, open_browser: Callable[..., Browser], evidence: Path
 ) -> None:
     member = add_member(server.ledger, SITE, "Grace Hopper", {"tier": "gold"})
     record_consent(server.ledger, member.id, purpose="recognition", evidence=evidence)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from consentcam.consent.ledger import add_member, add_site, record_consent
 from consentcam.store.models import Consent, Member, MemberImage, Template
-from tests.web.conftest import SITE, Browser, Server, expect, expected_errors, login
+from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
 
 CONSENT_BOX = re.compile("I have read the notice and I consent")
 

@@ -4,7 +4,6 @@ Content-Security-Policy and the no-innerHTML rule depend on, checked in the file
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -14,10 +13,7 @@ from consentcam.api.app import create_app
 from consentcam.config import Settings
 from consentcam.consent.ledger import Ledger
 from consentcam.web import PAGES, STATIC_DIR, mount_web
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from fastapi.testclient import TestClient
+from tests.support.clients import TestClient
 
 HTML_FILES = sorted(STATIC_DIR.glob("*.html"))
 JS_FILES = sorted(STATIC_DIR.glob("js/*.js"))

@@ -1,4 +1,4 @@
-"""Helpers for event tests: a site with a member, recording events, and a real local webhook
+"""Events for tests: a site with a member, recording events, door alerts, and a real local webhook
 receiver (stdlib http.server on 127.0.0.1 in a thread)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers for the security review's tests: everything a flow left behind in logs, the audit
+"""Leak checks for the security review's tests: everything a flow left behind in logs, the audit
 log and events, as text, and the forms a secret may take when it leaks."""
 
 from __future__ import annotations

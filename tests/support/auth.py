@@ -1,4 +1,4 @@
-"""Helpers for authentication tests: cheap password hashing, users with tokens, a clock."""
+"""Authentication for tests: cheap password hashing, users with tokens, bearer headers, a clock."""
 
 from __future__ import annotations
 
