@@ -255,7 +255,7 @@ def fill_phase(ledger: Ledger, indices: list[int], members: int, sites: int) -> 
             name: lg._notice(s, site_rows[name], "v1").sha256 for name in site_names(sites)
         }
     transform = crypto.tenant_transform(ledger.keys.key, tenant.id)
-    model = lg._model_id()
+    model = crypto.template_model_id()
     names = site_names(sites)
     evidence = hashlib.sha256(b"signed at the kiosk").hexdigest()
     source = hashlib.sha256(b"synthetic enrolment photo").hexdigest()
@@ -274,7 +274,9 @@ def fill_phase(ledger: Ledger, indices: list[int], members: int, sites: int) -> 
                 (cid, tenant.id, mid, site_rows[site].id, "recognition", "kiosk",
                  notices[site], notice_sha[site], evidence, now)
             )  # fmt: skip
-            sealed = crypto.seal(ledger.keys, protected[pos], lg.template_aad(tenant.id, tid, mid))
+            sealed = crypto.seal(
+                ledger.keys, protected[pos], crypto.template_aad(tenant.id, tid, mid)
+            )
             rows_t.append(
                 (tid, tenant.id, mid, cid, model, sealed, ledger.keys.key_id,
                  '{"synthetic": true}', source, now)
@@ -544,7 +546,7 @@ def _copy_vectors(ledger: Ledger) -> tuple[list[str], np.ndarray, float]:
             read.itersize = 20_000
             read.execute("SELECT id, member_id, tenant_id, sealed FROM templates")
             for tid, mid, tenant, sealed in read:
-                aad = lg.template_aad(tenant, tid, mid)
+                aad = crypto.template_aad(tenant, tid, mid)
                 vector = crypto.open_sealed(ledger.keys, bytes(sealed), aad)
                 copy.write_row((tid, mid, _literal(vector)))
                 ids.append(tid)

@@ -17,8 +17,6 @@ from consentcam.consent.ledger import (
     enroll,
     identify,
     record_consent,
-    template_aad,
-    unbound_template_aad,
 )
 from consentcam.errors import ConfigError, InputError
 from consentcam.events.outbox import record_event
@@ -117,9 +115,11 @@ def _reseal_unbound(ledger: Ledger) -> None:
     the older associated data (tenant, template, model)."""
     with ledger.store.transaction() as s:
         for t in s.execute(select(Template)).scalars():
-            aad = template_aad(t.tenant_id, t.id, t.member_id)
+            aad = crypto.template_aad(t.tenant_id, t.id, t.member_id)
             vector = crypto.open_sealed(ledger.keys, t.sealed, aad)
-            t.sealed = crypto.seal(ledger.keys, vector, unbound_template_aad(t.tenant_id, t.id))
+            t.sealed = crypto.seal(
+                ledger.keys, vector, crypto.unbound_template_aad(t.tenant_id, t.id)
+            )
 
 
 def test_an_upgraded_stores_unbound_templates_are_bound_by_rotation(

@@ -292,7 +292,7 @@ def seal_camera_source(
         return
     camera.source = masked_source(source.strip())
     camera.source_sealed = crypto.seal_bytes(
-        keys, source.encode(), camera_source_aad(tenant_id, camera.id)
+        keys, source.encode(), crypto.camera_source_aad(tenant_id, camera.id)
     )
 
 
@@ -300,14 +300,9 @@ def camera_source(keys: crypto.TemplateKeys, camera: Camera, tenant_id: str) -> 
     """The camera's source as the worker opens it (credentials included)."""
     if camera.source_sealed is None:
         return camera.source
-    aad = camera_source_aad(tenant_id, camera.id)
+    aad = crypto.camera_source_aad(tenant_id, camera.id)
     what = f"camera {camera.name!r}: its stream URL"
     return crypto.open_bytes(keys, camera.source_sealed, aad, what).decode()
-
-
-def camera_source_aad(tenant_id: str, camera_id: str) -> bytes:
-    """Binds a sealed stream URL to its camera: a blob copied to another row will not open."""
-    return f"camera-source/{tenant_id}/{camera_id}".encode()
 
 
 def add_member(
@@ -624,8 +619,10 @@ def add_template(
         tenant_id=member.tenant_id,
         member_id=member.id,
         consent_id=consent.id,
-        model_id=_model_id(),
-        sealed=crypto.seal(keys, protected, template_aad(member.tenant_id, template_id, member.id)),
+        model_id=crypto.template_model_id(),
+        sealed=crypto.seal(
+            keys, protected, crypto.template_aad(member.tenant_id, template_id, member.id)
+        ),
         key_id=keys.key_id,
         quality=view.quality,
         source_sha256=view.source_sha256,
@@ -660,19 +657,6 @@ def _enrolment_consent(s: Session, member: Member, portrait: bool = False) -> Co
             f"consent for purpose '{PORTRAIT}' (notice v3) or enrol without the portrait"
         )
     return consent
-
-
-def template_aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
-    """Binds a sealed template to its row and its member: a blob copied elsewhere, or a row
-    moved to another member by someone who can write the database, will not open."""
-    return f"{tenant_id}/{template_id}/{member_id}/{_model_id()}".encode()
-
-
-def unbound_template_aad(tenant_id: str, template_id: str) -> bytes:
-    """The associated data of templates sealed before seals named their member (stores from
-    before the security review's fixes): such a template opens only to be bound to its member by
-    ``consentcam keys rotate``, never for recognition."""
-    return f"{tenant_id}/{template_id}/{_model_id()}".encode()
 
 
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
@@ -978,13 +962,6 @@ def _notice(s: Session, site: Site, version: str) -> Notice:
         text=text,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
-
-
-def _model_id() -> str:
-    from consentcam.model_card import model_card
-
-    card = model_card()
-    return f"{card.model_id}@{card.version}"
 
 
 def _check_name(name: str, what: str) -> None:

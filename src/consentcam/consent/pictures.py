@@ -45,15 +45,6 @@ def portrait_consent(s: Session, member: Member) -> Consent | None:
     return active_consent(s, member, purpose=PORTRAIT)
 
 
-def picture_aad(tenant_id: str, picture_id: str, member_id: str, kind: str, event: str) -> bytes:
-    """Binds a sealed picture to its row, member, kind and event: moved elsewhere, it won't open."""
-    return f"{tenant_id}/picture/{picture_id}/{member_id}/{kind}/{event}".encode()
-
-
-def stored_picture_aad(row: MemberImage) -> bytes:
-    return picture_aad(row.tenant_id, row.id, row.member_id, row.kind, row.event_id or "")
-
-
 def seal_picture(
     s: Session,
     keys: crypto.TemplateKeys,
@@ -65,7 +56,7 @@ def seal_picture(
 ) -> MemberImage:
     """One sealed picture row (the caller audits it with the rest of its transaction)."""
     picture_id = new_id()
-    aad = picture_aad(member.tenant_id, picture_id, member.id, kind, event_id or "")
+    aad = crypto.picture_aad(member.tenant_id, picture_id, member.id, kind, event_id or "")
     row = MemberImage(
         id=picture_id,
         tenant_id=member.tenant_id,
@@ -82,7 +73,7 @@ def seal_picture(
 
 def opened_picture(keys: crypto.TemplateKeys, row: MemberImage) -> bytes:
     """The JPEG bytes of a sealed picture row."""
-    return crypto.open_bytes(keys, row.sealed, stored_picture_aad(row), f"picture {row.id}")
+    return crypto.open_bytes(keys, row.sealed, crypto.stored_picture_aad(row), f"picture {row.id}")
 
 
 def store_portrait(s: Session, ledger: Ledger, member: Member, jpeg: bytes) -> MemberImage:

@@ -102,14 +102,9 @@ def verify_signature(
     return any(matches)
 
 
-def secret_aad(tenant_id: str, webhook_id: str) -> bytes:
-    """Binds a sealed secret to its webhook: a blob copied to another row will not open."""
-    return f"webhook-secret/{tenant_id}/{webhook_id}".encode()
-
-
 def open_secret(keys: crypto.TemplateKeys, webhook: Webhook) -> bytes:
     """The webhook's signing secret; ConfigError if the loaded key cannot open it."""
-    aad = secret_aad(webhook.tenant_id, webhook.id)
+    aad = crypto.secret_aad(webhook.tenant_id, webhook.id)
     return crypto.open_bytes(keys, webhook.secret_sealed, aad, f"webhook {webhook.id}: its secret")
 
 
@@ -142,7 +137,7 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
             site_id=site.id if site else None,
             url=url,
             secret_sealed=crypto.seal_bytes(
-                ledger.keys, secret.encode(), secret_aad(tenant_id, webhook_id)
+                ledger.keys, secret.encode(), crypto.secret_aad(tenant_id, webhook_id)
             ),
             key_id=ledger.keys.key_id,
             active=True,

@@ -260,7 +260,7 @@ class SiteGallery:
         """A template's vector, or None (logged) if it fails authentication: altered, moved to
         another member or row, or sealed under another key. One bad row must not stop the
         site's recognition, and it must never match anyone."""
-        aad = _aad(self.tenant_id, template_id, member_id)
+        aad = crypto.template_aad(self.tenant_id, template_id, member_id)
         if crypto.sealed_key_id(sealed) != self._ledger.keys.key_id:
             # The wrong key loaded is the operator's error, for every row: say so loudly.
             return crypto.open_sealed(self._ledger.keys, sealed, aad)
@@ -275,11 +275,9 @@ class SiteGallery:
     def _unbound(self, template_id: str, sealed: bytes) -> str:
         """A hint when the seal predates member binding (an upgraded store): such a template is
         never used until 'consentcam keys rotate' binds it to its member."""
-        from consentcam.consent.ledger import unbound_template_aad
-
         try:
             crypto.open_sealed(
-                self._ledger.keys, sealed, unbound_template_aad(self.tenant_id, template_id)
+                self._ledger.keys, sealed, crypto.unbound_template_aad(self.tenant_id, template_id)
             )
         except InputError:
             return ""
@@ -441,9 +439,3 @@ def live_templates(query: QueryT, site_id: str, now: dt.datetime) -> QueryT:
             or_(Consent.site_id.is_(None), Consent.site_id == site_id),
         )
     )
-
-
-def _aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
-    from consentcam.consent.ledger import template_aad
-
-    return template_aad(tenant_id, template_id, member_id)
