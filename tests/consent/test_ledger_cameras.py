@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from consentcam.config import SourceSettings
+from consentcam.consent.keys import rotate_keys
 from consentcam.consent.ledger import DEV_KEY_FILE, Ledger, add_camera, add_site
 from consentcam.errors import ConfigError, InputError, PolicyError
 from consentcam.pipeline.worker import camera_context
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Camera
-from consentcam.store.rotation import rotate_keys
 from tests.security.support import rows_mentioning
 
 STREAM = "rtsp://admin:s3cret-pw@10.0.0.9:554/stream1?token=t0k3n"

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from consentcam.consent.keys import rotate_keys
 from consentcam.consent.ledger import (
     Ledger,
     add_member,
@@ -27,7 +28,6 @@ from consentcam.consent.retention import purge
 from consentcam.errors import ConsentError, InputError, NotFound
 from consentcam.store import crypto
 from consentcam.store.models import AuditEntry, MemberImage, Template, utcnow
-from consentcam.store.rotation import rotate_keys
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 

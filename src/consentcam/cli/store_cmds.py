@@ -546,8 +546,8 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     """Re-encrypt and re-transform every template under a new key, in one transaction.
     Templates of an upgraded store sealed before seals named their member (skipped by
     recognition, with a warning saying so) are bound to their member on the way."""
+    from consentcam.consent.keys import rotate_keys
     from consentcam.store import crypto
-    from consentcam.store.rotation import rotate_keys
 
     new = crypto.load_keys(
         {"CONSENTCAM_TEMPLATE_KEY_FILE": str(new_key_file)}, dev=False, dev_key_path=None

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.audit.chain import verify
+from consentcam.consent.keys import rotate_keys
 from consentcam.consent.ledger import (
     Ledger,
     add_member,
@@ -30,7 +31,6 @@ from consentcam.events.webhooks import (
 from consentcam.store import crypto
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Template, Webhook, utcnow
-from consentcam.store.rotation import rotate_keys
 
 
 def test_rotation_rewraps_templates_and_recognition_still_works(
