@@ -19,7 +19,7 @@ from consentcam.auth.roles import ROLES
 from consentcam.consent.ledger import Ledger, hidden_character, site_by_name
 from consentcam.errors import Conflict, InputError, NotFound
 from consentcam.store.db import deleted_rows
-from consentcam.store.models import Site, User, WebSession
+from consentcam.store.models import Site, User, WebSession, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,7 @@ def add_user(
             raise Conflict(f"a user named {name!r} already exists")
         site_ids = resolve_sites(s, site_names, tenant_id)
         user = User(
+            id=new_id(),  # named by the audit entry, which is built before the row is flushed
             tenant_id=tenant_id,
             name=name,
             role=role,
@@ -76,10 +77,9 @@ def add_user(
             site_ids=site_ids,
             disabled=False,
         )
-        s.add(user)
-        s.flush()
-        chain.append(
+        chain.add_audited(
             s,
+            user,
             actor=ledger.actor,
             action="user.add",
             subject=user.id,

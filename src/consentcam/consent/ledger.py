@@ -58,7 +58,6 @@ from consentcam.match.scores import fused_template
 from consentcam.store import crypto
 from consentcam.store.db import Store, deleted_rows, forget_deleted, open_store, stored_once
 from consentcam.store.models import (
-    Base,
     Camera,
     Claim,
     Consent,
@@ -199,10 +198,10 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
             # The name is not repeated: the caller sent it (issue 13, item 9).
             raise Conflict("a site with this name already exists in your tenant")
         site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             site,
+            actor=ledger.actor,
             action="site.add",
             subject=site.id,
             details={"name": name, "jurisdiction": jurisdiction},
@@ -263,10 +262,10 @@ def add_camera(
             config=config,
         )
         seal_camera_source(ledger.keys, camera, site.tenant_id, source)
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             camera,
+            actor=ledger.actor,
             action="camera.add",
             subject=camera.id,
             details={"site": site.name, "mode": mode, "signage_attested": signage_attested},
@@ -315,10 +314,10 @@ def add_member(
         member = Member(
             tenant_id=site.tenant_id, site_id=site.id, name=name, profile=profile_fields or {}
         )
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             member,
+            actor=ledger.actor,
             action="member.add",
             subject=member.id,
             details={"site": site.name},
@@ -402,10 +401,10 @@ def record_consent(
             expires_at=expires,
             guardian_name=guardian_name,
         )
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             consent,
+            actor=ledger.actor,
             action="consent.record",
             subject=member.id,
             details={
@@ -932,24 +931,6 @@ def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
             tenant_id=member.tenant_id,
         )
         return document
-
-
-def _add_audited(
-    s: Session,
-    ledger: Ledger,
-    row: Base,
-    *,
-    action: str,
-    subject: str,
-    details: dict[str, Any],
-    tenant_id: str,
-) -> None:
-    """Store a new row and its audit entry in the same transaction."""
-    s.add(row)
-    s.flush()
-    chain.append(
-        s, actor=ledger.actor, action=action, subject=subject, details=details, tenant_id=tenant_id
-    )
 
 
 def _notice(s: Session, site: Site, version: str) -> Notice:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import Ledger, _add_audited, site_by_name
+from consentcam.consent.ledger import Ledger, site_by_name
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.events.destinations import (
     HTTPS_ONLY,
@@ -143,10 +143,10 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
             active=True,
             created_at=utcnow(),
         )
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             webhook,
+            actor=ledger.actor,
             action="webhook.add",
             subject=webhook_id,
             details={"origin": _origin(url), "site": site_name},
