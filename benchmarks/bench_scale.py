@@ -321,7 +321,7 @@ def _site(ledger: Ledger, name: str) -> Site:
 
 
 def _load_gallery(settings: Settings, site_name: str, out: Any) -> None:
-    from consentcam.match.gallery import SiteGallery
+    from consentcam.consent.gallery import SiteGallery
 
     ledger = lg.open_ledger(settings, "bench:gallery")
     site = _site(ledger, site_name)
@@ -351,7 +351,7 @@ def gallery_phase(settings: Settings, site_name: str) -> dict[str, Any]:
 def _worker(settings: Settings, site_name: str, pipe: Connection) -> None:
     """A camera worker's gallery: loaded, watching the store, identifying on request until the
     member it was given comes back unknown."""
-    from consentcam.match.gallery import SiteGallery
+    from consentcam.consent.gallery import SiteGallery
 
     ledger = lg.open_ledger(settings, "bench:worker")
     gallery = SiteGallery(ledger, _site(ledger, site_name))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from consentcam.consent.gallery import SiteGallery
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
@@ -33,7 +34,6 @@ from consentcam.events.accuracy import (
     set_threshold_override,
     site_accuracy,
 )
-from consentcam.match.gallery import SiteGallery
 from consentcam.match.rates import wilson_interval
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, GalleryVersion, Member

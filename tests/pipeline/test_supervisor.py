@@ -15,8 +15,8 @@ from prometheus_client import generate_latest
 from sqlalchemy import select, update
 
 from consentcam.config import SourceSettings, load_settings
+from consentcam.consent.gallery import SiteGallery
 from consentcam.consent.ledger import Ledger, add_camera, add_site, open_ledger
-from consentcam.match.gallery import SiteGallery
 from consentcam.pipeline import sources
 from consentcam.pipeline.metrics import WorkerMetrics, metrics_registry
 from consentcam.pipeline.sources import Frame, SourceStats

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from consentcam.consent.gallery import SiteGallery
 from consentcam.consent.ledger import (
     Ledger,
     add_camera,
@@ -22,7 +23,6 @@ from consentcam.consent.ledger import (
 )
 from consentcam.consent.profiles import VISIT_TEMPLATES_MAX
 from consentcam.consent.visits import HOLD_S, add_visit_template, expire_held_views
-from consentcam.match.gallery import SiteGallery
 from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.staff import confirm_event

@@ -661,7 +661,8 @@ def _enrolment_consent(s: Session, member: Member, portrait: bool = False) -> Co
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     """The enrolled member in ``photo`` at ``site_name``, or unknown. A non-member's face is
     used in memory only: nothing about an unknown probe is stored or audited."""
-    from consentcam.match.gallery import SiteGallery
+    # Lazy: the vision models and the index backends load only when a photo is identified.
+    from consentcam.consent.gallery import SiteGallery
     from consentcam.vision.faces import file_faces
 
     faces = file_faces(photo, ledger.settings.vision)

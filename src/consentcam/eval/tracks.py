@@ -390,8 +390,8 @@ _STATE: dict[str, Any] = {}
 
 def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[str, Any]) -> None:
     """Per process: the ledger, each configuration's camera and gallery, the memoised models."""
+    from consentcam.consent.gallery import SiteGallery
     from consentcam.consent.ledger import open_ledger, site_by_name
-    from consentcam.match.gallery import SiteGallery
     from consentcam.pipeline.worker import camera_context
     from consentcam.vision.detect import DETECTORS
     from consentcam.vision.embed import EMBEDDERS

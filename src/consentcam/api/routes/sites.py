@@ -30,10 +30,11 @@ from consentcam.api.schemas import (
 )
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
+from consentcam.consent.calibration import enrolled_people
 from consentcam.consent.ledger import add_site
 from consentcam.consent.profiles import profile
 from consentcam.errors import NotFound
-from consentcam.match.calibration import enrolled_people, filing_status
+from consentcam.match.calibration import filing_status
 from consentcam.store.models import Camera, Site
 
 router = APIRouter(tags=["sites"], responses=ERROR_RESPONSES)
