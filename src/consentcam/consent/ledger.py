@@ -14,7 +14,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,6 @@ from consentcam.errors import (
     PolicyError,
     shown,
 )
-from consentcam.events.outbox import rewrite_member_cards
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
 from consentcam.store import crypto
@@ -775,6 +774,28 @@ def rectify_member(
     if changed:
         forget_deleted(ledger.store)  # the old values' page images leave SQLite's log now
     return member
+
+
+def rewrite_member_cards(s: Session, member: Member) -> int:
+    """Put the member's current name and profile into the member card of each of their stored
+    events (an alert carries the card staff are shown); returns how many events changed.
+
+    Called in a rectification's transaction (issue 13, item 8). Rewriting the stored copies,
+    rather than looking the member up whenever events are read, keeps every reader as it is
+    (the event history, the live stream's replay, webhook deliveries, whose body is built when
+    sent, all read the stored payload) and leaves no old copy in the database; a rectification
+    is rare and touches only that member's events, within their retention."""
+    changed = 0
+    for event in s.execute(select(Event).where(Event.member_id == member.id)).scalars():
+        card = event.payload.get("member")
+        if not isinstance(card, Mapping) or card.get("id") != member.id:
+            continue
+        current = {**card, "name": member.name, "profile": member.profile}
+        if current != card:
+            # A new dict, so the JSON column is written (in-place changes are not tracked).
+            event.payload = {**event.payload, "member": current}
+            changed += 1
+    return changed
 
 
 def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
