@@ -90,10 +90,10 @@ def test_a_rectification_past_the_bounds_changes_nothing(ledger: Ledger, case: s
     add_site(ledger, "flagship", "eu")
     member = add_member(ledger, "flagship", "Ada", {"tier": "gold"})
     fields, message = TOO_BIG[case]
-    before = export_member(ledger, member.id)["member"]
+    before = export_member(ledger, member.id).member
     with pytest.raises(InputError, match=message):
         rectify_member(ledger, member.id, profile_fields=fields)
-    assert export_member(ledger, member.id)["member"] == before
+    assert export_member(ledger, member.id).member == before
     with ledger.store.transaction() as s:
         actions = s.execute(select(AuditEntry.action)).scalars().all()
     assert "member.rectify" not in actions
@@ -108,7 +108,7 @@ def test_a_profile_at_the_bounds_is_stored(ledger: Ledger) -> None:
     }
     assert len(json.dumps(fields, ensure_ascii=False).encode()) <= MAX_PROFILE_BYTES
     member = add_member(ledger, "flagship", "Ada", fields)
-    assert export_member(ledger, member.id)["member"]["profile"] == fields
+    assert export_member(ledger, member.id).member.profile == fields
     assert rectify_member(ledger, member.id, profile_fields={"note": "ok"}).profile == {
         "note": "ok"
     }

@@ -45,7 +45,7 @@ def test_rotation_rewraps_templates_and_recognition_still_works(
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["templates_rewrapped"] == 2 and report["new_key_id"] == new_keys.key_id
+    assert report.templates_rewrapped == 2 and report.new_key_id == new_keys.key_id
 
     rotated = dataclasses.replace(ledger, keys=new_keys)
     with rotated.store.transaction() as s:
@@ -73,7 +73,7 @@ def test_rotation_reseals_webhook_secrets(ledger: Ledger) -> None:
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["webhook_secrets_resealed"] == 1
+    assert report.webhook_secrets_resealed == 1
 
     rotated = dataclasses.replace(ledger, keys=new_keys)
     with rotated.store.transaction() as s:
@@ -137,7 +137,7 @@ def test_an_upgraded_stores_unbound_templates_are_bound_by_rotation(
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["templates_rewrapped"] == 1 and report["templates_bound_to_member"] == 1
+    assert report.templates_rewrapped == 1 and report.templates_bound_to_member == 1
     rotated = dataclasses.replace(ledger, keys=new_keys)
     assert identify(rotated, photos / "obama2.jpg", "flagship").member_id == member.id
 

@@ -46,14 +46,14 @@ def test_enrol_identify_withdraw_end_to_end(ledger: Ledger, photos: Path, eviden
     assert identify(ledger, photos / "biden.jpg", "flagship").member_id is None
 
     receipt = withdraw(ledger, member_id)
-    assert receipt["deleted_templates"] == 1 and receipt["withdrawn_consents"] == 1
-    assert receipt["by"] == "test:staff"
+    assert receipt.deleted_templates == 1 and receipt.withdrawn_consents == 1
+    assert receipt.by == "test:staff"
     assert _count(ledger, Template) == 0
     assert identify(ledger, photos / "obama2.jpg", "flagship").member_id is None
     with ledger.store.transaction() as s:
         last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
         assert last is not None and last.action == "consent.withdraw"
-        assert last.seq == receipt["audit_entry"]
+        assert last.seq == receipt.audit_entry
         assert verify(s).ok
 
 
@@ -177,9 +177,9 @@ def test_export_holds_everything_but_biometrics_and_is_audited(
 ) -> None:
     member_id = _enrolled_member(ledger, photos, evidence)
     document = export_member(ledger, member_id)
-    assert document["member"]["id"] == member_id
-    assert len(document["consents"]) == 1 and len(document["templates"]) == 1
-    assert "sealed" not in document["templates"][0]
+    assert document.member.id == member_id
+    assert len(document.consents) == 1 and len(document.templates) == 1
+    assert "sealed" not in document.as_dict()["templates"][0]
     with ledger.store.transaction() as s:
         last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
     assert last is not None and last.action == "member.export"

@@ -46,7 +46,7 @@ def test_rotation_reseals_sealed_sources_and_seals_those_left_in_clear(ledger: L
         )
 
     new_keys = TemplateKeys(os.urandom(32))
-    assert rotate_keys(ledger, new_keys)["camera_sources_sealed"] == 2
+    assert rotate_keys(ledger, new_keys).camera_sources_sealed == 2
     rotated = dataclasses.replace(ledger, keys=new_keys)
     assert camera_context(rotated, "door").source == STREAM
     assert camera_context(rotated, "yard").source == "rtsp://yard:pw2@10.0.0.7/live"
@@ -113,7 +113,7 @@ def test_rotation_seals_a_clear_url_without_credentials(ledger: Ledger) -> None:
             update(Camera).where(Camera.id == legacy.id).values(source=old, source_sealed=None)
         )
     new_keys = TemplateKeys(os.urandom(32))
-    assert rotate_keys(ledger, new_keys)["camera_sources_sealed"] == 1
+    assert rotate_keys(ledger, new_keys).camera_sources_sealed == 1
     assert rows_mentioning(ledger, "pw3") == []
     assert camera_context(dataclasses.replace(ledger, keys=new_keys), "yard").source == old
 

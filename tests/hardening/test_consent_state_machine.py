@@ -136,8 +136,8 @@ def test_consent_state_machine(
             member = self.ids[who]
             model = self.model[member]
             receipt = lib.withdraw(self.ledger, member)
-            assert receipt["deleted_templates"] == len(model.templates)
-            assert receipt["withdrawn_consents"] == len(model.consents) - len(model.withdrawn())
+            assert receipt.deleted_templates == len(model.templates)
+            assert receipt.withdrawn_consents == len(model.consents) - len(model.withdrawn())
             model.consents = {cid: (exp, True) for cid, (exp, _) in model.consents.items()}
             model.templates.clear()
             assert self._templates(member) == {}

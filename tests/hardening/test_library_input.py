@@ -314,7 +314,7 @@ def test_sql_in_a_name_is_data(ctx: Ctx) -> None:
     assert len(rows_where(ctx.ledger.store, "members")) == before["members"] + 1
     assert len(rows_where(ctx.ledger.store, "consents")) == before["consents"]
     exported = lib.export_member(ctx.ledger, member.id)
-    assert exported["member"]["name"] == "Robert'); DROP TABLE members; --"
+    assert exported.member.name == "Robert'); DROP TABLE members; --"
 
 
 # --- images ---------------------------------------------------------------------------------

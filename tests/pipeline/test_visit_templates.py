@@ -164,7 +164,7 @@ def test_withdrawal_deletes_visit_templates_and_held_views(
         )  # fmt: skip
     assert _count(site_ledger, HeldView) == 1 and _visit_templates(site_ledger, member_id) == 1
     receipt = withdraw(site_ledger, member_id)
-    assert receipt["deleted_templates"] == 2
+    assert receipt.deleted_templates == 2
     assert _count(site_ledger, HeldView) == 0 and _count(site_ledger, Template) == 0
 
 

@@ -403,9 +403,9 @@ def withdraw(state: State, member_id: str, purpose: str | None, as_json: bool) -
     receipt = do_withdraw(_ledger(state), member_id, purpose)
     _emit(
         as_json,
-        receipt,
-        f"withdrawn: {receipt['deleted_templates']} template(s) and "
-        f"{receipt['deleted_pictures']} picture(s) deleted, receipt {receipt['receipt_id']}",
+        receipt.as_dict(),
+        f"withdrawn: {receipt.deleted_templates} template(s) and "
+        f"{receipt.deleted_pictures} picture(s) deleted, receipt {receipt.receipt_id}",
     )
 
 
@@ -429,13 +429,13 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
             raise InputError("erasure cannot be undone: add --yes to confirm")
         click.confirm(f"Erase member {member_id} and everything held about them?", abort=True)
     receipt = erase_member(_ledger(state), member_id)
-    deleted = receipt["deleted"]
+    deleted = receipt.deleted
     _emit(
         as_json,
-        receipt,
-        f"erased: {deleted['consents']} consent(s), {deleted['templates']} template(s), "
-        f"{deleted['purchases']} purchase(s), {deleted['events']} event(s); "
-        f"receipt {receipt['receipt_id']}",
+        receipt.as_dict(),
+        f"erased: {deleted.consents} consent(s), {deleted.templates} template(s), "
+        f"{deleted.purchases} purchase(s), {deleted.events} event(s); "
+        f"receipt {receipt.receipt_id}",
     )
 
 
@@ -447,7 +447,7 @@ def export(state: State, member_id: str, as_json: bool) -> None:
     """Everything held about a member (templates as metadata only); the read is audited."""
     from consentcam.consent.ledger import export_member
 
-    print_json(export_member(_ledger(state), member_id))
+    print_json(export_member(_ledger(state), member_id).as_dict())
 
 
 @click.group()
@@ -555,9 +555,9 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     report = rotate_keys(_ledger(state), new)
     _emit(
         as_json,
-        report,
-        f"{report['templates_rewrapped']} template(s) moved to key "
-        f"{report['new_key_id']}; now set CONSENTCAM_TEMPLATE_KEY_FILE={new_key_file}",
+        report.as_dict(),
+        f"{report.templates_rewrapped} template(s) moved to key "
+        f"{report.new_key_id}; now set CONSENTCAM_TEMPLATE_KEY_FILE={new_key_file}",
     )
 
 

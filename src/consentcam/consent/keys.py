@@ -9,8 +9,6 @@ opens nothing afterwards."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,12 +16,13 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.consent.camera_sources import is_url
 from consentcam.consent.ledger import Ledger, camera_source, seal_camera_source
+from consentcam.consent.receipts import RotationReceipt
 from consentcam.errors import InputError
 from consentcam.store import crypto
 from consentcam.store.models import Camera, MemberImage, Site, Template, Webhook, utcnow
 
 
-def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
+def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> RotationReceipt:
     if new_keys.key_id == ledger.keys.key_id:
         raise InputError("the new key is the key in use; generate a fresh one")
     moved = bound = 0
@@ -62,16 +61,16 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                 "new_key_id": new_keys.key_id,
             },
         )
-    return {
-        "templates_rewrapped": moved,
-        "templates_bound_to_member": bound,
-        "webhook_secrets_resealed": resealed,
-        "camera_sources_sealed": sources,
-        "pictures_resealed": pictures,
-        "old_key_id": ledger.keys.key_id,
-        "new_key_id": new_keys.key_id,
-        "at": utcnow().isoformat(),
-    }
+    return RotationReceipt(
+        templates_rewrapped=moved,
+        templates_bound_to_member=bound,
+        webhook_secrets_resealed=resealed,
+        camera_sources_sealed=sources,
+        pictures_resealed=pictures,
+        old_key_id=ledger.keys.key_id,
+        new_key_id=new_keys.key_id,
+        at=utcnow(),
+    )
 
 
 def _opened(keys: crypto.TemplateKeys, template: Template) -> tuple[np.ndarray, bool]:

@@ -44,6 +44,16 @@ from consentcam.consent.profiles import (
     profile,
     visit_notice_sentence,
 )
+from consentcam.consent.receipts import (
+    ErasureDeleted,
+    ErasureReceipt,
+    ExportedConsent,
+    ExportedMember,
+    ExportedPurchase,
+    ExportedTemplate,
+    MemberExport,
+    WithdrawalReceipt,
+)
 from consentcam.errors import (
     Conflict,
     ConsentError,
@@ -691,7 +701,7 @@ def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     return result
 
 
-def withdraw(ledger: Ledger, member_id: str, purpose: str | None = None) -> dict[str, Any]:
+def withdraw(ledger: Ledger, member_id: str, purpose: str | None = None) -> WithdrawalReceipt:
     """Withdraw the member's consents and delete what rests on them in one transaction; return
     a deletion receipt (no biometric content). Without ``purpose``, or for ``recognition``:
     every consent (pictures for staff serve recognition alone), every template and picture.
@@ -716,19 +726,19 @@ def withdraw(ledger: Ledger, member_id: str, purpose: str | None = None) -> dict
             },
             tenant_id=member.tenant_id,
         )
-        receipt = {
-            "receipt_id": new_id(),
-            "member_id": member.id,
-            "purposes": list(purposes),
-            "withdrawn_consents": consents,
-            "deleted_templates": templates,
-            "deleted_pictures": pictures,
-            "deleted_at": now.isoformat(),
-            "by": ledger.actor,
-            "audit_entry": entry.seq,
-            "kept": "membership profile and purchase history (not biometric; erased with "
+        receipt = WithdrawalReceipt(
+            receipt_id=new_id(),
+            member_id=member.id,
+            purposes=tuple(purposes),
+            withdrawn_consents=consents,
+            deleted_templates=templates,
+            deleted_pictures=pictures,
+            deleted_at=now,
+            by=ledger.actor,
+            audit_entry=entry.seq,
+            kept="membership profile and purchase history (not biometric; erased with "
             "everything else on request: 'consentcam erase', POST /api/v1/members/{id}/erase)",
-        }
+        )
     forget_deleted(ledger.store)
     return receipt
 
@@ -798,7 +808,7 @@ def rewrite_member_cards(s: Session, member: Member) -> int:
     return changed
 
 
-def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
+def erase_member(ledger: Ledger, member_id: str) -> ErasureReceipt:
     """Erase everything held about a member (data-subject erasure): withdraw their consents and
     delete their templates as a withdrawal does, then delete their consents, purchases, claims,
     the events naming them (with those events' stream entries and pending webhook deliveries)
@@ -813,20 +823,20 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
         withdrawn, templates, pictures = withdrawn_consents(s, member, now, PURPOSES)
         events = select(Event.id).where(Event.member_id == member.id)
         stream = select(OutboxEntry.seq).where(OutboxEntry.event_id.in_(events))
-        deleted = {
-            "templates": templates,
-            "pictures": pictures,
-            "webhook_deliveries": deleted_rows(
+        deleted = ErasureDeleted(
+            templates=templates,
+            pictures=pictures,
+            webhook_deliveries=deleted_rows(
                 s, delete(Delivery).where(Delivery.outbox_seq.in_(stream))
             ),
-            "stream_entries": deleted_rows(
+            stream_entries=deleted_rows(
                 s, delete(OutboxEntry).where(OutboxEntry.event_id.in_(events))
             ),
-            "events": deleted_rows(s, delete(Event).where(Event.member_id == member.id)),
-            "claims": deleted_rows(s, delete(Claim).where(Claim.member_id == member.id)),
-            "purchases": deleted_rows(s, delete(Purchase).where(Purchase.member_id == member.id)),
-            "consents": deleted_rows(s, delete(Consent).where(Consent.member_id == member.id)),
-        }
+            events=deleted_rows(s, delete(Event).where(Event.member_id == member.id)),
+            claims=deleted_rows(s, delete(Claim).where(Claim.member_id == member.id)),
+            purchases=deleted_rows(s, delete(Purchase).where(Purchase.member_id == member.id)),
+            consents=deleted_rows(s, delete(Consent).where(Consent.member_id == member.id)),
+        )
         site_id, tenant_id = member.site_id, member.tenant_id
         s.delete(member)
         s.flush()
@@ -835,22 +845,22 @@ def erase_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
             actor=ledger.actor,
             action="member.erase",
             subject=member_id,
-            details={"withdrawn_consents": withdrawn, "deleted": deleted},
+            details={"withdrawn_consents": withdrawn, "deleted": deleted.as_dict()},
             tenant_id=tenant_id,
         )
         site = s.get(Site, site_id)
-        receipt = {
-            "receipt_id": new_id(),
-            "member_id": member_id,
-            "site": site.name if site else None,
-            "withdrawn_consents": withdrawn,
-            "deleted": deleted,
-            "erased_at": now.isoformat(),
-            "by": ledger.actor,
-            "audit_entry": entry.seq,
-            "kept": "the audit log's entries about this member id (what was done and when; no "
+        receipt = ErasureReceipt(
+            receipt_id=new_id(),
+            member_id=member_id,
+            site=site.name if site else None,
+            withdrawn_consents=withdrawn,
+            deleted=deleted,
+            erased_at=now,
+            by=ledger.actor,
+            audit_entry=entry.seq,
+            kept="the audit log's entries about this member id (what was done and when; no "
             "name, profile, purchase or face data)",
-        }
+        )
     forget_deleted(ledger.store)
     return receipt
 
@@ -891,7 +901,7 @@ def withdrawn_consents(
     return len(consents), int(templates), pictures
 
 
-def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
+def export_member(ledger: Ledger, member_id: str) -> MemberExport:
     """Everything held about a member (data-subject access): profile, consents, purchases,
     template metadata (never the templates themselves) and the pictures staff may be shown
     (their own face, so they are given back). The read is audited with its actor."""
@@ -902,49 +912,46 @@ def export_member(ledger: Ledger, member_id: str) -> dict[str, Any]:
         consents = s.execute(select(Consent).where(Consent.member_id == member.id)).scalars()
         templates = s.execute(select(Template).where(Template.member_id == member.id)).scalars()
         purchases = s.execute(select(Purchase).where(Purchase.member_id == member.id)).scalars()
-        document = {
-            "member": {
-                "id": member.id,
-                "name": member.name,
-                "profile": member.profile,
-                "created_at": member.created_at.isoformat(),
-                "last_interaction_at": member.last_interaction_at.isoformat(),
-            },
-            "consents": [
-                {
-                    "id": c.id,
-                    "purpose": c.purpose,
-                    "channel": c.channel,
-                    "scope": "chain" if c.site_id is None else "site",
-                    "notice_sha256": c.notice_sha256,
-                    "evidence_sha256": c.evidence_sha256,
-                    "given_at": c.given_at.isoformat(),
-                    "expires_at": c.expires_at.isoformat() if c.expires_at else None,
-                    "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
-                }
+        document = MemberExport(
+            member=ExportedMember(
+                id=member.id,
+                name=member.name,
+                profile=member.profile,
+                created_at=member.created_at,
+                last_interaction_at=member.last_interaction_at,
+            ),
+            consents=tuple(
+                ExportedConsent(
+                    id=c.id,
+                    purpose=c.purpose,
+                    channel=c.channel,
+                    scope="chain" if c.site_id is None else "site",
+                    notice_sha256=c.notice_sha256,
+                    evidence_sha256=c.evidence_sha256,
+                    given_at=c.given_at,
+                    expires_at=c.expires_at,
+                    withdrawn_at=c.withdrawn_at,
+                )
                 for c in consents
-            ],
-            "templates": [
-                {
-                    "id": t.id,
-                    "model_id": t.model_id,
-                    "created_at": t.created_at.isoformat(),
-                    "quality": t.quality,
-                    "source_photo_sha256": t.source_sha256,
-                }
+            ),
+            templates=tuple(
+                ExportedTemplate(
+                    id=t.id,
+                    model_id=t.model_id,
+                    created_at=t.created_at,
+                    quality=t.quality,
+                    source_photo_sha256=t.source_sha256,
+                )
                 for t in templates
-            ],
-            "purchases": [
-                {
-                    "at": p.at.isoformat(),
-                    "items": p.items,
-                    "amount_cents": p.amount_cents,
-                    "currency": p.currency,
-                }
+            ),
+            purchases=tuple(
+                ExportedPurchase(
+                    at=p.at, items=p.items, amount_cents=p.amount_cents, currency=p.currency
+                )
                 for p in purchases
-            ],
-            "pictures": exported_pictures(s, ledger.keys, member.id),
-        }
+            ),
+            pictures=exported_pictures(s, ledger.keys, member.id),
+        )
         chain.append(
             s,
             actor=ledger.actor,

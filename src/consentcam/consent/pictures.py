@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.consent.ledger import Ledger, active_consent, member_by_id
 from consentcam.consent.profiles import PORTRAIT, SNAPSHOT_RETENTION_DAYS
+from consentcam.consent.receipts import ExportedPicture, PictureKind
 from consentcam.consent.visits import HOLD_S
 from consentcam.errors import ConsentError, NotFound
 from consentcam.store import crypto
@@ -234,19 +235,19 @@ def picture_counts(s: Session, member_id: str) -> dict[str, int]:
 
 def exported_pictures(
     s: Session, keys: crypto.TemplateKeys, member_id: str
-) -> list[dict[str, Any]]:
+) -> tuple[ExportedPicture, ...]:
     """The member's pictures for their data export: kind, event, date and the JPEG (base64)."""
     rows = s.execute(
         select(MemberImage)
         .where(MemberImage.member_id == member_id)
         .order_by(MemberImage.created_at)
     ).scalars()
-    return [
-        {
-            "kind": row.kind,
-            "event_id": row.event_id,
-            "created_at": row.created_at.isoformat(),
-            "jpeg_base64": base64.b64encode(opened_picture(keys, row)).decode(),
-        }
+    return tuple(
+        ExportedPicture(
+            kind=cast(PictureKind, row.kind),  # the store holds only these kinds
+            event_id=row.event_id,
+            created_at=row.created_at,
+            jpeg_base64=base64.b64encode(opened_picture(keys, row)).decode(),
+        )
         for row in rows
-    ]
+    )
