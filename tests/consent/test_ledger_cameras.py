@@ -13,7 +13,13 @@ from sqlalchemy import func, select, update
 
 from consentcam.config import SourceSettings
 from consentcam.consent.keys import rotate_keys
-from consentcam.consent.ledger import DEV_KEY_FILE, Ledger, add_camera, add_site
+from consentcam.consent.ledger import (
+    DEV_KEY_FILE,
+    Ledger,
+    add_camera,
+    add_site,
+    check_camera_lawful,
+)
 from consentcam.errors import ConfigError, InputError, PolicyError
 from consentcam.pipeline.worker import camera_context
 from consentcam.store.crypto import TemplateKeys
@@ -233,3 +239,12 @@ def test_a_development_store_may_use_loopback_streams_and_files_over_the_api(
         add_camera(
             ledger, "flagship", "m", "http://169.254.169.254/", "count", False, over_api=True
         )
+
+
+def test_one_lawfulness_rule_for_registering_and_starting_a_camera() -> None:
+    check_camera_lawful("eu", "door", True)  # allowed, signs up
+    check_camera_lawful("eu", "count", False)  # counting needs no attestation
+    with pytest.raises(PolicyError, match="camera 'lobby': mode 'door' recognises faces"):
+        check_camera_lawful("eu", "door", False, camera="lobby")
+    with pytest.raises(PolicyError, match="not allowed under the us-portland profile"):
+        check_camera_lawful("us-portland", "door", True)

@@ -249,17 +249,7 @@ def add_camera(
         raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
-        rules = profile(site.jurisdiction)
-        if mode not in rules.allowed_modes:
-            raise PolicyError(
-                f"mode {mode!r} is not allowed under the {site.jurisdiction} profile "
-                f"({rules.name}); allowed: {', '.join(sorted(rules.allowed_modes))}"
-            )
-        if mode in FACE_MODES and not signage_attested:
-            raise PolicyError(
-                f"mode {mode!r} recognises faces: attest that the signs are up "
-                "(--signage-attested) before it can be used"
-            )
+        check_camera_lawful(site.jurisdiction, mode, signage_attested)
         if s.execute(select(Camera).where(Camera.site_id == site.id, Camera.name == name)).scalar():
             raise Conflict(f"site {site_name!r} already has a camera named {name!r}")
         camera = Camera(
@@ -281,6 +271,27 @@ def add_camera(
             tenant_id=site.tenant_id,
         )
         return camera
+
+
+def check_camera_lawful(
+    jurisdiction: str, mode: str, signage_attested: bool, *, camera: str | None = None
+) -> None:
+    """PolicyError unless a camera in ``mode`` may run at a site under ``jurisdiction``: the
+    profile allows the mode, and a face mode has its signage attested (privacy invariant 7: no
+    covert operation). One rule for registering a camera and for starting one; ``camera``
+    names it in the message (a registered camera that will not start)."""
+    rules = profile(jurisdiction)
+    which = f"camera {camera!r}: " if camera is not None else ""
+    if mode not in rules.allowed_modes:
+        raise PolicyError(
+            f"{which}mode {mode!r} is not allowed under the {jurisdiction} profile "
+            f"({rules.name}); allowed: {', '.join(sorted(rules.allowed_modes))}"
+        )
+    if mode in FACE_MODES and not signage_attested:
+        raise PolicyError(
+            f"{which}mode {mode!r} recognises faces: attest that the signs are up "
+            "(--signage-attested) before it can be used"
+        )
 
 
 def camera_source_policy(settings: Settings) -> SourcePolicy:
