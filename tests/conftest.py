@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings, VisionSettings, load_settings
-from consentcam.consent.ledger import Ledger, open_ledger
+from consentcam.consent.context import Ledger, open_ledger
 from consentcam.pipeline.clips import Actor, ClipTruth, write_clip
 from consentcam.store.scratch import scratch_database
 from consentcam.vision.decode import load_image

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from consentcam.config import Settings, VisionSettings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
 from consentcam.vision.faces import enrolment_face, file_faces
@@ -75,15 +75,12 @@ def _as_dict(r: Identification) -> dict[str, Any]:
 def run_video_demo(settings: Settings, root: Path) -> tuple[Ledger, dict[str, Any]]:
     """The camera pipeline on a generated door clip, with a development store in ``root``
     (the caller deletes it): a consenting, enrolled member and a passer-by walk in."""
-    from consentcam.consent.ledger import (
-        add_camera,
-        add_member,
-        add_site,
-        enroll,
-        open_ledger,
-        record_consent,
-    )
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.context import open_ledger
+    from consentcam.consent.enrolment import enroll
+    from consentcam.consent.members import add_member
     from consentcam.consent.purchases import import_purchases
+    from consentcam.consent.sites import add_camera, add_site
     from consentcam.pipeline.clips import sample_clip
     from consentcam.pipeline.worker import process_video
     from consentcam.vision.decode import load_image

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consentcam.consent.ledger import camera_by_ref
+from consentcam.consent.context import camera_by_ref
 from consentcam.store.models import utcnow
 from tests.api.conftest import World
 from tests.events.support import door_alert

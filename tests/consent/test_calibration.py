@@ -6,15 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from consentcam.consent.calibration import calibration
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.enrolment import enroll
 from consentcam.consent.gallery import SiteGallery
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-    site_by_name,
-)
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.errors import NotFound
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Consent, utcnow

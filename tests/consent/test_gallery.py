@@ -13,15 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
 from consentcam.consent.gallery import SiteGallery
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_site
 from consentcam.store.models import Site, utcnow
 from consentcam.vision.faces import file_faces
 

@@ -14,18 +14,17 @@ import pytest
 from sqlalchemy import func, select
 
 from consentcam.auth.users import add_user
-from consentcam.consent.ledger import (
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import (
     MAX_PROFILE_BYTES,
     MAX_PROFILE_FIELDS,
     MAX_PROFILE_KEY_CHARS,
     MAX_PROFILE_VALUE_CHARS,
-    Ledger,
-    add_camera,
     add_member,
-    add_site,
-    export_member,
     rectify_member,
 )
+from consentcam.consent.rights import export_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.store.models import AuditEntry, Base
 from tests.auth.support import PASSWORD, use_fast_hashing

@@ -10,15 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.audit.chain import verify
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
 from consentcam.consent.keys import rotate_keys
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    identify,
-    record_consent,
-)
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConfigError, InputError
 from consentcam.events.outbox import record_event
 from consentcam.events.webhooks import (

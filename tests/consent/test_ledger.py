@@ -10,17 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    export_member,
-    identify,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import export_member, withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
 from consentcam.store.models import AuditEntry, Consent, Template, new_id, utcnow
 

@@ -12,14 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from consentcam.config import SourceSettings
+from consentcam.consent.context import DEV_KEY_FILE, Ledger
 from consentcam.consent.keys import rotate_keys
-from consentcam.consent.ledger import (
-    DEV_KEY_FILE,
-    Ledger,
-    add_camera,
-    add_site,
-    check_camera_lawful,
-)
+from consentcam.consent.sites import add_camera, add_site, check_camera_lawful
 from consentcam.errors import ConfigError, InputError, PolicyError
 from consentcam.pipeline.worker import camera_context
 from consentcam.store.crypto import TemplateKeys

@@ -10,18 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    enroll,
-    erase_member,
-    export_member,
-    identify,
-    record_consent,
-    rectify_member,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.members import add_member, rectify_member
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.rights import erase_member, export_member
+from consentcam.consent.sites import add_camera
 from consentcam.errors import InputError, NotFound
 from consentcam.events.webhooks import add_webhook
 from consentcam.pipeline.claims import open_claim

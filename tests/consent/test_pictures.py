@@ -12,19 +12,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
 from consentcam.consent.keys import rotate_keys
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    erase_member,
-    export_member,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.members import add_member
 from consentcam.consent.pictures import member_portrait
 from consentcam.consent.retention import purge
+from consentcam.consent.rights import erase_member, export_member, withdraw
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConsentError, InputError, NotFound
 from consentcam.store import crypto
 from consentcam.store.models import AuditEntry, MemberImage, Template, utcnow

@@ -10,17 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    DEFAULT_TENANT,
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-    site_by_name,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import DEFAULT_TENANT, Ledger, site_by_name
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.retention import purge
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.store.models import (
     AuditEntry,

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    export_member,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import export_member, withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.worker import camera_context

@@ -13,17 +13,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.enrolment import enroll
 from consentcam.consent.gallery import SiteGallery
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-    site_by_name,
-    withdraw,
-)
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.events.accuracy import (
     DEFAULT_DISMISSAL_BUDGET,

@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    camera_by_ref,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, camera_by_ref, open_ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 from tests.api.conftest import backend_settings
 from tests.conftest import BACKENDS
 from tests.hardening.corpus import (

@@ -9,15 +9,11 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 
 # Small frames keep the tests fast; at this size faces need detection at full scale.
 TEST_PIPELINE = {"detect_scale": 1.0}

@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
 from consentcam.consent.gallery import SiteGallery
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    enroll,
-    record_consent,
-    withdraw,
-)
-from consentcam.consent.profiles import VISIT_TEMPLATES_MAX
-from consentcam.consent.visits import HOLD_S, add_visit_template, expire_held_views
+from consentcam.consent.members import add_member
+from consentcam.consent.profiles import HOLD_S, VISIT_TEMPLATES_MAX
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_camera
+from consentcam.consent.visits import add_visit_template, expire_held_views
 from consentcam.pipeline.claims import open_claim
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.staff import confirm_event

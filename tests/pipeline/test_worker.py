@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import select, update
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, camera_source_policy, withdraw
+from consentcam.consent.context import Ledger
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import camera_source_policy
 from consentcam.errors import InputError, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.pipeline.claims import open_claim

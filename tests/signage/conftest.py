@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.events.webhooks import add_webhook
 from consentcam.vision.records import Face
 

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger, add_camera, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import ConfigError, InputError
 from consentcam.store.models import FootfallBucket
 from consentcam.track.footfall import (

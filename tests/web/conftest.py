@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import Ledger, add_camera, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera, add_site
 from tests.auth.support import PASSWORD, use_fast_hashing
 
 TIMEOUT_MS = 15_000  # generous: CI has two cores, and the first enrolment loads the models

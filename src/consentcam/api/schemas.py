@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from consentcam.consent.ledger import (
+from consentcam.consent.members import (
     MAX_PROFILE_BYTES,
     MAX_PROFILE_FIELDS,
     MAX_PROFILE_KEY_CHARS,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal, may_grant
 from consentcam.auth.users import check_role, resolve_sites, user_by_name
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.store.models import ApiToken, Tenant, User, new_id, utcnow
 

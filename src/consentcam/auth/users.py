@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.auth.passwords import hash_password
 from consentcam.auth.roles import ROLES
-from consentcam.consent.ledger import Ledger, hidden_character, site_by_name
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.names import hidden_character
 from consentcam.errors import Conflict, InputError, NotFound
 from consentcam.store.db import deleted_rows
 from consentcam.store.models import Site, User, WebSession, new_id

@@ -35,7 +35,7 @@ def watch(
     summary line at the end. Face modes refuse to start without the profile's permission and
     signage attestation. Stops at the end of a file source, or on Ctrl-C, SIGTERM or SIGHUP
     (footfall and spooled alerts written first)."""
-    from consentcam.consent.ledger import camera_source_policy
+    from consentcam.consent.sites import camera_source_policy
     from consentcam.pipeline.sources import open_source
     from consentcam.pipeline.worker import CameraWorker, WorkerStats, camera_context, run_camera
 
@@ -236,7 +236,7 @@ def footfall(
     only; no person, face or track is stored."""
     from sqlalchemy import select
 
-    from consentcam.consent.ledger import camera_by_ref, site_by_name
+    from consentcam.consent.context import camera_by_ref, site_by_name
     from consentcam.errors import InputError
     from consentcam.store.models import Camera, utcnow
     from consentcam.track.footfall import footfall_report

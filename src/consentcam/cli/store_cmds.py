@@ -1,5 +1,5 @@
 """Verbs over the store: init, site, camera, member, consent, enroll, identify, withdraw, export,
-audit. Each is a thin layer over ``consentcam.consent.ledger``."""
+audit. Each is a thin layer over the ``consentcam.consent`` services."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _actor() -> str:
 
 
 def _ledger(state: State, *, create: bool = False, dev: bool | None = None) -> Any:
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
 
     overrides: dict[str, Any] = {} if dev is None else {"dev": dev}
     return open_ledger(state.settings(**overrides), _actor(), create=create)
@@ -73,7 +73,7 @@ def site() -> None:
 @click.pass_obj
 def site_add(state: State, name: str, jurisdiction: str, as_json: bool) -> None:
     """Add a site."""
-    from consentcam.consent.ledger import add_site
+    from consentcam.consent.sites import add_site
 
     s = add_site(_ledger(state), name, jurisdiction)
     _emit(
@@ -139,7 +139,7 @@ def camera_add(
     as_json: bool,
 ) -> None:
     """Add a camera to a site (face modes need the profile's permission and signage)."""
-    from consentcam.consent.ledger import add_camera
+    from consentcam.consent.sites import add_camera
 
     config: dict[str, Any] = {}
     if line is not None:
@@ -178,7 +178,7 @@ def member() -> None:
 @click.pass_obj
 def member_add(state: State, site_name: str, name: str, as_json: bool) -> None:
     """Add a member; prints the pseudonymous member id."""
-    from consentcam.consent.ledger import add_member
+    from consentcam.consent.members import add_member
 
     m = add_member(_ledger(state), site_name, name)
     _emit(as_json, {"member_id": m.id}, m.id)
@@ -203,7 +203,7 @@ def member_rectify(
 ) -> None:
     """Correct a member's name or replace their profile (rectification on the member's
     request); the audit log records which fields changed, never their values."""
-    from consentcam.consent.ledger import rectify_member
+    from consentcam.consent.members import rectify_member
 
     profile_fields = None
     if profile_json is not None:
@@ -281,7 +281,7 @@ def consent_record(
     as_json: bool,
 ) -> None:
     """Record a member's explicit consent."""
-    from consentcam.consent.ledger import record_consent
+    from consentcam.consent.consents import record_consent
 
     until = expires.replace(tzinfo=dt.UTC) + dt.timedelta(days=1) if expires else None
     c = record_consent(
@@ -342,8 +342,8 @@ def enroll(
     """Enrol a member from still photos (exits 2 without an active consent). Every photo must
     pass the quality gate, except with --burst. Several views of the face (a burst) make the
     member much easier to recognise at the door than one photo."""
-    from consentcam.consent.ledger import enroll as do_enroll
-    from consentcam.consent.ledger import enroll_burst
+    from consentcam.consent.enrolment import enroll as do_enroll
+    from consentcam.consent.enrolment import enroll_burst
 
     ledger = _ledger(state)
     enrol = enroll_burst if burst else do_enroll
@@ -370,7 +370,7 @@ def enroll(
 @click.pass_obj
 def identify(state: State, photo: Path, site_name: str, as_json: bool) -> None:
     """The enrolled member in a photo, or unknown (nothing about an unknown face is kept)."""
-    from consentcam.consent.ledger import identify as do_identify
+    from consentcam.consent.enrolment import identify as do_identify
 
     r = do_identify(_ledger(state), photo, site_name)
     doc = {
@@ -398,7 +398,7 @@ Examples:
 @click.pass_obj
 def withdraw(state: State, member_id: str, purpose: str | None, as_json: bool) -> None:
     """Withdraw consent: templates and pictures deleted at once; prints a deletion receipt."""
-    from consentcam.consent.ledger import withdraw as do_withdraw
+    from consentcam.consent.rights import withdraw as do_withdraw
 
     receipt = do_withdraw(_ledger(state), member_id, purpose)
     _emit(
@@ -422,7 +422,7 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
     """Erase everything held about a member on their request: consents withdrawn and deleted,
     templates, purchases, claims, events naming them and the member record; the audit log keeps
     what was done, by member id only. Prints the erasure receipt."""
-    from consentcam.consent.ledger import erase_member
+    from consentcam.consent.rights import erase_member
 
     if not yes:
         if not sys.stdin.isatty():
@@ -445,7 +445,7 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
 @click.pass_obj
 def export(state: State, member_id: str, as_json: bool) -> None:
     """Everything held about a member (templates as metadata only); the read is audited."""
-    from consentcam.consent.ledger import export_member
+    from consentcam.consent.rights import export_member
 
     print_json(export_member(_ledger(state), member_id).as_dict())
 

@@ -19,7 +19,7 @@ import click
 from consentcam.auth.roles import ROLES
 from consentcam.auth.tokens import DEFAULT_DAYS, MAX_DAYS
 from consentcam.cli.common import State, json_option, print_json
-from consentcam.consent.ledger import DEFAULT_TENANT, Ledger
+from consentcam.consent.context import DEFAULT_TENANT, Ledger
 from consentcam.errors import InputError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def sites_option(func: Any) -> Any:
 
 def _ledger(state: State, tenant: str) -> Ledger:
     from consentcam.cli.store_cmds import _actor
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
 
     return dataclasses.replace(open_ledger(state.settings(), _actor()), tenant=tenant)
 

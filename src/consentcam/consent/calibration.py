@@ -15,8 +15,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
+from consentcam.consent.context import Ledger, site_by_name
 from consentcam.consent.gallery import bump_version, live_templates
-from consentcam.consent.ledger import Ledger, site_by_name
 from consentcam.consent.profiles import profile
 from consentcam.match.calibration import calibration_at, camera_tradeoff, filing_status
 from consentcam.model_card import model_card

@@ -38,7 +38,7 @@ from consentcam.store.outage import Outage
 from consentcam.vision.embed import EMBEDDING_SIZE
 
 if TYPE_CHECKING:
-    from consentcam.consent.ledger import Ledger
+    from consentcam.consent.context import Ledger
 
 
 log = logging.getLogger(__name__)

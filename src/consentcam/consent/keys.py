@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.consent.camera_sources import is_url
-from consentcam.consent.ledger import Ledger, camera_source, seal_camera_source
+from consentcam.consent.context import Ledger
 from consentcam.consent.receipts import RotationReceipt
+from consentcam.consent.sites import camera_source, seal_camera_source
 from consentcam.errors import InputError
 from consentcam.store import crypto
 from consentcam.store.models import Camera, MemberImage, Site, Template, Webhook, utcnow

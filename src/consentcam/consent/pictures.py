@@ -28,10 +28,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger, active_consent, member_by_id
-from consentcam.consent.profiles import PORTRAIT, SNAPSHOT_RETENTION_DAYS
+from consentcam.consent.consents import active_consent
+from consentcam.consent.context import Ledger, member_by_id
+from consentcam.consent.profiles import HOLD_S, PORTRAIT, SNAPSHOT_RETENTION_DAYS
 from consentcam.consent.receipts import ExportedPicture, PictureKind
-from consentcam.consent.visits import HOLD_S
 from consentcam.errors import ConsentError, NotFound
 from consentcam.store import crypto
 from consentcam.store.db import deleted_rows

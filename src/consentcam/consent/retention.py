@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, delete, select, true
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.consent.profiles import PROFILES
 from consentcam.errors import InputError
 from consentcam.store.db import deleted_rows

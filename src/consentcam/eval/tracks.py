@@ -328,15 +328,11 @@ def protocol_store(
 ) -> Settings:
     """A development store in ``data_dir`` with one site per configuration, its members and
     distractors enrolled through the consent flow, and a door camera."""
-    from consentcam.consent.ledger import (
-        EnrolmentView,
-        add_camera,
-        add_member,
-        add_site,
-        enroll_views,
-        open_ledger,
-        record_consent,
-    )
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.context import open_ledger
+    from consentcam.consent.enrolment import EnrolmentView, enroll_views
+    from consentcam.consent.members import add_member
+    from consentcam.consent.sites import add_camera, add_site
 
     progress = progress or _no_progress
     overrides = base.model_dump(exclude={"data_dir", "database_url", "dev"}) if base else {}
@@ -390,8 +386,8 @@ _STATE: dict[str, Any] = {}
 
 def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[str, Any]) -> None:
     """Per process: the ledger, each configuration's camera and gallery, the memoised models."""
+    from consentcam.consent.context import open_ledger, site_by_name
     from consentcam.consent.gallery import SiteGallery
-    from consentcam.consent.ledger import open_ledger, site_by_name
     from consentcam.pipeline.worker import camera_context
     from consentcam.vision.detect import DETECTORS
     from consentcam.vision.embed import EMBEDDERS
@@ -420,7 +416,7 @@ def _start_process(settings: Settings, configs: Sequence[Config], anchor: dict[s
 def _member_names(ledger: Any, site_name: str) -> dict[str, str]:
     from sqlalchemy import select
 
-    from consentcam.consent.ledger import site_by_name
+    from consentcam.consent.context import site_by_name
     from consentcam.store.models import Member
 
     with ledger.store.transaction() as s:

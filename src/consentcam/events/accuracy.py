@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.consent.calibration import calibration, site_gallery_size
+from consentcam.consent.context import Ledger, site_by_name
 from consentcam.consent.gallery import bump_version
-from consentcam.consent.ledger import Ledger, site_by_name
-from consentcam.consent.visits import HOLD_S
+from consentcam.consent.profiles import HOLD_S
 from consentcam.errors import InputError
 from consentcam.match.gallery import track_threshold
 from consentcam.match.rates import (
@@ -134,7 +134,7 @@ def tally(alerts: Iterable[DoorAlert]) -> Tally:
 
 def alert_state(status: str, at: dt.datetime, now: dt.datetime) -> AlertState:
     """``confirmed`` or ``dismissed`` as staff answered; a pending alert is ``unanswered`` once
-    its hold time has passed (``consent.visits.HOLD_S``), else still ``waiting``."""
+    its hold time has passed (``consent.profiles.HOLD_S``), else still ``waiting``."""
     if status == CONFIRMED:
         return "confirmed"
     if status == DISMISSED:

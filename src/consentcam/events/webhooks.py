@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import Ledger, site_by_name
+from consentcam.consent.context import Ledger, site_by_name
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.events.destinations import (
     HTTPS_ONLY,

@@ -30,10 +30,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
+from consentcam.consent.context import Ledger, camera_by_ref
 from consentcam.consent.gallery import SiteGallery
-from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source, camera_source_policy
 from consentcam.consent.profiles import FACE_MODES, profile
 from consentcam.consent.purchases import purchase_summary
+from consentcam.consent.sites import camera_source, camera_source_policy
 from consentcam.errors import ConfigError, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template

@@ -20,7 +20,8 @@ from consentcam.api.schemas import (
 )
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import erase_member, export_member, rectify_member, withdraw
+from consentcam.consent.members import rectify_member
+from consentcam.consent.rights import erase_member, export_member, withdraw
 from consentcam.store.models import Site
 
 router = APIRouter(tags=["data-subject rights"], responses=ERROR_RESPONSES)
