@@ -26,25 +26,13 @@ from consentcam.consent.profiles import (
     profile,
     visit_notice_sentence,
 )
-from consentcam.errors import (
-    ConsentError,
-    InputError,
-    NotFound,
-)
+from consentcam.errors import ConsentError, InputError, NotFound
 from consentcam.store.db import stored_once
-from consentcam.store.models import (
-    Consent,
-    Member,
-    Notice,
-    Site,
-    utcnow,
-)
+from consentcam.store.models import Consent, Member, Notice, Site, utcnow
 
 # How consent was given: at the kiosk (explicit act on screen), on a signed paper or electronic
 # release, or in the member app.
 CHANNELS = ("kiosk", "written", "app")
-
-
 # As the API's ConsentIn allows: the version names a notice text, it is not free text.
 NOTICE_VERSION = re.compile(r"[A-Za-z0-9._-]{1,40}")
 

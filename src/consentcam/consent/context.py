@@ -12,23 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.config import Settings
-from consentcam.errors import (
-    InputError,
-    NotFound,
-    shown,
-)
+from consentcam.errors import InputError, NotFound, shown
 from consentcam.store import crypto
 from consentcam.store.db import Store, open_store, stored_once
-from consentcam.store.models import (
-    Camera,
-    Member,
-    Site,
-    Tenant,
-)
+from consentcam.store.models import Camera, Member, Site, Tenant
 
 DEFAULT_TENANT = "default"
-
-
 DEV_KEY_FILE = "dev-template.key"
 
 

@@ -19,29 +19,15 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.consent.consents import active_consent
 from consentcam.consent.context import Ledger, member_by_id, site_by_name
+from consentcam.consent.gallery import SiteGallery
 from consentcam.consent.pictures import store_portrait
-from consentcam.consent.profiles import (
-    FACE_MODES,
-    PORTRAIT,
-    RECOGNITION,
-    profile,
-)
-from consentcam.errors import (
-    ConsentError,
-    InputError,
-    PolicyError,
-)
+from consentcam.consent.profiles import FACE_MODES, PORTRAIT, RECOGNITION, profile
+from consentcam.errors import ConsentError, InputError, PolicyError
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
+from consentcam.model_card import model_card
 from consentcam.store import crypto
-from consentcam.store.models import (
-    Consent,
-    Member,
-    Site,
-    Template,
-    new_id,
-    utcnow,
-)
+from consentcam.store.models import Consent, Member, Site, Template, new_id, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +43,6 @@ class Enrolment:
 # A kiosk burst: frames of one capture (the member looking at the camera, slightly left, right,
 # up); those the quality gate refuses are skipped, and at least this many must pass.
 BURST_MIN_VIEWS = 3
-
-
 BURST_MAX_VIEWS = 5
 
 
@@ -80,6 +64,7 @@ def enrolment_views(
     """The enrolment views of ``photos``: every photo must show one good-quality face, or
     InputError names the first that does not and what to fix. ``pictures`` also frames each
     face as a picture for staff (for a reference portrait)."""
+    # Lazy: the face models (dlib) load only when photos are enrolled.
     from consentcam.vision.faces import enrolment_face, picture_of
 
     views = []
@@ -122,8 +107,6 @@ def enroll_burst(
     which and why); at least BURST_MIN_VIEWS must pass, and they must all show one person (each
     within the 1:1 threshold of their fusion), or nothing is stored. Several views make a
     member's fused template much more reliable at the door (docs/model-card.md)."""
-    from consentcam.model_card import model_card
-
     if not BURST_MIN_VIEWS <= len(photos) <= BURST_MAX_VIEWS:
         raise InputError(
             f"a burst has {BURST_MIN_VIEWS} to {BURST_MAX_VIEWS} frames, not {len(photos)}"
@@ -249,8 +232,7 @@ def _enrolment_consent(s: Session, member: Member, portrait: bool = False) -> Co
 def identify(ledger: Ledger, photo: Path, site_name: str) -> Identification:
     """The enrolled member in ``photo`` at ``site_name``, or unknown. A non-member's face is
     used in memory only: nothing about an unknown probe is stored or audited."""
-    # Lazy: the vision models and the index backends load only when a photo is identified.
-    from consentcam.consent.gallery import SiteGallery
+    # Lazy: the face models (dlib) load only when a photo is identified.
     from consentcam.vision.faces import file_faces
 
     faces = file_faces(photo, ledger.settings.vision)

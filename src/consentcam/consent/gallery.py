@@ -16,13 +16,14 @@ import logging
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from consentcam.consent.context import Ledger
 from consentcam.consent.profiles import RECOGNITION
 from consentcam.errors import InputError
 from consentcam.match.gallery import (
@@ -36,10 +37,6 @@ from consentcam.store import crypto
 from consentcam.store.models import Consent, GalleryVersion, Member, Site, Template, utcnow
 from consentcam.store.outage import Outage
 from consentcam.vision.embed import EMBEDDING_SIZE
-
-if TYPE_CHECKING:
-    from consentcam.consent.context import Ledger
-
 
 log = logging.getLogger(__name__)
 

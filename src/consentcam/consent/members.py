@@ -16,28 +16,16 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.consent.context import Ledger, member_by_id, site_by_name
 from consentcam.consent.names import check_name, hidden_character
-from consentcam.errors import (
-    InputError,
-    shown,
-)
+from consentcam.errors import InputError, shown
 from consentcam.store.db import forget_deleted
-from consentcam.store.models import (
-    Event,
-    Member,
-)
+from consentcam.store.models import Event, Member
 
 # A member profile is free membership fields shown on the member card and in every alert: a
 # tier, a member number, a short note. Bounded so a kiosk token cannot fill the store or make
 # each card megabytes (issue 13: 5 x 2 MB values grew a card to 10.5 MB).
 MAX_PROFILE_FIELDS = 50
-
-
 MAX_PROFILE_KEY_CHARS = 64
-
-
 MAX_PROFILE_VALUE_CHARS = 1000  # a string's length; other values' length as JSON
-
-
 MAX_PROFILE_BYTES = 16_384  # the whole profile as UTF-8 JSON
 
 

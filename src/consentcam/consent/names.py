@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import unicodedata
 
-from consentcam.errors import (
-    InputError,
-)
+from consentcam.errors import InputError
 
 MAX_NAME_LENGTH = 200
-
-
 # Unicode categories a name may not contain: controls, invisible formatting (among them the
 # bidi controls U+202A-202E, U+2066-2069 and the marks U+200E/U+200F, which make
 # "abc<U+202E>gnp.exe" display as "abcexe.png"), line and paragraph separators, surrogates.
 _NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
-
-
 # Format characters that writing needs: the zero-width non-joiner and joiner shape Persian and
 # Indic names and join emoji sequences; they cannot reorder text.
 _JOINERS = frozenset({"\u200c", "\u200d"})

@@ -16,11 +16,7 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.consent.context import Ledger, member_by_id
 from consentcam.consent.pictures import exported_pictures
-from consentcam.consent.profiles import (
-    PORTRAIT,
-    PURPOSES,
-    RECOGNITION,
-)
+from consentcam.consent.profiles import PORTRAIT, PURPOSES, RECOGNITION
 from consentcam.consent.receipts import (
     ErasureDeleted,
     ErasureReceipt,
@@ -31,9 +27,7 @@ from consentcam.consent.receipts import (
     MemberExport,
     WithdrawalReceipt,
 )
-from consentcam.errors import (
-    InputError,
-)
+from consentcam.errors import InputError
 from consentcam.store.db import deleted_rows, forget_deleted
 from consentcam.store.models import (
     Claim,

@@ -22,22 +22,10 @@ from consentcam.consent.camera_sources import (
 )
 from consentcam.consent.context import Ledger, development_store, site_by_name, tenant_row
 from consentcam.consent.names import check_name
-from consentcam.consent.profiles import (
-    FACE_MODES,
-    MODES,
-    profile,
-)
-from consentcam.errors import (
-    Conflict,
-    InputError,
-    PolicyError,
-)
+from consentcam.consent.profiles import FACE_MODES, MODES, profile
+from consentcam.errors import Conflict, InputError, PolicyError
 from consentcam.store import crypto
-from consentcam.store.models import (
-    Camera,
-    Site,
-    new_id,
-)
+from consentcam.store.models import Camera, Site, new_id
 
 MAX_SOURCE_LENGTH = 2000
 
