@@ -75,7 +75,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 if TYPE_CHECKING:
-    from consentcam.consent.ledger import Ledger
+    from consentcam.consent.context import Ledger
 
 API = "/api/v1"
 SITE = "shop"
@@ -254,8 +254,10 @@ def seeded_store(ledger: Ledger, folder: Path, args: argparse.Namespace) -> Seed
     from consentcam.auth import passwords
     from consentcam.auth.tokens import issue_token
     from consentcam.auth.users import add_user
-    from consentcam.consent.ledger import add_camera, add_member, add_site, record_consent
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.members import add_member
     from consentcam.consent.purchases import import_purchases
+    from consentcam.consent.sites import add_camera, add_site
     from consentcam.pipeline.footfall import add_footfall
     from consentcam.track.footfall import FootfallCounts
 
@@ -794,7 +796,7 @@ def load_figures(runs: Sequence[WrkRun]) -> dict[str, Any]:
 
 def measured(args: argparse.Namespace, folder: Path, database_url: str | None) -> dict[str, Any]:
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
 
     data_dir = args.data_dir or folder / "store"
     overrides: dict[str, Any] = {"data_dir": data_dir, "dev": True}

@@ -66,8 +66,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from consentcam.config import Settings, load_settings
-from consentcam.consent import ledger as lg
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.consents import _notice, record_consent
+from consentcam.consent.context import Ledger, open_ledger, site_by_name, tenant_row
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_site
 from consentcam.store import crypto
 from consentcam.store.db import driver_reason
 from consentcam.store.models import Member, Site
@@ -196,7 +200,7 @@ def _kiosk(settings: Settings, indices: list[int], members: int, sites: int, out
     """One enrolment kiosk: the library's three calls per member, the face from the seam."""
     import consentcam.vision.faces as faces
 
-    ledger = lg.open_ledger(settings, f"bench:kiosk-{os.getpid()}")
+    ledger = open_ledger(settings, f"bench:kiosk-{os.getpid()}")
     work = Path(tempfile.mkdtemp(prefix="kiosk-"))
     evidence, photo = work / "consent.txt", work / "photo.jpg"
     evidence.write_text("signed at the kiosk")
@@ -209,9 +213,9 @@ def _kiosk(settings: Settings, indices: list[int], members: int, sites: int, out
     for pos, i in enumerate(indices):
         current[0] = vectors[pos]
         t0 = time.perf_counter()
-        member = lg.add_member(ledger, names[site_of(i, members, sites)], member_name(i))
-        lg.record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
-        lg.enroll(ledger, member.id, [photo])
+        member = add_member(ledger, names[site_of(i, members, sites)], member_name(i))
+        record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+        enroll(ledger, member.id, [photo])
         latencies.append(time.perf_counter() - t0)
     out.put(latencies)
 
@@ -248,14 +252,12 @@ def fill_phase(ledger: Ledger, indices: list[int], members: int, sites: int) -> 
     """Members ``indices`` (of ``members``) written with COPY, ``BATCH`` a transaction."""
     log(f"fill: {len(indices):,} members in bulk")
     with ledger.store.transaction() as s:
-        tenant = lg.tenant_row(s)
+        tenant = tenant_row(s)
         site_rows = {site.name: site for site in s.execute(sa.select(Site)).scalars()}
-        notices = {name: lg._notice(s, site_rows[name], "v1").id for name in site_names(sites)}
-        notice_sha = {
-            name: lg._notice(s, site_rows[name], "v1").sha256 for name in site_names(sites)
-        }
+        notices = {name: _notice(s, site_rows[name], "v1").id for name in site_names(sites)}
+        notice_sha = {name: _notice(s, site_rows[name], "v1").sha256 for name in site_names(sites)}
     transform = crypto.tenant_transform(ledger.keys.key, tenant.id)
-    model = lg._model_id()
+    model = crypto.template_model_id()
     names = site_names(sites)
     evidence = hashlib.sha256(b"signed at the kiosk").hexdigest()
     source = hashlib.sha256(b"synthetic enrolment photo").hexdigest()
@@ -274,7 +276,9 @@ def fill_phase(ledger: Ledger, indices: list[int], members: int, sites: int) -> 
                 (cid, tenant.id, mid, site_rows[site].id, "recognition", "kiosk",
                  notices[site], notice_sha[site], evidence, now)
             )  # fmt: skip
-            sealed = crypto.seal(ledger.keys, protected[pos], lg.template_aad(tenant.id, tid, mid))
+            sealed = crypto.seal(
+                ledger.keys, protected[pos], crypto.template_aad(tenant.id, tid, mid)
+            )
             rows_t.append(
                 (tid, tenant.id, mid, cid, model, sealed, ledger.keys.key_id,
                  '{"synthetic": true}', source, now)
@@ -315,13 +319,13 @@ def _copy(cur: Any, target: str, rows: list[tuple[Any, ...]]) -> None:
 
 def _site(ledger: Ledger, name: str) -> Site:
     with ledger.store.transaction() as s:
-        return lg.site_by_name(s, name)
+        return site_by_name(s, name)
 
 
 def _load_gallery(settings: Settings, site_name: str, out: Any) -> None:
-    from consentcam.match.gallery import SiteGallery
+    from consentcam.consent.gallery import SiteGallery
 
-    ledger = lg.open_ledger(settings, "bench:gallery")
+    ledger = open_ledger(settings, "bench:gallery")
     site = _site(ledger, site_name)
     before = rss_mb()
     t0 = time.perf_counter()
@@ -349,9 +353,9 @@ def gallery_phase(settings: Settings, site_name: str) -> dict[str, Any]:
 def _worker(settings: Settings, site_name: str, pipe: Connection) -> None:
     """A camera worker's gallery: loaded, watching the store, identifying on request until the
     member it was given comes back unknown."""
-    from consentcam.match.gallery import SiteGallery
+    from consentcam.consent.gallery import SiteGallery
 
-    ledger = lg.open_ledger(settings, "bench:worker")
+    ledger = open_ledger(settings, "bench:worker")
     gallery = SiteGallery(ledger, _site(ledger, site_name))
     gallery.refresh()
     rng = np.random.default_rng(os.getpid())
@@ -407,7 +411,7 @@ def withdrawal_phase(
                     receive(pipe)
             continue
         start = time.monotonic()
-        lg.withdraw(ledger, member_id)
+        withdraw(ledger, member_id)
         calls.append(time.monotonic() - start)
         for k, pipe in enumerate(pipes):
             state, seen = receive(pipe)
@@ -511,7 +515,7 @@ def pgvector_phase(
 
 def _tenant_id(ledger: Ledger) -> str:
     with ledger.store.transaction() as s:
-        return lg.tenant_row(s).id
+        return tenant_row(s).id
 
 
 def _copy_vectors(ledger: Ledger) -> tuple[list[str], np.ndarray, float]:
@@ -544,7 +548,7 @@ def _copy_vectors(ledger: Ledger) -> tuple[list[str], np.ndarray, float]:
             read.itersize = 20_000
             read.execute("SELECT id, member_id, tenant_id, sealed FROM templates")
             for tid, mid, tenant, sealed in read:
-                aad = lg.template_aad(tenant, tid, mid)
+                aad = crypto.template_aad(tenant, tid, mid)
                 vector = crypto.open_sealed(ledger.keys, bytes(sealed), aad)
                 copy.write_row((tid, mid, _literal(vector)))
                 ids.append(tid)
@@ -680,9 +684,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as tmp,
     ):
         settings = bench_settings(url, Path(tmp))
-        ledger = lg.open_ledger(settings, "bench:admin", create=True)
+        ledger = open_ledger(settings, "bench:admin", create=True)
         for name in site_names(args.sites):
-            lg.add_site(ledger, name, "eu")
+            add_site(ledger, name, "eu")
         # Library members are spread over the sites like everyone else.
         step = args.members // args.library_members
         library = list(range(0, step * args.library_members, step))

@@ -98,15 +98,12 @@ def make_store(
     """A site with one consenting, enrolled member and a door camera per ``sources`` entry
     (name -> stream URL), all through the library's consent flow."""
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import (
-        add_camera,
-        add_member,
-        add_site,
-        enroll,
-        open_ledger,
-        record_consent,
-    )
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.context import open_ledger
+    from consentcam.consent.enrolment import enroll
+    from consentcam.consent.members import add_member
     from consentcam.consent.profiles import RECOGNITION
+    from consentcam.consent.sites import add_camera, add_site
     from consentcam.samples import sample_photo
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, dev=True)
@@ -139,7 +136,7 @@ def alerts_written(store: Store) -> Alerts:
     from sqlalchemy import func, select
 
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
     from consentcam.store.models import Event
 
     settings = load_settings(data_dir=store.data_dir, database_url=store.database_url, dev=True)

@@ -205,15 +205,12 @@ def run_ours(
     """Enrol through the consent flow in a throwaway store, then run the door pipeline to EOF.
     Returns the run, member id -> name, and the pipeline settings used."""
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import (
-        add_camera,
-        add_member,
-        add_site,
-        enroll,
-        open_ledger,
-        record_consent,
-    )
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.context import open_ledger
+    from consentcam.consent.enrolment import enroll
+    from consentcam.consent.members import add_member
     from consentcam.consent.profiles import RECOGNITION
+    from consentcam.consent.sites import add_camera, add_site
     from consentcam.pipeline.worker import process_video
     from consentcam.vision.faces import image_faces
 

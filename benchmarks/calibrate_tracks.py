@@ -51,7 +51,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start(data_dir: Path) -> None:
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
     from consentcam.pipeline.camera import camera_context
     from consentcam.vision.faces import limit_blas_threads
 
@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=_progress,
     )
     with tempfile.TemporaryDirectory(prefix="consentcam-calibrate-") as folder:
-        from consentcam.consent.ledger import add_camera, add_site, open_ledger
+        from consentcam.consent.context import open_ledger
+        from consentcam.consent.sites import add_camera, add_site
 
         ledger = open_ledger(
             load_settings(data_dir=Path(folder), dev=True), "calibrate", create=True

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings, VisionSettings
-from consentcam.consent.ledger import Ledger, open_ledger
+from consentcam.consent.context import Ledger, open_ledger
 from consentcam.pipeline.clips import Actor, ClipTruth, write_clip
 from consentcam.vision.decode import load_image
 from tests.support.paths import PUBLIC_DOMAIN

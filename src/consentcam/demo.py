@@ -18,16 +18,12 @@ import numpy as np
 from sqlalchemy import func, select
 
 from consentcam.config import Settings, VisionSettings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.match.scores import decide, search
 from consentcam.model_card import model_card
 from consentcam.pipeline.clips import sample_clip

@@ -21,14 +21,10 @@ from consentcam.api.app import create_app
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.events.outbox import record_event
 from consentcam.events.staff import PENDING
 from consentcam.events.webhooks import add_webhook

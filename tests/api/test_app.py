@@ -8,7 +8,7 @@ import pytest
 
 from consentcam.api.app import check_bind_host, create_app, status_code
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import (
     ConfigError,
     Conflict,
@@ -136,7 +136,8 @@ def test_claims_and_door_confirmations_over_the_api(
 ) -> None:
     from sqlalchemy import update
 
-    from consentcam.consent.ledger import add_camera, record_consent
+    from consentcam.consent.consents import record_consent
+    from consentcam.consent.sites import add_camera
     from consentcam.store.models import Event
 
     where = place(ledger, "shop")
@@ -169,7 +170,7 @@ def test_pictures_for_staff_over_the_api(ledger: Ledger, client: TestClient, evi
     audited; a dismissed alert's snapshot is gone (404); without the consent, nothing."""
     from sqlalchemy import select, update
 
-    from consentcam.consent.ledger import record_consent
+    from consentcam.consent.consents import record_consent
     from consentcam.consent.pictures import keep_snapshot, store_portrait
     from consentcam.store.models import AuditEntry, Event, Member
 

@@ -28,7 +28,8 @@ from consentcam.api.routes.enrolment import MAX_PHOTOS
 from consentcam.api.routes.purchases import MAX_CSV_BYTES
 from consentcam.api.schemas import ConsentIn
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import Ledger, add_site, open_ledger
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.sites import add_site
 from tests.support.auth import use_fast_hashing, user_with_token
 from tests.support.clients import serving
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from consentcam.config import SourceSettings
-from consentcam.consent.ledger import DEV_KEY_FILE
+from consentcam.consent.context import DEV_KEY_FILE
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
 from consentcam.store.models import Camera
 from tests.support.seed import World

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from consentcam.consent.ledger import add_camera
+from consentcam.consent.sites import add_camera
 from consentcam.store.models import Camera
 from tests.support.seed import World
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from consentcam.consent.ledger import MAX_PROFILE_FIELDS, MAX_PROFILE_VALUE_CHARS
+from consentcam.consent.members import MAX_PROFILE_FIELDS, MAX_PROFILE_VALUE_CHARS
 from tests.support.seed import World
 
 # Under any request body limit (item 1), over the profile bounds.

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, settings
 
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from tests.api.fuzz_support import (
     Target,
     edge_requests,

@@ -15,7 +15,8 @@ from consentcam.api.app import create_app
 from consentcam.api.security import CSRF_HEADER
 from consentcam.auth.users import add_user
 from consentcam.config import load_settings
-from consentcam.consent.ledger import add_site, open_ledger
+from consentcam.consent.context import open_ledger
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConfigError
 from consentcam.store.models import Member
 from tests.support.auth import PASSWORD, bearer, use_fast_hashing, user_with_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consentcam.consent.ledger import camera_by_ref
+from consentcam.consent.context import camera_by_ref
 from consentcam.store.models import utcnow
 from tests.support.events import door_alert
 from tests.support.seed import World

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from consentcam.consent.ledger import add_camera
+from consentcam.consent.sites import add_camera
 from consentcam.events.accuracy import REFRESH_VISITS
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Consent, Template, utcnow

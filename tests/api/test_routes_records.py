@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
-from consentcam.consent.ledger import camera_by_ref
+from consentcam.consent.context import camera_by_ref
 from consentcam.events.outbox import record_event
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, utcnow

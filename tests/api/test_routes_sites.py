@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from consentcam.consent.ledger import notice_text
+from consentcam.consent.consents import notice_text
 from consentcam.consent.profiles import PROFILES
 from tests.support.seed import World
 

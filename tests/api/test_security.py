@@ -26,7 +26,9 @@ from consentcam.api.security import (
 from consentcam.auth.tokens import issue_token, revoke_token
 from consentcam.auth.users import add_user, disable_user
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, add_camera, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera
 from consentcam.store.models import ApiToken, AuditEntry, Event
 from tests.support.auth import PASSWORD, FakeClock, bearer, use_fast_hashing, user_with_token
 from tests.support.clients import TestClient

@@ -13,7 +13,8 @@ from consentcam.api.app import create_app
 from consentcam.api.security import current_principal
 from consentcam.auth.roles import ROLES, Principal
 from consentcam.config import Settings
-from consentcam.consent.ledger import DEFAULT_TENANT, Ledger, add_site, tenant_row
+from consentcam.consent.context import DEFAULT_TENANT, Ledger, tenant_row
+from consentcam.consent.sites import add_site
 from tests.support.clients import TestClient
 from tests.support.seed import build_chain
 
@@ -71,7 +72,7 @@ def api(
 
 
 def ledger_site_id(ledger: Ledger, session: Any, name: str) -> str:
-    from consentcam.consent.ledger import site_by_name
+    from consentcam.consent.context import site_by_name
 
     return site_by_name(session, name, tenant_row(session, ledger.tenant).id).id
 

@@ -17,7 +17,8 @@ from consentcam.api.security import rate_limited
 from consentcam.auth.ratelimit import bucket_key
 from consentcam.auth.roles import Principal
 from consentcam.config import load_settings
-from consentcam.consent.ledger import Ledger, add_site, open_ledger
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.sites import add_site
 from tests.support.auth import FakeClock, bearer, user_with_token
 from tests.support.clients import TestClient
 

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 
 from consentcam.auth.sessions import SESSION_TTL, digest, login, logout, session_auth
 from consentcam.auth.users import add_user
-from consentcam.consent.ledger import Ledger, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_site
 from consentcam.store.models import AuditEntry, Tenant, User, WebSession, utcnow
 from tests.support.auth import PASSWORD
 

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from consentcam.auth.roles import Principal
 from consentcam.auth.tokens import issue_token, parse_token, revoke_token, token_principal
 from consentcam.auth.users import add_user, disable_user
-from consentcam.consent.ledger import Ledger, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_site
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.store.models import ApiToken, AuditEntry, User, utcnow
 from tests.support.auth import PASSWORD

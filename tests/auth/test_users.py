@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from consentcam.auth.sessions import login, session_auth
 from consentcam.auth.users import add_user, disable_user, list_users
-from consentcam.consent.ledger import Ledger, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import AuditEntry, User
 from tests.support.auth import PASSWORD

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import add_member, open_ledger, site_by_name
+from consentcam.consent.context import open_ledger, site_by_name
+from consentcam.consent.members import add_member
 from consentcam.events.webhooks import DeliveryReport
 from tests.support.events import Place, Receiver, record
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.config import load_settings
-from consentcam.consent.ledger import add_camera, open_ledger
+from consentcam.consent.context import open_ledger
+from consentcam.consent.sites import add_camera
 from consentcam.store.models import AuditEntry, utcnow
 from tests.support.events import door_alert
 

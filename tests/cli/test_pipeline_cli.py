@@ -141,7 +141,7 @@ def test_run_supervises_every_camera_of_the_site(
     from sqlalchemy import select
 
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
     from consentcam.store.models import Event
 
     ledger = open_ledger(load_settings(data_dir=tmp_path / "store"), "test")
@@ -158,7 +158,7 @@ def test_run_exposes_the_sites_door_answers_with_its_metrics(
     from prometheus_client import generate_latest
 
     from consentcam.config import load_settings
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
     from consentcam.pipeline import metrics
     from consentcam.pipeline.supervisor import Supervisor
     from consentcam.store.models import utcnow

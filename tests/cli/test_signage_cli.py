@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from tests.support.seed import Chain, build_chain
 
 Run = Callable[..., tuple[int, str, str]]

@@ -9,14 +9,11 @@ import pytest
 from PIL import Image, ImageFilter
 from sqlalchemy import func, select
 
-from consentcam.consent.ledger import (
-    BURST_MIN_VIEWS,
-    Ledger,
-    add_member,
-    add_site,
-    enroll_burst,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import BURST_MIN_VIEWS, enroll_burst
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConsentError, InputError
 from consentcam.store.models import Template
 

@@ -14,18 +14,17 @@ import pytest
 from sqlalchemy import func, select
 
 from consentcam.auth.users import add_user
-from consentcam.consent.ledger import (
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import (
     MAX_PROFILE_BYTES,
     MAX_PROFILE_FIELDS,
     MAX_PROFILE_KEY_CHARS,
     MAX_PROFILE_VALUE_CHARS,
-    Ledger,
-    add_camera,
     add_member,
-    add_site,
-    export_member,
     rectify_member,
 )
+from consentcam.consent.rights import export_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.store.models import AuditEntry, Base
 from tests.support.auth import PASSWORD, use_fast_hashing
@@ -90,10 +89,10 @@ def test_a_rectification_past_the_bounds_changes_nothing(ledger: Ledger, case: s
     add_site(ledger, "flagship", "eu")
     member = add_member(ledger, "flagship", "Ada", {"tier": "gold"})
     fields, message = TOO_BIG[case]
-    before = export_member(ledger, member.id)["member"]
+    before = export_member(ledger, member.id).member
     with pytest.raises(InputError, match=message):
         rectify_member(ledger, member.id, profile_fields=fields)
-    assert export_member(ledger, member.id)["member"] == before
+    assert export_member(ledger, member.id).member == before
     with ledger.store.transaction() as s:
         actions = s.execute(select(AuditEntry.action)).scalars().all()
     assert "member.rectify" not in actions
@@ -108,7 +107,7 @@ def test_a_profile_at_the_bounds_is_stored(ledger: Ledger) -> None:
     }
     assert len(json.dumps(fields, ensure_ascii=False).encode()) <= MAX_PROFILE_BYTES
     member = add_member(ledger, "flagship", "Ada", fields)
-    assert export_member(ledger, member.id)["member"]["profile"] == fields
+    assert export_member(ledger, member.id).member.profile == fields
     assert rectify_member(ledger, member.id, profile_fields={"note": "ok"}).profile == {
         "note": "ok"
     }

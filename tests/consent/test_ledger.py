@@ -10,17 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    export_member,
-    identify,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import export_member, withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError
 from consentcam.store.models import AuditEntry, Consent, Template, new_id, utcnow
 from tests.support.seed import enrolled_member
@@ -44,14 +39,14 @@ def test_enrol_identify_withdraw_end_to_end(ledger: Ledger, photos: Path, eviden
     assert identify(ledger, photos / "biden.jpg", "flagship").member_id is None
 
     receipt = withdraw(ledger, member_id)
-    assert receipt["deleted_templates"] == 1 and receipt["withdrawn_consents"] == 1
-    assert receipt["by"] == "test:staff"
+    assert receipt.deleted_templates == 1 and receipt.withdrawn_consents == 1
+    assert receipt.by == "test:staff"
     assert _count(ledger, Template) == 0
     assert identify(ledger, photos / "obama2.jpg", "flagship").member_id is None
     with ledger.store.transaction() as s:
         last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
         assert last is not None and last.action == "consent.withdraw"
-        assert last.seq == receipt["audit_entry"]
+        assert last.seq == receipt.audit_entry
         assert verify(s).ok
 
 
@@ -175,9 +170,9 @@ def test_export_holds_everything_but_biometrics_and_is_audited(
 ) -> None:
     member_id = _enrolled_member(ledger, photos, evidence)
     document = export_member(ledger, member_id)
-    assert document["member"]["id"] == member_id
-    assert len(document["consents"]) == 1 and len(document["templates"]) == 1
-    assert "sealed" not in document["templates"][0]
+    assert document.member.id == member_id
+    assert len(document.consents) == 1 and len(document.templates) == 1
+    assert "sealed" not in document.as_dict()["templates"][0]
     with ledger.store.transaction() as s:
         last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc())).scalars().first()
     assert last is not None and last.action == "member.export"

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from consentcam.config import SourceSettings
-from consentcam.consent.ledger import DEV_KEY_FILE, Ledger, add_camera, add_site
+from consentcam.consent.context import DEV_KEY_FILE, Ledger
+from consentcam.consent.keys import rotate_keys
+from consentcam.consent.sites import add_camera, add_site, check_camera_lawful
 from consentcam.errors import ConfigError, InputError, PolicyError
 from consentcam.pipeline.camera import camera_context
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Camera
-from consentcam.store.rotation import rotate_keys
 from tests.support.leaks import rows_mentioning
 
 STREAM = "rtsp://admin:s3cret-pw@10.0.0.9:554/stream1?token=t0k3n"
@@ -46,7 +47,7 @@ def test_rotation_reseals_sealed_sources_and_seals_those_left_in_clear(ledger: L
         )
 
     new_keys = TemplateKeys(os.urandom(32))
-    assert rotate_keys(ledger, new_keys)["camera_sources_sealed"] == 2
+    assert rotate_keys(ledger, new_keys).camera_sources_sealed == 2
     rotated = dataclasses.replace(ledger, keys=new_keys)
     assert camera_context(rotated, "door").source == STREAM
     assert camera_context(rotated, "yard").source == "rtsp://yard:pw2@10.0.0.7/live"
@@ -113,7 +114,7 @@ def test_rotation_seals_a_clear_url_without_credentials(ledger: Ledger) -> None:
             update(Camera).where(Camera.id == legacy.id).values(source=old, source_sealed=None)
         )
     new_keys = TemplateKeys(os.urandom(32))
-    assert rotate_keys(ledger, new_keys)["camera_sources_sealed"] == 1
+    assert rotate_keys(ledger, new_keys).camera_sources_sealed == 1
     assert rows_mentioning(ledger, "pw3") == []
     assert camera_context(dataclasses.replace(ledger, keys=new_keys), "yard").source == old
 
@@ -233,3 +234,12 @@ def test_a_development_store_may_use_loopback_streams_and_files_over_the_api(
         add_camera(
             ledger, "flagship", "m", "http://169.254.169.254/", "count", False, over_api=True
         )
+
+
+def test_one_lawfulness_rule_for_registering_and_starting_a_camera() -> None:
+    check_camera_lawful("eu", "door", True)  # allowed, signs up
+    check_camera_lawful("eu", "count", False)  # counting needs no attestation
+    with pytest.raises(PolicyError, match="camera 'lobby': mode 'door' recognises faces"):
+        check_camera_lawful("eu", "door", False, camera="lobby")
+    with pytest.raises(PolicyError, match="not allowed under the us-portland profile"):
+        check_camera_lawful("us-portland", "door", True)

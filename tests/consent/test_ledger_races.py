@@ -14,7 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consentcam.consent.ledger import Ledger, add_member, add_site, notice_text, record_consent
+from consentcam.consent.consents import notice_text, record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.errors import Conflict
 from consentcam.store.models import Consent, Notice, Site, Tenant
 

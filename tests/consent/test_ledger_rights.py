@@ -10,18 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    enroll,
-    erase_member,
-    export_member,
-    identify,
-    record_consent,
-    rectify_member,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.members import add_member, rectify_member
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.rights import erase_member, export_member
+from consentcam.consent.sites import add_camera
 from consentcam.errors import InputError, NotFound
 from consentcam.events.claims import open_claim
 from consentcam.events.webhooks import add_webhook
@@ -71,8 +66,8 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
 
     receipt = erase_member(ledger, where.member_id)
 
-    assert receipt["member_id"] == where.member_id and receipt["withdrawn_consents"] == 2
-    assert receipt["deleted"] == {
+    assert receipt.member_id == where.member_id and receipt.withdrawn_consents == 2
+    assert receipt.deleted.as_dict() == {
         "templates": 1,
         "pictures": 1,
         "webhook_deliveries": 1,
@@ -82,7 +77,7 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
         "purchases": 1,
         "consents": 2,
     }
-    assert receipt["by"] == "test:staff" and receipt["site"] == where.site_name
+    assert receipt.by == "test:staff" and receipt.site == where.site_name
     # Nothing names the member any more, by name, profile or id, outside the audit log.
     leftovers = rows_mentioning(ledger, NAME, "oat milk", where.member_id)
     assert leftovers and all(row.startswith("audit:") for row in leftovers), leftovers
@@ -94,8 +89,8 @@ def test_erasure_leaves_nothing_but_the_audit_trail(
         erase_member(ledger, where.member_id)  # once only
 
     (entry,) = _audit(ledger, "member.erase")
-    assert entry.subject == where.member_id and entry.seq == receipt["audit_entry"]
-    assert entry.details == {"withdrawn_consents": 2, "deleted": receipt["deleted"]}
+    assert entry.subject == where.member_id and entry.seq == receipt.audit_entry
+    assert entry.details == {"withdrawn_consents": 2, "deleted": receipt.deleted.as_dict()}
     with ledger.store.transaction() as s:
         assert verify(s).ok
         assert s.get(Member, other.id) is not None  # others untouched
@@ -108,7 +103,7 @@ def test_another_tenant_cannot_erase_or_rectify(ledger: Ledger) -> None:
         erase_member(globex, where.member_id)
     with pytest.raises(NotFound):
         rectify_member(globex, where.member_id, name="Taken Over")
-    assert export_member(ledger, where.member_id)["member"]["name"] == "Member at flagship"
+    assert export_member(ledger, where.member_id).member.name == "Member at flagship"
 
 
 def test_rectification_changes_the_record_and_audits_only_which_fields(ledger: Ledger) -> None:
@@ -116,8 +111,8 @@ def test_rectification_changes_the_record_and_audits_only_which_fields(ledger: L
     member = rectify_member(ledger, where.member_id, name=NAME)
     assert member.name == NAME
     rectify_member(ledger, where.member_id, profile_fields=PROFILE)
-    stored = export_member(ledger, where.member_id)["member"]
-    assert (stored["name"], stored["profile"]) == (NAME, PROFILE)
+    stored = export_member(ledger, where.member_id).member
+    assert (stored.name, stored.profile) == (NAME, PROFILE)
     entries = _audit(ledger, "member.rectify")
     assert [e.details for e in entries] == [{"fields": ["name"]}, {"fields": ["profile"]}]
     rectify_member(ledger, where.member_id, name=NAME)  # no change: audited as such
@@ -139,10 +134,10 @@ def test_bad_rectifications_change_nothing(
     ledger: Ledger, changes: dict[str, object], message: str
 ) -> None:
     where = place(ledger)
-    before = export_member(ledger, where.member_id)["member"]
+    before = export_member(ledger, where.member_id).member
     with pytest.raises(InputError, match=message):
         rectify_member(ledger, where.member_id, **changes)  # type: ignore[arg-type]
-    assert export_member(ledger, where.member_id)["member"] == before
+    assert export_member(ledger, where.member_id).member == before
     assert _audit(ledger, "member.rectify") == []
 
 

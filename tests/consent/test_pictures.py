@@ -12,22 +12,18 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    erase_member,
-    export_member,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.keys import rotate_keys
+from consentcam.consent.members import add_member
 from consentcam.consent.pictures import member_portrait
 from consentcam.consent.retention import purge
+from consentcam.consent.rights import erase_member, export_member, withdraw
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConsentError, InputError, NotFound
 from consentcam.store import crypto
 from consentcam.store.models import AuditEntry, MemberImage, Template, utcnow
-from consentcam.store.rotation import rotate_keys
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -104,9 +100,9 @@ def test_withdrawing_the_portrait_keeps_recognition(
     _portrait_consent(ledger, member, evidence)
     enroll(ledger, member, [photos / "obama.jpg"], portrait=True)
     receipt = withdraw(ledger, member, "portrait")
-    assert receipt["purposes"] == ["portrait"]
-    assert receipt["deleted_pictures"] == 1 and receipt["deleted_templates"] == 0
-    assert receipt["withdrawn_consents"] == 1
+    assert receipt.purposes == ("portrait",)
+    assert receipt.deleted_pictures == 1 and receipt.deleted_templates == 0
+    assert receipt.withdrawn_consents == 1
     assert _count(ledger, MemberImage) == 0 and _count(ledger, Template) == 1
     with pytest.raises(NotFound, match="no portrait"):
         member_portrait(ledger, member)
@@ -120,7 +116,7 @@ def test_withdrawing_recognition_removes_the_pictures_too(
     _portrait_consent(ledger, member, evidence)
     enroll(ledger, member, [photos / "obama.jpg"], portrait=True)
     receipt = withdraw(ledger, member)
-    assert receipt["deleted_pictures"] == 1 and receipt["withdrawn_consents"] == 2
+    assert receipt.deleted_pictures == 1 and receipt.withdrawn_consents == 2
     assert _count(ledger, MemberImage) == 0 and _count(ledger, Template) == 0
 
 
@@ -130,7 +126,7 @@ def test_erasure_lists_the_pictures_it_deleted(
     _portrait_consent(ledger, member, evidence)
     enroll(ledger, member, [photos / "obama.jpg"], portrait=True)
     receipt = erase_member(ledger, member)
-    assert receipt["deleted"]["pictures"] == 1
+    assert receipt.deleted.pictures == 1
     assert _count(ledger, MemberImage) == 0
 
 
@@ -141,9 +137,9 @@ def test_the_export_gives_the_member_their_portrait(
 
     _portrait_consent(ledger, member, evidence)
     enroll(ledger, member, [photos / "obama.jpg"], portrait=True)
-    (picture,) = export_member(ledger, member)["pictures"]
-    assert picture["kind"] == "portrait" and picture["event_id"] is None
-    assert base64.b64decode(picture["jpeg_base64"]) == member_portrait(ledger, member)
+    (picture,) = export_member(ledger, member).pictures
+    assert picture.kind == "portrait" and picture.event_id is None
+    assert base64.b64decode(picture.jpeg_base64) == member_portrait(ledger, member)
 
 
 def test_key_rotation_reseals_the_pictures(
@@ -153,7 +149,7 @@ def test_key_rotation_reseals_the_pictures(
     enroll(ledger, member, [photos / "obama.jpg"], portrait=True)
     before = member_portrait(ledger, member)
     new_keys = crypto.TemplateKeys(b"\x07" * 32)
-    assert rotate_keys(ledger, new_keys)["pictures_resealed"] == 1
+    assert rotate_keys(ledger, new_keys).pictures_resealed == 1
     rotated = Ledger(ledger.store, new_keys, ledger.actor, ledger.settings)
     assert member_portrait(rotated, member) == before
 

@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import Ledger, add_member, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member
 from consentcam.consent.purchases import import_purchases, purchase_summary
+from consentcam.consent.sites import add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import AuditEntry, Purchase
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger, add_member, rectify_member
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member, rectify_member
 from consentcam.events.outbox import event_document
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.db import SQLITE_FILE

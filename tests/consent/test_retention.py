@@ -10,15 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    DEFAULT_TENANT,
-    Ledger,
-    add_camera,
-    add_site,
-    record_consent,
-    site_by_name,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import DEFAULT_TENANT, Ledger, site_by_name
 from consentcam.consent.retention import purge
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import (

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    export_member,
-    record_consent,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import export_member, withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.events.claims import open_claim
 from consentcam.pipeline.camera import camera_context
@@ -43,7 +39,7 @@ def test_tenants_do_not_see_each_other(ledger: Ledger, evidence: Path) -> None:
     add_camera(globex, "main", "kiosk", "k.mp4", "verify", True)
     with pytest.raises(NotFound):
         open_claim(globex, "kiosk", member.id)  # globex's kiosk, acme's member
-    assert export_member(acme, member.id)["member"]["id"] == member.id
+    assert export_member(acme, member.id).member.id == member.id
     assert open_claim(acme, "kiosk", member.id).member_id == member.id
 
 
@@ -93,6 +89,6 @@ def test_webhooks_and_purchase_imports_stay_in_their_tenant(ledger: Ledger, tmp_
     )
     with pytest.raises(InputError, match="unknown member"):
         import_purchases(globex, pos)  # acme's member is no member of globex's
-    assert export_member(acme, member.id)["purchases"] == []
+    assert export_member(acme, member.id).purchases == ()
     assert import_purchases(acme, pos) == {"rows": 1, "members": 1}
-    assert len(export_member(acme, member.id)["purchases"]) == 1
+    assert len(export_member(acme, member.id).purchases) == 1

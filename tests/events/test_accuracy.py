@@ -13,16 +13,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    record_consent,
-    site_by_name,
-    withdraw,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.gallery import SiteGallery
+from consentcam.consent.members import add_member
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.events.accuracy import (
     DEFAULT_DISMISSAL_BUDGET,
@@ -33,7 +30,6 @@ from consentcam.events.accuracy import (
     set_threshold_override,
     site_accuracy,
 )
-from consentcam.match.gallery import SiteGallery
 from consentcam.match.rates import wilson_interval
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, GalleryVersion, Member

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import DEV_KEY_FILE, Ledger
+from consentcam.consent.context import DEV_KEY_FILE, Ledger
 from consentcam.errors import InputError, PolicyError
 from consentcam.events.destinations import (
     DestinationPolicy,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import InputError, PolicyError
 from consentcam.events.outbox import (
     check_payload,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import InputError
 from consentcam.events import sse
 from consentcam.events.sse import KEEPALIVE, sse_message, tail_events

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from consentcam.audit.chain import verify
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import ConfigError, InputError, NotFound
 from consentcam.events.webhooks import (
     ATTEMPT_HEADER,

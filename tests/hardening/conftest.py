@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consentcam.consent.ledger import open_ledger
+from consentcam.consent.context import open_ledger
 from tests.hardening.corpus import (
     ImageCorpus,
     VideoCorpus,

@@ -13,14 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    camera_by_ref,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, camera_by_ref
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import ConsentcamError
 from tests.hardening.corpus import Snapshot, label, snapshot
 

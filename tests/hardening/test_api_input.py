@@ -18,7 +18,9 @@ import pytest
 from consentcam.api.app import create_app
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
-from consentcam.consent.ledger import add_member, open_ledger, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import open_ledger
+from consentcam.consent.members import add_member
 from tests.hardening.corpus import (
     DIRECTION_OVERRIDE,
     HOSTILE,

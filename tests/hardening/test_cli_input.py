@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import add_camera
+from consentcam.consent.sites import add_camera
 from consentcam.store.db import Store, open_store
 from tests.hardening.corpus import (
     DIRECTION_OVERRIDE,
@@ -67,7 +67,7 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory, videos: VideoCorpus) -> 
     """A development store (as 'consentcam init --dev' makes it) with site 'shop', a verify
     camera 'kiosk', a consenting member, and a count camera for every corpus video, named after
     the file."""
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
 
     folder = tmp_path_factory.mktemp("cli")
     settings = load_settings(data_dir=folder / "store", dev=True)

@@ -30,9 +30,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import select
 
 from consentcam.config import load_settings
-from consentcam.consent import ledger as lib
+from consentcam.consent.consents import active_consent, record_consent
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.profiles import profile
 from consentcam.consent.retention import purge
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConsentError
 from consentcam.store.models import Consent, Member, Template
 from tests.support.faces import fake_face
@@ -70,18 +75,19 @@ class MemberModel:
 
 
 @pytest.fixture(scope="module")
-def machine_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lib.Ledger]:
+def machine_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     folder = tmp_path_factory.mktemp("consent-machine")
-    ledger = lib.open_ledger(load_settings(data_dir=folder, dev=True), "test:machine", create=True)
+    ledger = open_ledger(load_settings(data_dir=folder, dev=True), "test:machine", create=True)
     yield ledger
     ledger.store.engine.dispose()
 
 
 def test_consent_state_machine(
-    machine_store: lib.Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    machine_store: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     clock = Clock()
-    monkeypatch.setattr("consentcam.consent.ledger.utcnow", clock)
+    for clocked in ("consents", "enrolment", "rights"):  # the services that read the time
+        monkeypatch.setattr(f"consentcam.consent.{clocked}.utcnow", clock)
     monkeypatch.setattr("consentcam.vision.faces.enrolment_face", fake_face)
     photo = tmp_path / "kiosk.jpg"
     photo.write_bytes(b"the face is faked; only this file's hash is kept")
@@ -93,8 +99,8 @@ def test_consent_state_machine(
             super().__init__()
             clock.now = max(clock.now, dt.datetime.now(dt.UTC))
             self.ledger = dataclasses.replace(machine_store, tenant=f"m-{uuid.uuid4().hex[:10]}")
-            lib.add_site(self.ledger, "shop", JURISDICTION)
-            self.ids = [lib.add_member(self.ledger, "shop", f"M{i}").id for i in range(MEMBERS)]
+            add_site(self.ledger, "shop", JURISDICTION)
+            self.ids = [add_member(self.ledger, "shop", f"M{i}").id for i in range(MEMBERS)]
             self.model = {m: MemberModel() for m in self.ids}
             self.purged_at: dt.datetime | None = None
 
@@ -106,7 +112,7 @@ def test_consent_state_machine(
         def record(self, who: int, hours: int | None, chain: bool) -> None:
             member = self.ids[who]
             expires = None if hours is None else clock.now + dt.timedelta(hours=hours)
-            consent = lib.record_consent(
+            consent = record_consent(
                 self.ledger,
                 member,
                 purpose="recognition",
@@ -122,7 +128,7 @@ def test_consent_state_machine(
             model = self.model[member]
             before = self._templates(member)
             if model.active(clock.now):
-                lib.enroll(self.ledger, member, [photo])
+                enroll(self.ledger, member, [photo])
                 (new,) = set(self._templates(member)) - set(before)
                 consent = self._templates(member)[new]
                 assert consent in model.active(clock.now), "enrolled under an inactive consent"
@@ -130,16 +136,16 @@ def test_consent_state_machine(
                 model.last_seen = clock.now
             else:
                 with pytest.raises(ConsentError):
-                    lib.enroll(self.ledger, member, [photo])
+                    enroll(self.ledger, member, [photo])
                 assert self._templates(member) == before
 
         @rule(who=st.integers(0, MEMBERS - 1))
         def withdraw(self, who: int) -> None:
             member = self.ids[who]
             model = self.model[member]
-            receipt = lib.withdraw(self.ledger, member)
-            assert receipt["deleted_templates"] == len(model.templates)
-            assert receipt["withdrawn_consents"] == len(model.consents) - len(model.withdrawn())
+            receipt = withdraw(self.ledger, member)
+            assert receipt.deleted_templates == len(model.templates)
+            assert receipt.withdrawn_consents == len(model.consents) - len(model.withdrawn())
             model.consents = {cid: (exp, True) for cid, (exp, _) in model.consents.items()}
             model.templates.clear()
             assert self._templates(member) == {}
@@ -177,7 +183,7 @@ def test_consent_state_machine(
                         assert consents[cid].withdrawn_at is not None, "a withdrawal was undone"
                     for cid in templates.values():
                         assert consents[cid].withdrawn_at is None, "template of a withdrawal"
-                    active = lib.active_consent(s, member, clock.now)
+                    active = active_consent(s, member, clock.now)
                     live = model.active(clock.now)
                     assert (active is None) == (not live)
                     assert active is None or active.id in live

@@ -22,8 +22,12 @@ from PIL import ImageFile
 from consentcam.audit.chain import verify
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
-from consentcam.consent import ledger as lib
+from consentcam.consent.consents import record_consent
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.members import add_member
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.rights import export_member, withdraw
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import ConsentcamError, InputError, NotFound, SourceError
 from consentcam.events.claims import open_claim
 from consentcam.events.webhooks import add_webhook
@@ -145,65 +149,65 @@ def _sha256(path: Path) -> str:
 FIELDS = [
     Field(
         "site name",
-        lambda c, v: lib.add_site(c.ledger, v, "eu"),
+        lambda c, v: add_site(c.ledger, v, "eu"),
         name_rule,
         lambda c: _row(c, "sites", "name"),
     ),
-    Field("site jurisdiction", lambda c, v: lib.add_site(c.ledger, "x", v), lookup_rule),
+    Field("site jurisdiction", lambda c, v: add_site(c.ledger, "x", v), lookup_rule),
     Field(
         "camera site",
-        lambda c, v: lib.add_camera(c.ledger, v, "cam", "a.mp4", "count", False),
+        lambda c, v: add_camera(c.ledger, v, "cam", "a.mp4", "count", False),
         lookup_rule,
     ),
     Field(
         "camera name",
-        lambda c, v: lib.add_camera(c.ledger, c.site, v, "a.mp4", "count", False),
+        lambda c, v: add_camera(c.ledger, c.site, v, "a.mp4", "count", False),
         name_rule,
         lambda c: _row(c, "cameras", "name"),
     ),
     Field(
         "camera source",
-        lambda c, v: lib.add_camera(c.ledger, c.site, _unique(v), v, "count", False),
+        lambda c, v: add_camera(c.ledger, c.site, _unique(v), v, "count", False),
         free_text_rule,
         lambda c: _row(c, "cameras", "source"),
     ),
     Field(
         "camera mode",
-        lambda c, v: lib.add_camera(c.ledger, c.site, "cam", "a.mp4", v, True),
+        lambda c, v: add_camera(c.ledger, c.site, "cam", "a.mp4", v, True),
         lookup_rule,
     ),
-    Field("member site", lambda c, v: lib.add_member(c.ledger, v, "Ada"), lookup_rule),
+    Field("member site", lambda c, v: add_member(c.ledger, v, "Ada"), lookup_rule),
     Field(
         "member name",
-        lambda c, v: lib.add_member(c.ledger, c.site, v),
+        lambda c, v: add_member(c.ledger, c.site, v),
         name_rule,
         lambda c: _row(c, "members", "name"),
     ),
     Field(
         "member profile value",
-        lambda c, v: lib.add_member(c.ledger, c.site, "Ada", {"note": v}),
+        lambda c, v: add_member(c.ledger, c.site, "Ada", {"note": v}),
         profile_rule,
         _profile_value,
     ),
     Field(
         "member profile key",
-        lambda c, v: lib.add_member(c.ledger, c.site, "Ada", {v: "x"}),
+        lambda c, v: add_member(c.ledger, c.site, "Ada", {v: "x"}),
         profile_key_rule,
         _profile_key,
     ),
     Field(
         "consent member",
-        lambda c, v: lib.record_consent(c.ledger, v, purpose="recognition", evidence=c.evidence),
+        lambda c, v: record_consent(c.ledger, v, purpose="recognition", evidence=c.evidence),
         lookup_rule,
     ),
     Field(
         "consent purpose",
-        lambda c, v: lib.record_consent(c.ledger, c.member, purpose=v, evidence=c.evidence),
+        lambda c, v: record_consent(c.ledger, c.member, purpose=v, evidence=c.evidence),
         lookup_rule,
     ),
     Field(
         "consent channel",
-        lambda c, v: lib.record_consent(
+        lambda c, v: record_consent(
             c.ledger, c.member, purpose="recognition", evidence=c.evidence, channel=v
         ),
         lookup_rule,
@@ -211,14 +215,14 @@ FIELDS = [
     Field(
         # The API allows [A-Za-z0-9._-]{1,40}; the library must refuse the rest just the same.
         "consent notice version",
-        lambda c, v: lib.record_consent(
+        lambda c, v: record_consent(
             c.ledger, c.member, purpose="recognition", evidence=c.evidence, notice_version=v
         ),
         lookup_rule,
     ),
     Field(
         "consent guardian",
-        lambda c, v: lib.record_consent(
+        lambda c, v: record_consent(
             c.ledger, c.member, purpose="recognition", evidence=c.evidence, guardian_name=v
         ),
         name_rule,
@@ -226,16 +230,14 @@ FIELDS = [
     ),
     Field(
         "consent evidence path",
-        lambda c, v: lib.record_consent(
-            c.ledger, c.member, purpose="recognition", evidence=Path(v)
-        ),
+        lambda c, v: record_consent(c.ledger, c.member, purpose="recognition", evidence=Path(v)),
         evidence_rule,
         _evidence_hash,
         want=lambda v: _sha256(Path(v)),
     ),
-    Field("withdraw member", lambda c, v: lib.withdraw(c.ledger, v), lookup_rule),
-    Field("export member", lambda c, v: lib.export_member(c.ledger, v), lookup_rule),
-    Field("enrol member", lambda c, v: lib.enroll(c.ledger, v, [c.evidence]), lookup_rule),
+    Field("withdraw member", lambda c, v: withdraw(c.ledger, v), lookup_rule),
+    Field("export member", lambda c, v: export_member(c.ledger, v), lookup_rule),
+    Field("enrol member", lambda c, v: enroll(c.ledger, v, [c.evidence]), lookup_rule),
     Field("claim camera", lambda c, v: open_claim(c.ledger, v, c.member), lookup_rule),
     Field("claim member", lambda c, v: open_claim(c.ledger, c.camera, v), lookup_rule),
     Field(
@@ -307,14 +309,14 @@ def test_sql_in_a_name_is_data(ctx: Ctx) -> None:
     """The classic: a member named like an injection is an ordinary member; every table and row
     is still there, and the name reads back exactly."""
     before = {t: len(rows_where(ctx.ledger.store, t)) for t in ("members", "consents", "sites")}
-    member = lib.add_member(ctx.ledger, ctx.site, "Robert'); DROP TABLE members; --")
+    member = add_member(ctx.ledger, ctx.site, "Robert'); DROP TABLE members; --")
     assert rows_where(ctx.ledger.store, "members", id=member.id)[0]["name"] == (
         "Robert'); DROP TABLE members; --"
     )
     assert len(rows_where(ctx.ledger.store, "members")) == before["members"] + 1
     assert len(rows_where(ctx.ledger.store, "consents")) == before["consents"]
-    exported = lib.export_member(ctx.ledger, member.id)
-    assert exported["member"]["name"] == "Robert'); DROP TABLE members; --"
+    exported = export_member(ctx.ledger, member.id)
+    assert exported.member.name == "Robert'); DROP TABLE members; --"
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -402,7 +404,7 @@ def test_face_pipeline_refuses_bad_images(images: ImageCorpus) -> None:
 def test_enrolment_with_bad_photos_stores_nothing(ctx: Ctx, images: ImageCorpus) -> None:
     wrong = []
     for name, path in images.bad.items():
-        outcome = attempt(name, partial(lib.enroll, ctx.ledger, ctx.member, [path]), ctx.snapshot)
+        outcome = attempt(name, partial(enroll, ctx.ledger, ctx.member, [path]), ctx.snapshot)
         wrong += problems(outcome, "refused")
     assert not wrong, "\n".join(wrong)
 
@@ -413,14 +415,14 @@ def test_one_bad_photo_among_good_ones_stores_nothing(
     before = ctx.snapshot()
     bad = images.bad["truncated-half.jpeg"]
     with pytest.raises(InputError, match="truncated"):
-        lib.enroll(ctx.ledger, ctx.member, [photos / "obama_small.jpg", bad])
+        enroll(ctx.ledger, ctx.member, [photos / "obama_small.jpg", bad])
     assert before.diff(ctx.snapshot()) == []
 
 
 def test_identify_refuses_bad_photos(ctx: Ctx, images: ImageCorpus) -> None:
     wrong = []
     for name, path in images.bad.items():
-        outcome = attempt(name, partial(lib.identify, ctx.ledger, path, ctx.site), ctx.snapshot)
+        outcome = attempt(name, partial(identify, ctx.ledger, path, ctx.site), ctx.snapshot)
         wrong += problems(outcome, "refused")
     assert not wrong, "\n".join(wrong)
 
@@ -429,8 +431,8 @@ def test_hostile_photo_paths(ctx: Ctx) -> None:
     wrong = []
     for value in HOSTILE:
         for action in (
-            lambda v=value: lib.enroll(ctx.ledger, ctx.member, [Path(v)]),
-            lambda v=value: lib.identify(ctx.ledger, Path(v), ctx.site),
+            lambda v=value: enroll(ctx.ledger, ctx.member, [Path(v)]),
+            lambda v=value: identify(ctx.ledger, Path(v), ctx.site),
             lambda v=value: load_image(v),
         ):
             wrong += problems(attempt(value, action, ctx.snapshot), "refused")

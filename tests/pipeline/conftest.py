@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_site,
-    open_ledger,
-)
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.sites import add_camera, add_site
 from tests.pipeline.support import TEST_PIPELINE
 from tests.support.seed import enrolled_member
 

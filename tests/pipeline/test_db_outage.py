@@ -33,7 +33,8 @@ from consentcam.api.security import current_principal
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import Ledger, open_ledger, withdraw
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.rights import withdraw
 from consentcam.errors import StoreUnavailable
 from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger, add_camera, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.pipeline.footfall import add_footfall, footfall_report
 from consentcam.store.models import FootfallBucket

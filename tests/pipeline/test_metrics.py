@@ -9,7 +9,9 @@ import pytest
 from prometheus_client import generate_latest
 from sqlalchemy.exc import OperationalError
 
-from consentcam.consent.ledger import Ledger, add_member, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.events.staff import confirm_event
 from consentcam.pipeline.metrics import AnswerMetrics, WorkerMetrics, metrics_registry
 from consentcam.store.models import utcnow

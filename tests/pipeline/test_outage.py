@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.match.gallery import Identification
 from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth

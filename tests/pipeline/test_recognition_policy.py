@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from consentcam.consent.ledger import Ledger, add_camera
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera
 from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
 from consentcam.model_card import model_card

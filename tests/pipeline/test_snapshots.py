@@ -16,9 +16,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from consentcam.consent.ledger import Ledger, add_camera, add_member, enroll, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.pictures import event_snapshot, expire_snapshots
-from consentcam.consent.visits import HOLD_S
+from consentcam.consent.profiles import HOLD_S
+from consentcam.consent.sites import add_camera
 from consentcam.errors import NotFound
 from consentcam.events.staff import confirm_event
 from consentcam.pipeline import decisions

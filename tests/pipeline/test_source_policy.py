@@ -23,7 +23,8 @@ from sqlalchemy import update
 
 from consentcam.config import SourceSettings
 from consentcam.consent.camera_sources import SourcePolicy
-from consentcam.consent.ledger import Ledger, add_camera, open_ledger
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.sites import add_camera
 from consentcam.errors import PolicyError, SourceError
 from consentcam.net import IPAddress
 from consentcam.pipeline import supervisor

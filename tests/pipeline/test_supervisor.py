@@ -15,8 +15,9 @@ from prometheus_client import generate_latest
 from sqlalchemy import select, update
 
 from consentcam.config import SourceSettings, load_settings
-from consentcam.consent.ledger import Ledger, add_camera, add_site, open_ledger
-from consentcam.match.gallery import SiteGallery
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.gallery import SiteGallery
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.pipeline import supervisor as supervisor_module
 from consentcam.pipeline.metrics import WorkerMetrics, metrics_registry
 from consentcam.pipeline.sources import Frame, SourceStats

@@ -12,16 +12,14 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    withdraw,
-)
-from consentcam.consent.profiles import VISIT_TEMPLATES_MAX
-from consentcam.consent.visits import HOLD_S, add_visit_template, expire_held_views
+from consentcam.consent.context import Ledger
+from consentcam.consent.gallery import SiteGallery
+from consentcam.consent.profiles import HOLD_S, VISIT_TEMPLATES_MAX
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import add_camera
+from consentcam.consent.visits import add_visit_template, expire_held_views
 from consentcam.events.claims import open_claim
 from consentcam.events.staff import confirm_event
-from consentcam.match.gallery import SiteGallery
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.worker import process_video
 from consentcam.store.models import AuditEntry, HeldView, Member, Site, Template, utcnow
@@ -158,7 +156,7 @@ def test_withdrawal_deletes_visit_templates_and_held_views(
         )  # fmt: skip
     assert _count(site_ledger, HeldView) == 1 and _visit_templates(site_ledger, member_id) == 1
     receipt = withdraw(site_ledger, member_id)
-    assert receipt["deleted_templates"] == 2
+    assert receipt.deleted_templates == 2
     assert _count(site_ledger, HeldView) == 0 and _count(site_ledger, Template) == 0
 
 

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import select, update
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, camera_source_policy, withdraw
+from consentcam.consent.context import Ledger
+from consentcam.consent.rights import withdraw
+from consentcam.consent.sites import camera_source_policy
 from consentcam.errors import InputError, PolicyError
 from consentcam.events.claims import open_claim
 from consentcam.events.staff import confirm_event

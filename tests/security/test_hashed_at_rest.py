@@ -18,7 +18,8 @@ from consentcam.api.security import SESSION_COOKIE
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.config import load_settings
-from consentcam.consent.ledger import DEV_KEY_FILE, add_site, open_ledger
+from consentcam.consent.context import DEV_KEY_FILE, open_ledger
+from consentcam.consent.sites import add_site
 from consentcam.events.webhooks import add_webhook
 from tests.support.auth import bearer, use_fast_hashing
 from tests.support.clients import TestClient

@@ -19,8 +19,12 @@ from sqlalchemy.exc import DBAPIError
 from consentcam.api.app import create_app
 from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import add_member, add_site, enroll, open_ledger, record_consent
-from consentcam.match.gallery import SiteGallery
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.gallery import SiteGallery
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import Consent, Template

@@ -22,15 +22,11 @@ from consentcam.api.app import create_app
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    DEV_KEY_FILE,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import DEV_KEY_FILE, open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.pipeline.clips import ClipTruth
 from consentcam.pipeline.worker import process_video
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV

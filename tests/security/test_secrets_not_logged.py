@@ -26,7 +26,8 @@ from consentcam.api.security import CSRF_HEADER, SESSION_COOKIE
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import DEV_KEY_FILE, add_site, member_by_id, open_ledger
+from consentcam.consent.context import DEV_KEY_FILE, member_by_id, open_ledger
+from consentcam.consent.sites import add_site
 from consentcam.store.crypto import KEY_ENV, KEY_FILE_ENV
 from tests.support.auth import bearer, use_fast_hashing
 from tests.support.clients import TestClient

@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlalchemy import update
 
-from consentcam.consent.ledger import Ledger, add_camera, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError, NotFound
 from consentcam.signage import dpia, records_of_processing, render, sign_site, store_facts
 from consentcam.signage.compliance import TO_COMPLETE

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from consentcam.auth import passwords
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 
 PASSWORD = "correct horse battery staple"
 

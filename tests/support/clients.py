@@ -13,7 +13,7 @@ from typing import Any
 
 from consentcam.api.app import create_app
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from tests.support.auth import bearer, user_with_token
 
 with warnings.catch_warnings():

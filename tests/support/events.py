@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger, add_member, add_site, site_by_name
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.events.outbox import record_event
 from consentcam.events.webhooks import SIGNATURE_HEADER, verify_signature
 from consentcam.store.models import Event, OutboxEntry, Site, utcnow

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.store.db import SQLITE_FILE
 from consentcam.store.models import AuditEntry, Base, Event
 

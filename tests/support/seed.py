@@ -26,17 +26,13 @@ from consentcam.api.app import create_app
 from consentcam.api.security import current_principal
 from consentcam.auth.roles import Principal
 from consentcam.config import Settings
-from consentcam.consent.ledger import (
-    Ledger,
-    add_camera,
-    add_member,
-    add_site,
-    enroll,
-    open_ledger,
-    record_consent,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger, open_ledger
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.consent.pictures import store_portrait
 from consentcam.consent.purchases import import_purchases
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Base, Member, Site
 from tests.support.clients import TestClient

@@ -21,7 +21,8 @@ import pytest
 from consentcam.api.app import create_app
 from consentcam.auth.users import add_user
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import Ledger, add_camera, add_site
+from consentcam.consent.context import Ledger
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.web import mount_web
 from tests.support.auth import PASSWORD, use_fast_hashing
 from tests.support.clients import serving

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from tests.support.auth import PASSWORD
 
 __all__ = [

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from consentcam.consent.ledger import add_member, enroll, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.enrolment import enroll
+from consentcam.consent.members import add_member
 from consentcam.model_card import model_card
 from consentcam.store.models import AuditEntry, Site, utcnow
 from tests.support.events import door_alert

@@ -13,7 +13,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import add_member, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.members import add_member
 from consentcam.events.outbox import record_event
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.store.models import AuditEntry, Consent, Event, Member, MemberImage, Site, new_id
@@ -132,7 +133,7 @@ def _door_event(
 def test_live_alert_arrives_and_door_confirmation_works(
     server: Server, open_browser: Callable[..., Browser]
 ) -> None:
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
     from consentcam.events.staff import confirm_event
 
     ada = add_member(server.ledger, SITE, "Ada Lovelace", {"tier": "gold", "member_no": "A-1"})

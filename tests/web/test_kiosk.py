@@ -10,7 +10,9 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 from sqlalchemy import func, select
 
-from consentcam.consent.ledger import add_member, add_site, record_consent
+from consentcam.consent.consents import record_consent
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.store.models import Consent, Member, MemberImage, Template
 from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
 
@@ -231,7 +233,7 @@ def test_notice_page_from_the_sign_s_qr_code(
     visitor.shot("notice-visitor")
 
     # The sign's QR code carries the site id: the public notice opens without any login.
-    from consentcam.consent.ledger import site_by_name
+    from consentcam.consent.context import site_by_name
 
     with server.ledger.store.transaction() as s:
         site_id = site_by_name(s, SITE).id

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from consentcam.api.app import create_app
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.web import PAGES, STATIC_DIR, mount_web
 from tests.support.clients import TestClient
 

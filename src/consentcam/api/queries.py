@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from consentcam.api.schemas import ConsentState
 from consentcam.api.security import check_site
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import member_by_id, notice_text, site_by_name
+from consentcam.consent.consents import notice_text
+from consentcam.consent.context import member_by_id, site_by_name
 from consentcam.consent.profiles import RECOGNITION
 from consentcam.consent.purchases import purchase_rows
 from consentcam.errors import ConsentcamError, InputError, NotFound, PolicyError, shown

@@ -13,8 +13,10 @@ as some zone). Every integer has bounds the store can hold; date-times outside t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,14 +28,27 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    create_model,
     model_validator,
 )
 
-from consentcam.consent.ledger import (
+from consentcam.consent.members import (
     MAX_PROFILE_BYTES,
     MAX_PROFILE_FIELDS,
     MAX_PROFILE_KEY_CHARS,
     MAX_PROFILE_VALUE_CHARS,
+)
+from consentcam.consent.receipts import (
+    About,
+    ErasureDeleted,
+    ErasureReceipt,
+    ExportedConsent,
+    ExportedMember,
+    ExportedPicture,
+    ExportedPurchase,
+    ExportedTemplate,
+    MemberExport,
+    WithdrawalReceipt,
 )
 from consentcam.errors import InputError
 
@@ -359,96 +374,50 @@ class EnrolmentOut(_Model):
     portrait: bool = Field(False, description="A reference portrait for staff was stored.")
 
 
-class ReceiptOut(_Model):
-    receipt_id: str = Field(description="Receipt id to give the member.")
-    member_id: str = Field(description="The member.")
-    purposes: list[str] = Field(description="The purposes withdrawn.")
-    withdrawn_consents: int = Field(description="Consents withdrawn.")
-    deleted_templates: int = Field(description="Face templates deleted.")
-    deleted_pictures: int = Field(
-        description="Pictures for staff deleted (reference portrait, door snapshots)."
-    )
-    deleted_at: dt.datetime = Field(description="When (UTC).")
-    by: str = Field(description="Who withdrew, as the audit log names them.")
-    audit_entry: int = Field(description="Sequence number of the audit entry.")
-    kept: str = Field(description="What is kept, and how to erase it too.")
+# Data-subject rights: the library's receipts (``consent/receipts.py``) with their fields and
+# descriptions, declared there once; each response model is derived from its record.
+_RECORD_MODELS: dict[type, str] = {
+    WithdrawalReceipt: "ReceiptOut",
+    ErasureDeleted: "ErasureDeleted",
+    ErasureReceipt: "ErasureOut",
+    ExportedMember: "ExportMember",
+    ExportedConsent: "ExportConsent",
+    ExportedTemplate: "ExportTemplate",
+    ExportedPurchase: "ExportPurchase",
+    ExportedPicture: "ExportPicture",
+    MemberExport: "ExportOut",
+}
+_derived_models: dict[type, type[_Model]] = {}
 
 
-class ErasureDeleted(_Model):
-    templates: int = Field(description="Face templates.")
-    pictures: int = Field(description="Pictures for staff (reference portrait, door snapshots).")
-    webhook_deliveries: int = Field(description="Webhook deliveries of events naming the member.")
-    stream_entries: int = Field(description="Event stream entries of those events.")
-    events: int = Field(description="Events naming the member (alerts, verifications).")
-    claims: int = Field(description="Verify-mode claims.")
-    purchases: int = Field(description="Purchase records.")
-    consents: int = Field(description="Consent records (after their withdrawal).")
+def derived_model(record: type) -> type[_Model]:
+    """The response model of a library record: its fields, types and descriptions; records
+    nested in it become nested models, tuples lists. Built once per record."""
+    if record not in _derived_models:
+        hints = typing.get_type_hints(record, include_extras=True)
+        fields: dict[str, Any] = {}
+        for item in dataclasses.fields(record):
+            kind, *extras = typing.get_args(hints[item.name])
+            about = next(e for e in extras if isinstance(e, About))
+            fields[item.name] = (_response_type(kind), Field(description=about.text))
+        _derived_models[record] = create_model(
+            _RECORD_MODELS[record], __base__=_Model, __module__=__name__, **fields
+        )
+    return _derived_models[record]
 
 
-class ErasureOut(_Model):
-    receipt_id: str = Field(description="Receipt id to give the member.")
-    member_id: str = Field(description="The member that was erased.")
-    site: str | None = Field(description="The member's home site.")
-    withdrawn_consents: int = Field(description="Active consents withdrawn before deletion.")
-    deleted: ErasureDeleted = Field(description="Rows deleted, by kind.")
-    erased_at: dt.datetime = Field(description="When (UTC).")
-    by: str = Field(description="Who erased, as the audit log names them.")
-    audit_entry: int = Field(description="Sequence number of the audit entry.")
-    kept: str = Field(description="What is kept: the audit log's entries, by member id only.")
+def _response_type(kind: Any) -> Any:
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return derived_model(kind)
+    if typing.get_origin(kind) is tuple:
+        (item, _) = typing.get_args(kind)
+        return list[_response_type(item)]  # type: ignore[misc]
+    return kind
 
 
-class ExportMember(_Model):
-    id: str = Field(description="Member id.")
-    name: str = Field(description="Member's name.")
-    profile: dict[str, Any] = Field(description="Membership fields.")
-    created_at: dt.datetime = Field(description="When added (UTC).")
-    last_interaction_at: dt.datetime = Field(description="Last enrolment or recognition (UTC).")
-
-
-class ExportConsent(_Model):
-    id: str = Field(description="Consent id.")
-    purpose: str = Field(description="What it is for.")
-    channel: str = Field(description="How it was given.")
-    scope: Literal["site", "chain"] = Field(description="Home site only, or every site.")
-    notice_sha256: str = Field(description="SHA-256 of the notice shown.")
-    evidence_sha256: str = Field(description="SHA-256 of the evidence.")
-    given_at: dt.datetime = Field(description="When given (UTC).")
-    expires_at: dt.datetime | None = Field(description="When it ends.")
-    withdrawn_at: dt.datetime | None = Field(description="When withdrawn.")
-
-
-class ExportTemplate(_Model):
-    id: str = Field(description="Template id (the template itself is never exported).")
-    model_id: str = Field(description="Face model it was made with.")
-    created_at: dt.datetime = Field(description="When enrolled (UTC).")
-    quality: dict[str, Any] = Field(description="Quality of the enrolment photo.")
-    source_photo_sha256: str = Field(description="SHA-256 of the enrolment photo (not kept).")
-
-
-class ExportPurchase(_Model):
-    at: dt.datetime = Field(description="When (UTC).")
-    items: dict[str, Any] = Field(description="Items bought.")
-    amount_cents: int = Field(description="Amount, in cents.")
-    currency: str = Field(description="ISO 4217 currency.")
-
-
-class ExportPicture(_Model):
-    kind: Literal["portrait", "snapshot"] = Field(
-        description="The reference portrait, or a door snapshot of a confirmed visit."
-    )
-    event_id: str | None = Field(description="The alert a snapshot was taken for.")
-    created_at: dt.datetime = Field(description="When taken (UTC).")
-    jpeg_base64: str = Field(description="The picture (JPEG, base64).")
-
-
-class ExportOut(_Model):
-    member: ExportMember = Field(description="The member record.")
-    consents: list[ExportConsent] = Field(description="Every consent, withdrawn ones included.")
-    templates: list[ExportTemplate] = Field(description="Template metadata.")
-    purchases: list[ExportPurchase] = Field(description="Purchase history.")
-    pictures: list[ExportPicture] = Field(
-        description="Pictures staff may be shown (with the member's consent to them)."
-    )
+ReceiptOut = derived_model(WithdrawalReceipt)
+ErasureOut = derived_model(ErasureReceipt)
+ExportOut = derived_model(MemberExport)
 
 
 class PurchaseImportOut(_Model):

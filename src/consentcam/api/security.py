@@ -46,7 +46,7 @@ from consentcam.auth.ratelimit import RateLimits, bucket_key
 from consentcam.auth.roles import PERMISSIONS, Principal
 from consentcam.auth.sessions import SESSION_TTL, login, logout, session_auth
 from consentcam.auth.tokens import token_principal
-from consentcam.consent.ledger import DEFAULT_TENANT, Ledger, store_keys
+from consentcam.consent.context import DEFAULT_TENANT, Ledger, store_keys
 from consentcam.errors import NotFound
 from consentcam.store.db import Store
 

@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from consentcam.errors import InputError
-from consentcam.store.models import AuditEntry, utcnow
+from consentcam.store.models import AuditEntry, Base, utcnow
 
 GENESIS = "0" * 64
 HEX = set("0123456789abcdef")
@@ -63,6 +63,26 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+def add_audited(
+    session: Session,
+    row: Base,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None,
+    details: dict[str, Any],
+    tenant_id: str | None,
+) -> AuditEntry:
+    """Store a new row and its audit entry in the caller's transaction, so neither is stored
+    without the other. ``subject`` and ``details`` are taken as given, before the row is
+    flushed: to name the row's own id there, build the row with ``id=new_id()``."""
+    session.add(row)
+    session.flush()
+    return append(
+        session, actor=actor, action=action, subject=subject, details=details, tenant_id=tenant_id
+    )
 
 
 def _hold_sqlite_write_lock(session: Session) -> None:

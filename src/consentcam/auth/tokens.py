@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal, may_grant
 from consentcam.auth.users import check_role, resolve_sites, user_by_name
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import InputError, NotFound, PolicyError
-from consentcam.store.models import ApiToken, Tenant, User, utcnow
+from consentcam.store.models import ApiToken, Tenant, User, new_id, utcnow
 
 SCHEME = "cc"
 PREFIX_LENGTH = 12
@@ -78,6 +78,7 @@ def issue_token(
         role = _granted_role(user, role)
         site_ids = _granted_sites(user, resolve_sites(s, site_names, user.tenant_id))
         row = ApiToken(
+            id=new_id(),  # named by the audit entry, which is built before the row is flushed
             user_id=user.id,
             name=label,
             prefix=prefix,
@@ -87,10 +88,9 @@ def issue_token(
             created_at=now,
             expires_at=now + dt.timedelta(days=days),
         )
-        s.add(row)
-        s.flush()
-        chain.append(
+        chain.add_audited(
             s,
+            row,
             actor=ledger.actor,
             action="token.issue",
             subject=user.id,

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from consentcam.audit import chain
 from consentcam.auth.passwords import hash_password
 from consentcam.auth.roles import ROLES
-from consentcam.consent.ledger import Ledger, hidden_character, site_by_name
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.names import hidden_character
 from consentcam.errors import Conflict, InputError, NotFound
 from consentcam.store.db import deleted_rows
-from consentcam.store.models import Site, User, WebSession
+from consentcam.store.models import Site, User, WebSession, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ def add_user(
             raise Conflict(f"a user named {name!r} already exists")
         site_ids = resolve_sites(s, site_names, tenant_id)
         user = User(
+            id=new_id(),  # named by the audit entry, which is built before the row is flushed
             tenant_id=tenant_id,
             name=name,
             role=role,
@@ -76,10 +78,9 @@ def add_user(
             site_ids=site_ids,
             disabled=False,
         )
-        s.add(user)
-        s.flush()
-        chain.append(
+        chain.add_audited(
             s,
+            user,
             actor=ledger.actor,
             action="user.add",
             subject=user.id,

@@ -18,7 +18,7 @@ import click
 from consentcam.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from consentcam.consent.ledger import Ledger
+    from consentcam.consent.context import Ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def cli_ledger(state: State, *, create: bool = False, dev: bool | None = None) -
     the settings' development mode when given."""
     # Here, not at the top: the ledger brings SQLAlchemy and numpy, and every command's module
     # is imported for each start of the CLI, --help included.
-    from consentcam.consent.ledger import open_ledger
+    from consentcam.consent.context import open_ledger
 
     overrides: dict[str, Any] = {} if dev is None else {"dev": dev}
     return open_ledger(state.settings(**overrides), cli_actor(), create=create)

@@ -1,6 +1,6 @@
 """Operations verbs: the retention purge, purchase imports, the per-site calibration report and
 the accuracy staff answers measure. Each is a thin layer over ``consentcam.consent``,
-``consentcam.match.calibration`` and ``consentcam.events.accuracy``.
+``consentcam.consent.calibration`` and ``consentcam.events.accuracy``.
 
 The library is imported inside each command, not at the top: every command's module loads at each
 start of the CLI, ``--help`` included (see ``consentcam.cli``).
@@ -130,12 +130,12 @@ def calibrate(
     expect from them; the cameras' trade-off between false alerts and recognised members, and
     (with --budget) the choice of operating point; what staff answers to door alerts say of
     it, and (with --apply-threshold) a stricter threshold from them."""
+    from consentcam.consent.calibration import set_false_alert_budget
     from consentcam.events.accuracy import (
         calibration_with_accuracy,
         set_dismissal_budget,
         set_threshold_override,
     )
-    from consentcam.match.calibration import set_false_alert_budget
 
     for value, flag, reset_flag, reset in (
         (budget, "--budget", "--default-budget", default_budget),

@@ -39,7 +39,7 @@ def watch(
     summary line at the end. Face modes refuse to start without the profile's permission and
     signage attestation. Stops at the end of a file source, or on Ctrl-C, SIGTERM or SIGHUP
     (footfall and spooled alerts written first)."""
-    from consentcam.consent.ledger import camera_source_policy
+    from consentcam.consent.sites import camera_source_policy
     from consentcam.pipeline.camera import camera_context
     from consentcam.pipeline.sources import open_source
     from consentcam.pipeline.worker import CameraWorker, WorkerStats, run_camera
@@ -240,7 +240,7 @@ def footfall(
     only; no person, face or track is stored."""
     from sqlalchemy import select
 
-    from consentcam.consent.ledger import camera_by_ref, site_by_name
+    from consentcam.consent.context import camera_by_ref, site_by_name
     from consentcam.pipeline.footfall import footfall_report
     from consentcam.store.models import Camera, utcnow
 

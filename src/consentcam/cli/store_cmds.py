@@ -1,5 +1,5 @@
 """Verbs over the store: init, site, camera, member, consent, enroll, identify, withdraw, export,
-audit. Each is a thin layer over ``consentcam.consent.ledger``.
+audit. Each is a thin layer over the ``consentcam.consent`` services.
 
 The library is imported inside each command, not at the top: every command's module loads at each
 start of the CLI, ``--help`` included (see ``consentcam.cli``).
@@ -58,7 +58,7 @@ def site() -> None:
 @click.pass_obj
 def site_add(state: State, name: str, jurisdiction: str, as_json: bool) -> None:
     """Add a site."""
-    from consentcam.consent.ledger import add_site
+    from consentcam.consent.sites import add_site
 
     s = add_site(cli_ledger(state), name, jurisdiction)
     emit(
@@ -124,7 +124,7 @@ def camera_add(
     as_json: bool,
 ) -> None:
     """Add a camera to a site (face modes need the profile's permission and signage)."""
-    from consentcam.consent.ledger import add_camera
+    from consentcam.consent.sites import add_camera
 
     config: dict[str, Any] = {}
     if line is not None:
@@ -163,7 +163,7 @@ def member() -> None:
 @click.pass_obj
 def member_add(state: State, site_name: str, name: str, as_json: bool) -> None:
     """Add a member; prints the pseudonymous member id."""
-    from consentcam.consent.ledger import add_member
+    from consentcam.consent.members import add_member
 
     m = add_member(cli_ledger(state), site_name, name)
     emit(as_json, {"member_id": m.id}, m.id)
@@ -188,7 +188,7 @@ def member_rectify(
 ) -> None:
     """Correct a member's name or replace their profile (rectification on the member's
     request); the audit log records which fields changed, never their values."""
-    from consentcam.consent.ledger import rectify_member
+    from consentcam.consent.members import rectify_member
 
     profile_fields = None
     if profile_json is not None:
@@ -266,7 +266,7 @@ def consent_record(
     as_json: bool,
 ) -> None:
     """Record a member's explicit consent."""
-    from consentcam.consent.ledger import record_consent
+    from consentcam.consent.consents import record_consent
 
     until = expires.replace(tzinfo=dt.UTC) + dt.timedelta(days=1) if expires else None
     c = record_consent(
@@ -327,8 +327,8 @@ def enroll(
     """Enrol a member from still photos (exits 2 without an active consent). Every photo must
     pass the quality gate, except with --burst. Several views of the face (a burst) make the
     member much easier to recognise at the door than one photo."""
-    from consentcam.consent.ledger import enroll as do_enroll
-    from consentcam.consent.ledger import enroll_burst
+    from consentcam.consent.enrolment import enroll as do_enroll
+    from consentcam.consent.enrolment import enroll_burst
 
     ledger = cli_ledger(state)
     enrol = enroll_burst if burst else do_enroll
@@ -355,7 +355,7 @@ def enroll(
 @click.pass_obj
 def identify(state: State, photo: Path, site_name: str, as_json: bool) -> None:
     """The enrolled member in a photo, or unknown (nothing about an unknown face is kept)."""
-    from consentcam.consent.ledger import identify as do_identify
+    from consentcam.consent.enrolment import identify as do_identify
 
     r = do_identify(cli_ledger(state), photo, site_name)
     doc = {
@@ -383,14 +383,14 @@ Examples:
 @click.pass_obj
 def withdraw(state: State, member_id: str, purpose: str | None, as_json: bool) -> None:
     """Withdraw consent: templates and pictures deleted at once; prints a deletion receipt."""
-    from consentcam.consent.ledger import withdraw as do_withdraw
+    from consentcam.consent.rights import withdraw as do_withdraw
 
     receipt = do_withdraw(cli_ledger(state), member_id, purpose)
     emit(
         as_json,
-        receipt,
-        f"withdrawn: {receipt['deleted_templates']} template(s) and "
-        f"{receipt['deleted_pictures']} picture(s) deleted, receipt {receipt['receipt_id']}",
+        receipt.as_dict(),
+        f"withdrawn: {receipt.deleted_templates} template(s) and "
+        f"{receipt.deleted_pictures} picture(s) deleted, receipt {receipt.receipt_id}",
     )
 
 
@@ -407,20 +407,20 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
     """Erase everything held about a member on their request: consents withdrawn and deleted,
     templates, purchases, claims, events naming them and the member record; the audit log keeps
     what was done, by member id only. Prints the erasure receipt."""
-    from consentcam.consent.ledger import erase_member
+    from consentcam.consent.rights import erase_member
 
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("erasure cannot be undone: add --yes to confirm")
         click.confirm(f"Erase member {member_id} and everything held about them?", abort=True)
     receipt = erase_member(cli_ledger(state), member_id)
-    deleted = receipt["deleted"]
+    deleted = receipt.deleted
     emit(
         as_json,
-        receipt,
-        f"erased: {deleted['consents']} consent(s), {deleted['templates']} template(s), "
-        f"{deleted['purchases']} purchase(s), {deleted['events']} event(s); "
-        f"receipt {receipt['receipt_id']}",
+        receipt.as_dict(),
+        f"erased: {deleted.consents} consent(s), {deleted.templates} template(s), "
+        f"{deleted.purchases} purchase(s), {deleted.events} event(s); "
+        f"receipt {receipt.receipt_id}",
     )
 
 
@@ -430,9 +430,9 @@ def erase(state: State, member_id: str, yes: bool, as_json: bool) -> None:
 @click.pass_obj
 def export(state: State, member_id: str, as_json: bool) -> None:
     """Everything held about a member (templates as metadata only); the read is audited."""
-    from consentcam.consent.ledger import export_member
+    from consentcam.consent.rights import export_member
 
-    print_json(export_member(cli_ledger(state), member_id))
+    print_json(export_member(cli_ledger(state), member_id).as_dict())
 
 
 @click.group()
@@ -531,8 +531,8 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     """Re-encrypt and re-transform every template under a new key, in one transaction.
     Templates of an upgraded store sealed before seals named their member (skipped by
     recognition, with a warning saying so) are bound to their member on the way."""
+    from consentcam.consent.keys import rotate_keys
     from consentcam.store import crypto
-    from consentcam.store.rotation import rotate_keys
 
     new = crypto.load_keys(
         {"CONSENTCAM_TEMPLATE_KEY_FILE": str(new_key_file)}, dev=False, dev_key_path=None
@@ -540,9 +540,9 @@ def keys_rotate(state: State, new_key_file: Path, as_json: bool) -> None:
     report = rotate_keys(cli_ledger(state), new)
     emit(
         as_json,
-        report,
-        f"{report['templates_rewrapped']} template(s) moved to key "
-        f"{report['new_key_id']}; now set CONSENTCAM_TEMPLATE_KEY_FILE={new_key_file}",
+        report.as_dict(),
+        f"{report.templates_rewrapped} template(s) moved to key "
+        f"{report.new_key_id}; now set CONSENTCAM_TEMPLATE_KEY_FILE={new_key_file}",
     )
 
 

@@ -7,7 +7,7 @@ history would see them.
 
 The library is imported inside each command, not at the top: every command's module loads at each
 start of the CLI, ``--help`` included (see ``consentcam.cli``). The exceptions, ``auth.tokens`` and
-``consent.ledger``, give the options' defaults and bounds (``DEFAULT_DAYS``, ``DEFAULT_TENANT``),
+``consent.context``, give the options' defaults and bounds (``DEFAULT_DAYS``, ``DEFAULT_TENANT``),
 and bring SQLAlchemy to every start until those constants have a lighter home.
 """
 
@@ -24,7 +24,7 @@ import click
 from consentcam.auth.roles import ROLES
 from consentcam.auth.tokens import DEFAULT_DAYS, MAX_DAYS
 from consentcam.cli.common import State, cli_ledger, emit, json_option, print_json
-from consentcam.consent.ledger import DEFAULT_TENANT, Ledger
+from consentcam.consent.context import DEFAULT_TENANT, Ledger
 from consentcam.errors import InputError
 
 if TYPE_CHECKING:

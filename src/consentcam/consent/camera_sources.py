@@ -26,7 +26,7 @@ differently a moment later (DNS rebinding) cannot send the worker elsewhere. Add
 classification is shared with webhooks (``consentcam.net``).
 
 Every stream URL is stored sealed, whole, under the store key (``seal_camera_source`` in
-``consent/ledger.py``); what is stored in clear and shown anywhere is ``net.redacted_url``: scheme,
+``consent/sites.py``); what is stored in clear and shown anywhere is ``net.redacted_url``: scheme,
 host and port, because credentials hide in more places than the user part and the query
 (``;password=`` parameters, tokens in the path).
 """

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger, active_consent, member_by_id
-from consentcam.consent.profiles import PORTRAIT, SNAPSHOT_RETENTION_DAYS
-from consentcam.consent.visits import HOLD_S
+from consentcam.consent.consents import active_consent
+from consentcam.consent.context import Ledger, member_by_id
+from consentcam.consent.profiles import HOLD_S, PORTRAIT, SNAPSHOT_RETENTION_DAYS
+from consentcam.consent.receipts import ExportedPicture, PictureKind
 from consentcam.errors import ConsentError, NotFound
 from consentcam.store import crypto
 from consentcam.store.db import deleted_rows
@@ -45,15 +46,6 @@ def portrait_consent(s: Session, member: Member) -> Consent | None:
     return active_consent(s, member, purpose=PORTRAIT)
 
 
-def picture_aad(tenant_id: str, picture_id: str, member_id: str, kind: str, event: str) -> bytes:
-    """Binds a sealed picture to its row, member, kind and event: moved elsewhere, it won't open."""
-    return f"{tenant_id}/picture/{picture_id}/{member_id}/{kind}/{event}".encode()
-
-
-def stored_picture_aad(row: MemberImage) -> bytes:
-    return picture_aad(row.tenant_id, row.id, row.member_id, row.kind, row.event_id or "")
-
-
 def seal_picture(
     s: Session,
     keys: crypto.TemplateKeys,
@@ -65,7 +57,7 @@ def seal_picture(
 ) -> MemberImage:
     """One sealed picture row (the caller audits it with the rest of its transaction)."""
     picture_id = new_id()
-    aad = picture_aad(member.tenant_id, picture_id, member.id, kind, event_id or "")
+    aad = crypto.picture_aad(member.tenant_id, picture_id, member.id, kind, event_id or "")
     row = MemberImage(
         id=picture_id,
         tenant_id=member.tenant_id,
@@ -82,7 +74,7 @@ def seal_picture(
 
 def opened_picture(keys: crypto.TemplateKeys, row: MemberImage) -> bytes:
     """The JPEG bytes of a sealed picture row."""
-    return crypto.open_bytes(keys, row.sealed, stored_picture_aad(row), f"picture {row.id}")
+    return crypto.open_bytes(keys, row.sealed, crypto.stored_picture_aad(row), f"picture {row.id}")
 
 
 def store_portrait(s: Session, ledger: Ledger, member: Member, jpeg: bytes) -> MemberImage:
@@ -243,19 +235,19 @@ def picture_counts(s: Session, member_id: str) -> dict[str, int]:
 
 def exported_pictures(
     s: Session, keys: crypto.TemplateKeys, member_id: str
-) -> list[dict[str, Any]]:
+) -> tuple[ExportedPicture, ...]:
     """The member's pictures for their data export: kind, event, date and the JPEG (base64)."""
     rows = s.execute(
         select(MemberImage)
         .where(MemberImage.member_id == member_id)
         .order_by(MemberImage.created_at)
     ).scalars()
-    return [
-        {
-            "kind": row.kind,
-            "event_id": row.event_id,
-            "created_at": row.created_at.isoformat(),
-            "jpeg_base64": base64.b64encode(opened_picture(keys, row)).decode(),
-        }
+    return tuple(
+        ExportedPicture(
+            kind=cast(PictureKind, row.kind),  # the store holds only these kinds
+            event_id=row.event_id,
+            created_at=row.created_at,
+            jpeg_base64=base64.b64encode(opened_picture(keys, row)).decode(),
+        )
         for row in rows
-    ]
+    )

@@ -17,6 +17,9 @@ RECOGNITION = "recognition"
 # (consent/visits.py), and how many such templates a member keeps.
 VISIT_NOTICE_VERSIONS = frozenset({"v2", "v3"})
 VISIT_TEMPLATES_MAX = 5
+# A held door view, and an unanswered alert's snapshot, wait this long for staff to answer, in
+# s; unanswered, they are deleted.
+HOLD_S = 600.0
 # The optional second purpose: pictures of the member shown to staff so they can check an alert
 # (a reference portrait from enrolment, the door camera's snapshot of the recognised visit). Its
 # own consent record, asked separately; only notices of these versions describe it.

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.errors import InputError, NotFound
 from consentcam.store.models import Member, Purchase
 

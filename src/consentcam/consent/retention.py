@@ -22,8 +22,10 @@ from sqlalchemy import ColumnElement, Select, delete, select, true
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
+from consentcam.consent.pictures import expire_snapshots
 from consentcam.consent.profiles import PROFILES
+from consentcam.consent.visits import expire_held_views
 from consentcam.errors import InputError
 from consentcam.store.db import deleted_rows
 from consentcam.store.models import (
@@ -76,8 +78,6 @@ def purge(
 
 def _purged(s: Session, tenant_id: str, now: dt.datetime) -> Counter[str]:
     """Delete what one tenant may no longer keep; the counts by kind."""
-    from consentcam.consent.pictures import expire_snapshots
-    from consentcam.consent.visits import expire_held_views
 
     counts: Counter[str] = Counter()
     counts["held_views"] = expire_held_views(s, now, tenant_id)

@@ -25,8 +25,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import EnrolmentView, active_consent, add_template
-from consentcam.consent.profiles import VISIT_NOTICE_VERSIONS, VISIT_TEMPLATES_MAX
+from consentcam.consent.consents import active_consent
+from consentcam.consent.enrolment import EnrolmentView, add_template
+from consentcam.consent.profiles import HOLD_S, VISIT_NOTICE_VERSIONS, VISIT_TEMPLATES_MAX
 from consentcam.errors import InputError
 from consentcam.store import crypto
 from consentcam.store.db import deleted_rows
@@ -34,8 +35,6 @@ from consentcam.store.models import Consent, Event, HeldView, Member, Notice, Te
 
 log = logging.getLogger(__name__)
 
-# A held door view waits this long for staff to answer, in s; unanswered, it is deleted.
-HOLD_S = 600.0
 VISIT = "visit"
 
 

@@ -42,20 +42,15 @@ import numpy as np
 from sqlalchemy import select
 
 from consentcam.config import Settings, load_settings
-from consentcam.consent.ledger import (
-    EnrolmentView,
-    add_camera,
-    add_member,
-    add_site,
-    enroll_views,
-    open_ledger,
-    record_consent,
-    site_by_name,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import open_ledger, site_by_name
+from consentcam.consent.enrolment import EnrolmentView, enroll_views
+from consentcam.consent.gallery import SiteGallery
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_camera, add_site
 from consentcam.errors import InputError
 from consentcam.eval.lfw import IMAGES_DIR
 from consentcam.eval.openset import lfw_people
-from consentcam.match.gallery import SiteGallery
 from consentcam.match.rates import wilson_interval
 from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import Actor, rendered_frames

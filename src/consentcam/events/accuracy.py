@@ -27,11 +27,12 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger, site_by_name
-from consentcam.consent.visits import HOLD_S
+from consentcam.consent.calibration import calibration, site_gallery_size
+from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.gallery import bump_version
+from consentcam.consent.profiles import HOLD_S
 from consentcam.errors import InputError
-from consentcam.match.calibration import calibration, site_gallery_size
-from consentcam.match.gallery import bump_version, track_threshold
+from consentcam.match.gallery import track_threshold
 from consentcam.match.rates import (
     budget_status,
     distance_histogram,
@@ -133,7 +134,7 @@ def tally(alerts: Iterable[DoorAlert]) -> Tally:
 
 def alert_state(status: str, at: dt.datetime, now: dt.datetime) -> AlertState:
     """``confirmed`` or ``dismissed`` as staff answered; a pending alert is ``unanswered`` once
-    its hold time has passed (``consent.visits.HOLD_S``), else still ``waiting``."""
+    its hold time has passed (``consent.profiles.HOLD_S``), else still ``waiting``."""
     if status == CONFIRMED:
         return "confirmed"
     if status == DISMISSED:
@@ -300,7 +301,7 @@ def calibration_with_accuracy(
     target_fpir: float | None = None,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The calibration report (``match.calibration.calibration``) with, under ``accuracy``, what
+    """The calibration report (``consent.calibration.calibration``) with, under ``accuracy``, what
     the last ``DEFAULT_DAYS`` days of staff answers say: the observed dismissed share, whether
     it is over the site's budget and the stricter threshold proposed if so."""
     report = calibration(ledger, site_name, target_fpir)

@@ -14,12 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import (
-    Ledger,
-    active_consent,
-    camera_by_ref,
-    member_by_id,
-)
+from consentcam.consent.consents import active_consent
+from consentcam.consent.context import Ledger, camera_by_ref, member_by_id
 from consentcam.errors import ConsentError, InputError, NotFound, PolicyError, shown
 from consentcam.events.accuracy import refresh_prompt
 from consentcam.store.models import Claim, Site, utcnow

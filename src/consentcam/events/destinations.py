@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import httpx
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import development_store
+from consentcam.consent.context import development_store
 from consentcam.net import (
     InvalidHost,
     IPAddress,

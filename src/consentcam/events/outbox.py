@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from consentcam.errors import InputError, PolicyError
-from consentcam.store.models import Delivery, Event, Member, OutboxEntry, Webhook, utcnow
+from consentcam.store.models import Delivery, Event, OutboxEntry, Webhook, utcnow
 
 # An embedding is a long run of floats; short float lists (a box, a few scores) are fine.
 MAX_FLOAT_LIST = 16
@@ -146,28 +146,6 @@ def events_after(
 def latest_seq(s: Session) -> int:
     """The highest outbox seq so far (0 for an empty outbox): where a new live stream starts."""
     return int(s.execute(select(func.coalesce(func.max(OutboxEntry.seq), 0))).scalar_one())
-
-
-def rewrite_member_cards(s: Session, member: Member) -> int:
-    """Put the member's current name and profile into the member card of each of their stored
-    events (an alert carries the card staff are shown); returns how many events changed.
-
-    Called in a rectification's transaction (issue 13, item 8). Rewriting the stored copies,
-    rather than looking the member up whenever events are read, keeps every reader as it is
-    (the event history, the live stream's replay, webhook deliveries, whose body is built when
-    sent, all read the stored payload) and leaves no old copy in the database; a rectification
-    is rare and touches only that member's events, within their retention."""
-    changed = 0
-    for event in s.execute(select(Event).where(Event.member_id == member.id)).scalars():
-        card = event.payload.get("member")
-        if not isinstance(card, Mapping) or card.get("id") != member.id:
-            continue
-        current = {**card, "name": member.name, "profile": member.profile}
-        if current != card:
-            # A new dict, so the JSON column is written (in-place changes are not tracked).
-            event.payload = {**event.payload, "member": current}
-            changed += 1
-    return changed
 
 
 def event_document(seq: int, event: Event) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.consent.pictures import drop_snapshot
 from consentcam.consent.visits import release_held_view
 from consentcam.errors import InputError, NotFound

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from consentcam import __version__
 from consentcam.audit import chain
 from consentcam.config import EventSettings
-from consentcam.consent.ledger import Ledger, _add_audited, site_by_name
+from consentcam.consent.context import Ledger, site_by_name
 from consentcam.errors import InputError, NotFound, PolicyError
 from consentcam.events.destinations import (
     HTTPS_ONLY,
@@ -102,14 +102,9 @@ def verify_signature(
     return any(matches)
 
 
-def secret_aad(tenant_id: str, webhook_id: str) -> bytes:
-    """Binds a sealed secret to its webhook: a blob copied to another row will not open."""
-    return f"webhook-secret/{tenant_id}/{webhook_id}".encode()
-
-
 def open_secret(keys: crypto.TemplateKeys, webhook: Webhook) -> bytes:
     """The webhook's signing secret; ConfigError if the loaded key cannot open it."""
-    aad = secret_aad(webhook.tenant_id, webhook.id)
+    aad = crypto.secret_aad(webhook.tenant_id, webhook.id)
     return crypto.open_bytes(keys, webhook.secret_sealed, aad, f"webhook {webhook.id}: its secret")
 
 
@@ -142,16 +137,16 @@ def add_webhook(ledger: Ledger, url: str, site_name: str | None = None) -> tuple
             site_id=site.id if site else None,
             url=url,
             secret_sealed=crypto.seal_bytes(
-                ledger.keys, secret.encode(), secret_aad(tenant_id, webhook_id)
+                ledger.keys, secret.encode(), crypto.secret_aad(tenant_id, webhook_id)
             ),
             key_id=ledger.keys.key_id,
             active=True,
             created_at=utcnow(),
         )
-        _add_audited(
+        chain.add_audited(
             s,
-            ledger,
             webhook,
+            actor=ledger.actor,
             action="webhook.add",
             subject=webhook_id,
             details={"origin": _origin(url), "site": site_name},

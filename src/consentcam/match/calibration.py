@@ -6,53 +6,23 @@ gallery grows (ISO/IEC 19795-1; NIST FRTE 1:N). The model card only measured FMR
 beyond it the strictest measured threshold is used and the real FPIR rises above the target, which
 this report says plainly instead of hiding it.
 
-Reading the report reads configuration and counts, never people: nothing is decrypted and no
-audit entry is written.
+Pure computations from the model card; the report of a site, read from the store, is
+``consent/calibration.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import math
 from typing import Any
 
-from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
-
-from consentcam.consent.ledger import Ledger, site_by_name
-from consentcam.consent.profiles import profile
 from consentcam.errors import InputError
-from consentcam.match.gallery import live_templates
 from consentcam.model_card import ModelCard, model_card
-from consentcam.store.models import Site, Template, utcnow
 
 FILING_NOTE = (
     "file with the provincial regulator within 30 working days of reaching "
     "{threshold:,} people (face recognition measures 15)"
 )
-
-
-def calibration(ledger: Ledger, site_name: str, target_fpir: float | None = None) -> dict[str, Any]:
-    """The calibration report of ``site_name`` at its current gallery size (see
-    ``calibration_at``), plus, where the site's profile sets filing thresholds (``cn``), the
-    tenant-wide count of enrolled people against them."""
-    with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name, ledger.tenant_id(s))
-        rules = profile(site.jurisdiction)
-        size = site_gallery_size(s, site)
-        report: dict[str, Any] = {
-            "site": site.name,
-            "jurisdiction": site.jurisdiction,
-            **calibration_at(size, target_fpir),
-            "cameras": camera_tradeoff(size, site.false_alerts_per_1000),
-        }
-        report["filing"] = (
-            filing_status(enrolled_people(s, site.tenant_id), rules.filing_thresholds)
-            if rules.filing_thresholds
-            else None
-        )
-        return report
 
 
 def calibration_at(gallery_size: int, target_fpir: float | None = None) -> dict[str, Any]:
@@ -125,39 +95,6 @@ def camera_tradeoff(gallery_size: int, budget: float | None = None) -> dict[str,
     }
 
 
-def set_false_alert_budget(
-    ledger: Ledger, site_name: str, false_alerts_per_1000: float | None
-) -> dict[str, Any]:
-    """Choose the site's operating point (None: back to the model card's default); refused
-    outside the measured range. Audited with the old and new budget; the site's workers pick
-    it up at their next refresh (a fraction of a second). Returns the new calibration report."""
-    from consentcam.audit import chain
-    from consentcam.match.gallery import bump_version
-
-    card = model_card()
-    if false_alerts_per_1000 is not None:
-        card.track_point(1, false_alerts_per_1000)  # InputError outside the measured range
-    with ledger.store.transaction() as s:
-        site = site_by_name(s, site_name, ledger.tenant_id(s))
-        before = site.false_alerts_per_1000
-        site.false_alerts_per_1000 = false_alerts_per_1000
-        bump_version(s, site.id)
-        chain.append(
-            s,
-            actor=ledger.actor,
-            action="site.false_alert_budget",
-            subject=site.id,
-            details={
-                "site": site.name,
-                "before": before,
-                "after": false_alerts_per_1000,
-                "model_card_version": card.version,
-            },
-            tenant_id=site.tenant_id,
-        )
-    return calibration(ledger, site_name)
-
-
 def fnmr_at(card: ModelCard, fmr: float) -> float:
     """False non-match rate at the threshold for ``fmr``, interpolated between the card's
     operating points the same way as the threshold (log-linear in FMR)."""
@@ -171,24 +108,6 @@ def fnmr_at(card: ModelCard, fmr: float) -> float:
             w = (math.log(fmr) - math.log(lo.fmr)) / (math.log(hi.fmr) - math.log(lo.fmr))
             return lo.fnmr + w * (hi.fnmr - lo.fnmr)
     return points[-1].fnmr  # fmr is the highest measured rate
-
-
-def site_gallery_size(s: Session, site: Site, now: dt.datetime | None = None) -> int:
-    """Members searched at ``site``: at home there, with at least one template whose
-    recognition consent is in force and covers the site (counted in SQL, nothing decrypted)."""
-    query = select(func.count(distinct(Template.member_id))).select_from(Template)
-    return int(s.execute(live_templates(query, site.id, now or utcnow())).scalar_one())
-
-
-def enrolled_people(s: Session, tenant_id: str) -> int:
-    """People with a stored template anywhere in the tenant, each counted once (per member
-    record: one person enrolled as two members counts twice, since telling would need a
-    biometric comparison)."""
-    return int(
-        s.execute(
-            select(func.count(distinct(Template.member_id))).where(Template.tenant_id == tenant_id)
-        ).scalar_one()
-    )
 
 
 def filing_status(people: int, thresholds: tuple[int, ...]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.consent.pictures import (
     has_portrait,
     keep_snapshot,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from consentcam.config import PipelineSettings
-from consentcam.consent.ledger import Ledger, camera_by_ref, camera_source
-from consentcam.consent.profiles import FACE_MODES, profile
-from consentcam.errors import ConfigError, PolicyError
-from consentcam.store.models import Camera, Site
+from consentcam.consent.context import Ledger, camera_by_ref
+from consentcam.consent.sites import camera_source, check_camera_lawful
+from consentcam.errors import ConfigError
+from consentcam.store.models import Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,9 @@ def camera_context(ledger: Ledger, camera_ref: str, site_name: str | None = None
         camera = camera_by_ref(s, camera_ref, site_name, ledger.tenant_id(s))
         site = s.get(Site, camera.site_id)
         assert site is not None  # foreign key
-        check_lawful(camera, site)
+        check_camera_lawful(
+            site.jurisdiction, camera.mode, camera.signage_attested, camera=camera.name
+        )
         return CameraContext(
             camera_id=camera.id,
             camera=camera.name,
@@ -50,20 +52,6 @@ def camera_context(ledger: Ledger, camera_ref: str, site_name: str | None = None
             tenant_id=site.tenant_id,
             jurisdiction=site.jurisdiction,
             pipeline=camera_pipeline(ledger.settings.pipeline, camera.config),
-        )
-
-
-def check_lawful(camera: Camera, site: Site) -> None:
-    rules = profile(site.jurisdiction)
-    if camera.mode not in rules.allowed_modes:
-        raise PolicyError(
-            f"camera {camera.name!r}: mode {camera.mode!r} is not allowed under the "
-            f"{site.jurisdiction} profile ({rules.name})"
-        )
-    if camera.mode in FACE_MODES and not camera.signage_attested:
-        raise PolicyError(
-            f"camera {camera.name!r}: mode {camera.mode!r} recognises faces and needs signage "
-            "attestation; it will not start without it"
         )
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from consentcam.config import PipelineSettings, VisionSettings
-from consentcam.match.gallery import Identification, SiteGallery
+from consentcam.consent.gallery import SiteGallery
+from consentcam.match.gallery import Identification
 from consentcam.match.scores import fused_template
 from consentcam.vision.align import CHIP_PADDING, face_chip, face_landmarks, face_picture
 from consentcam.vision.embed import Embedder, fused_embeddings

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.events.accuracy import answer_counts
 from consentcam.pipeline.worker import WorkerStats
 from consentcam.store.outage import Outage

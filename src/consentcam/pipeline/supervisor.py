@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import select
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import camera_source_policy, open_ledger, site_by_name
+from consentcam.consent.context import open_ledger, site_by_name
+from consentcam.consent.sites import camera_source_policy
 from consentcam.errors import ConsentcamError, PolicyError
 from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.metrics import WorkerMetrics

@@ -29,12 +29,14 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.config import Settings
-from consentcam.consent.ledger import Ledger, camera_source_policy
+from consentcam.consent.context import Ledger
+from consentcam.consent.gallery import SiteGallery
 from consentcam.consent.pictures import expire_snapshots
 from consentcam.consent.profiles import FACE_MODES
+from consentcam.consent.sites import camera_source_policy
 from consentcam.consent.visits import expire_held_views
 from consentcam.events import claims
-from consentcam.match.gallery import Identification, SiteGallery
+from consentcam.match.gallery import Identification
 from consentcam.pipeline.alerts import AlertWriter
 from consentcam.pipeline.camera import CameraContext, camera_context
 from consentcam.pipeline.decisions import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.consent.profiles import SNAPSHOT_RETENTION_DAYS
 from consentcam.signage.content import duration
 from consentcam.signage.facts import store_facts

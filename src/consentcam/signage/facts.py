@@ -14,14 +14,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from consentcam.consent.ledger import Ledger, site_by_name
+from consentcam.consent.calibration import enrolled_people, site_gallery_size
+from consentcam.consent.context import Ledger, site_by_name
 from consentcam.consent.profiles import FACE_MODES, Profile, profile
-from consentcam.match.calibration import (
-    calibration_at,
-    enrolled_people,
-    filing_status,
-    site_gallery_size,
-)
+from consentcam.match.calibration import calibration_at, filing_status
 from consentcam.signage.content import SignSite
 from consentcam.store.models import (
     AuditEntry,

@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from consentcam.errors import ConfigError, InputError
+from consentcam.model_card import model_card
+from consentcam.store.models import MemberImage
 
 FloatArray = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float64]
@@ -192,6 +194,50 @@ def rotate(old_keys: TemplateKeys, new_keys: TemplateKeys, blob: bytes, aad: byt
         open_sealed(new_keys, blob, aad)
         return bytes(blob)
     return seal(new_keys, open_sealed(old_keys, blob, aad), aad)
+
+
+# Associated data: what each sealed blob is bound to. A blob copied to another row, or a row
+# moved to another owner by someone who can write the database, fails authentication. The
+# builders live beside the sealing so that every layer sealing or opening a blob (the ledger,
+# the gallery, webhooks, key rotation) binds it the same way.
+
+
+def template_model_id() -> str:
+    """The model a template was made with, as stored on its row and bound into its seal."""
+    card = model_card()
+    return f"{card.model_id}@{card.version}"
+
+
+def template_aad(tenant_id: str, template_id: str, member_id: str) -> bytes:
+    """Binds a sealed template to its row and its member: a blob copied elsewhere, or a row
+    moved to another member by someone who can write the database, will not open."""
+    return f"{tenant_id}/{template_id}/{member_id}/{template_model_id()}".encode()
+
+
+def unbound_template_aad(tenant_id: str, template_id: str) -> bytes:
+    """The associated data of templates sealed before seals named their member (stores from
+    before the security review's fixes): such a template opens only to be bound to its member by
+    ``consentcam keys rotate``, never for recognition."""
+    return f"{tenant_id}/{template_id}/{template_model_id()}".encode()
+
+
+def camera_source_aad(tenant_id: str, camera_id: str) -> bytes:
+    """Binds a sealed stream URL to its camera: a blob copied to another row will not open."""
+    return f"camera-source/{tenant_id}/{camera_id}".encode()
+
+
+def picture_aad(tenant_id: str, picture_id: str, member_id: str, kind: str, event: str) -> bytes:
+    """Binds a sealed picture to its row, member, kind and event: moved elsewhere, it won't open."""
+    return f"{tenant_id}/picture/{picture_id}/{member_id}/{kind}/{event}".encode()
+
+
+def stored_picture_aad(row: MemberImage) -> bytes:
+    return picture_aad(row.tenant_id, row.id, row.member_id, row.kind, row.event_id or "")
+
+
+def secret_aad(tenant_id: str, webhook_id: str) -> bytes:
+    """Binds a sealed secret to its webhook: a blob copied to another row will not open."""
+    return f"webhook-secret/{tenant_id}/{webhook_id}".encode()
 
 
 def tenant_transform(secret: bytes, tenant_id: str, dim: int = 128) -> Matrix:

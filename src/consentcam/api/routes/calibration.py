@@ -10,8 +10,8 @@ from consentcam.api.queries import scoped_site
 from consentcam.api.schemas import ERROR_RESPONSES, BudgetIn, CalibrationOut
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
+from consentcam.consent.calibration import set_false_alert_budget
 from consentcam.events.accuracy import calibration_with_accuracy
-from consentcam.match.calibration import set_false_alert_budget
 
 router = APIRouter(tags=["calibration"], responses=ERROR_RESPONSES)
 

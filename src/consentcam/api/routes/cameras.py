@@ -13,7 +13,7 @@ from consentcam.api.routes.sites import camera_out
 from consentcam.api.schemas import ERROR_RESPONSES, CameraIn, CameraOut
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import add_camera
+from consentcam.consent.sites import add_camera
 
 router = APIRouter(tags=["cameras"], responses=ERROR_RESPONSES)
 

@@ -15,7 +15,7 @@ from consentcam.api.queries import scoped_member
 from consentcam.api.schemas import ERROR_RESPONSES, ConsentIn, ConsentOut, checked_time
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import record_consent
+from consentcam.consent.consents import record_consent
 from consentcam.errors import InputError
 
 router = APIRouter(tags=["consents"], responses=ERROR_RESPONSES)

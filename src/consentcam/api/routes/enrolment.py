@@ -17,7 +17,7 @@ from consentcam.api.queries import renamed_paths, scoped_member
 from consentcam.api.schemas import ERROR_RESPONSES, TOO_MANY_REQUESTS, EnrolmentOut, QualityOut
 from consentcam.api.security import principal_ledger, rate_limited, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import BURST_MIN_VIEWS, enroll, enroll_burst
+from consentcam.consent.enrolment import BURST_MIN_VIEWS, enroll, enroll_burst
 from consentcam.errors import ConsentcamError, InputError
 
 router = APIRouter(tags=["enrolment"], responses=ERROR_RESPONSES)

@@ -31,7 +31,7 @@ from consentcam.api.schemas import (
 from consentcam.api.security import principal_ledger, require
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import add_member
+from consentcam.consent.members import add_member
 from consentcam.consent.pictures import has_portrait, member_portrait, picture_links
 from consentcam.consent.purchases import purchase_summary
 from consentcam.consent.visits import VISIT

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from consentcam.api.queries import scoped_member
 from consentcam.api.schemas import (
@@ -19,13 +20,14 @@ from consentcam.api.schemas import (
 )
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import erase_member, export_member, rectify_member, withdraw
+from consentcam.consent.members import rectify_member
+from consentcam.consent.rights import erase_member, export_member, withdraw
 from consentcam.store.models import Site
 
 router = APIRouter(tags=["data-subject rights"], responses=ERROR_RESPONSES)
 
 
-@router.post("/members/{member_id}/withdraw")
+@router.post("/members/{member_id}/withdraw", response_model=ReceiptOut)
 def post_withdrawal(
     member_id: str,
     request: Request,
@@ -34,28 +36,28 @@ def post_withdrawal(
         Literal["recognition", "portrait"] | None,
         Query(description="Only this purpose (portrait: the pictures staff are shown)."),
     ] = None,
-) -> ReceiptOut:
+) -> BaseModel:
     """Withdraw every consent of the member (or only ``purpose``) and delete their templates
     and pictures; returns the deletion receipt (workers drop the member from their galleries
     within seconds)."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         scoped_member(s, principal, member_id)
-    return ReceiptOut(**withdraw(ledger, member_id, purpose))
+    return ReceiptOut.model_validate(withdraw(ledger, member_id, purpose), from_attributes=True)
 
 
-@router.get("/members/{member_id}/export")
+@router.get("/members/{member_id}/export", response_model=ExportOut)
 def get_export(
     member_id: str,
     request: Request,
     principal: Annotated[Principal, Depends(require("export"))],
-) -> ExportOut:
+) -> BaseModel:
     """Everything held about the member (profile, consents, template metadata, purchases);
     never a template itself."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         scoped_member(s, principal, member_id)
-    return ExportOut.model_validate(export_member(ledger, member_id))
+    return ExportOut.model_validate(export_member(ledger, member_id), from_attributes=True)
 
 
 @router.patch("/members/{member_id}")
@@ -76,16 +78,16 @@ def patch_member(
     return MemberOut(id=member.id, site=site.name, name=member.name, created_at=member.created_at)
 
 
-@router.post("/members/{member_id}/erase")
+@router.post("/members/{member_id}/erase", response_model=ErasureOut)
 def post_erasure(
     member_id: str,
     request: Request,
     principal: Annotated[Principal, Depends(require("erase"))],
-) -> ErasureOut:
+) -> BaseModel:
     """Erase everything held about the member: consents (withdrawn first, so workers drop them
     within seconds), templates, purchases, claims, the events naming them and the member record.
     The audit log keeps what was done, naming the member by id only. Returns the receipt."""
     ledger = principal_ledger(request, principal)
     with ledger.store.transaction() as s:
         scoped_member(s, principal, member_id)
-    return ErasureOut.model_validate(erase_member(ledger, member_id))
+    return ErasureOut.model_validate(erase_member(ledger, member_id), from_attributes=True)

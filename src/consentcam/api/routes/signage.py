@@ -14,7 +14,7 @@ from consentcam.api.queries import scoped_site
 from consentcam.api.schemas import ERROR_RESPONSES
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import Ledger
+from consentcam.consent.context import Ledger
 from consentcam.signage import (
     SignOptions,
     dpia,

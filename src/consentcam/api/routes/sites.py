@@ -29,10 +29,11 @@ from consentcam.api.schemas import (
 )
 from consentcam.api.security import principal_ledger, require
 from consentcam.auth.roles import Principal
-from consentcam.consent.ledger import add_site
+from consentcam.consent.calibration import enrolled_people
 from consentcam.consent.profiles import profile
+from consentcam.consent.sites import add_site
 from consentcam.errors import NotFound
-from consentcam.match.calibration import enrolled_people, filing_status
+from consentcam.match.calibration import filing_status
 from consentcam.net import redacted_url
 from consentcam.store.models import Camera, Site
 

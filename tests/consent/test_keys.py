@@ -10,16 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from consentcam.audit.chain import verify
-from consentcam.consent.ledger import (
-    Ledger,
-    add_member,
-    add_site,
-    enroll,
-    identify,
-    record_consent,
-    template_aad,
-    unbound_template_aad,
-)
+from consentcam.consent.consents import record_consent
+from consentcam.consent.context import Ledger
+from consentcam.consent.enrolment import enroll, identify
+from consentcam.consent.keys import rotate_keys
+from consentcam.consent.members import add_member
+from consentcam.consent.sites import add_site
 from consentcam.errors import ConfigError, InputError
 from consentcam.events.outbox import record_event
 from consentcam.events.webhooks import (
@@ -32,7 +28,6 @@ from consentcam.events.webhooks import (
 from consentcam.store import crypto
 from consentcam.store.crypto import TemplateKeys
 from consentcam.store.models import Template, Webhook, utcnow
-from consentcam.store.rotation import rotate_keys
 
 
 def test_rotation_rewraps_templates_and_recognition_still_works(
@@ -47,7 +42,7 @@ def test_rotation_rewraps_templates_and_recognition_still_works(
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["templates_rewrapped"] == 2 and report["new_key_id"] == new_keys.key_id
+    assert report.templates_rewrapped == 2 and report.new_key_id == new_keys.key_id
 
     rotated = dataclasses.replace(ledger, keys=new_keys)
     with rotated.store.transaction() as s:
@@ -75,7 +70,7 @@ def test_rotation_reseals_webhook_secrets(ledger: Ledger) -> None:
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["webhook_secrets_resealed"] == 1
+    assert report.webhook_secrets_resealed == 1
 
     rotated = dataclasses.replace(ledger, keys=new_keys)
     with rotated.store.transaction() as s:
@@ -117,9 +112,11 @@ def _reseal_unbound(ledger: Ledger) -> None:
     the older associated data (tenant, template, model)."""
     with ledger.store.transaction() as s:
         for t in s.execute(select(Template)).scalars():
-            aad = template_aad(t.tenant_id, t.id, t.member_id)
+            aad = crypto.template_aad(t.tenant_id, t.id, t.member_id)
             vector = crypto.open_sealed(ledger.keys, t.sealed, aad)
-            t.sealed = crypto.seal(ledger.keys, vector, unbound_template_aad(t.tenant_id, t.id))
+            t.sealed = crypto.seal(
+                ledger.keys, vector, crypto.unbound_template_aad(t.tenant_id, t.id)
+            )
 
 
 def test_an_upgraded_stores_unbound_templates_are_bound_by_rotation(
@@ -137,7 +134,7 @@ def test_an_upgraded_stores_unbound_templates_are_bound_by_rotation(
 
     new_keys = TemplateKeys(os.urandom(32))
     report = rotate_keys(ledger, new_keys)
-    assert report["templates_rewrapped"] == 1 and report["templates_bound_to_member"] == 1
+    assert report.templates_rewrapped == 1 and report.templates_bound_to_member == 1
     rotated = dataclasses.replace(ledger, keys=new_keys)
     assert identify(rotated, photos / "obama2.jpg", "flagship").member_id == member.id
 

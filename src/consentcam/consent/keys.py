@@ -9,29 +9,21 @@ opens nothing afterwards."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.consent.camera_sources import is_url
-from consentcam.consent.ledger import (
-    Ledger,
-    camera_source,
-    seal_camera_source,
-    template_aad,
-    unbound_template_aad,
-)
-from consentcam.consent.pictures import stored_picture_aad
+from consentcam.consent.context import Ledger
+from consentcam.consent.receipts import RotationReceipt
+from consentcam.consent.sites import camera_source, seal_camera_source
 from consentcam.errors import InputError
-from consentcam.events.webhooks import secret_aad
 from consentcam.store import crypto
 from consentcam.store.models import Camera, MemberImage, Site, Template, Webhook, utcnow
 
 
-def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]:
+def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> RotationReceipt:
     if new_keys.key_id == ledger.keys.key_id:
         raise InputError("the new key is the key in use; generate a fresh one")
     moved = bound = 0
@@ -47,7 +39,7 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
             )
             protected, unbound = _opened(ledger.keys, template)
             renewed = crypto.rewrap(old, new, protected[None, :])[0]
-            aad = template_aad(template.tenant_id, template.id, template.member_id)
+            aad = crypto.template_aad(template.tenant_id, template.id, template.member_id)
             template.sealed = crypto.seal(new_keys, renewed, aad)
             template.key_id = new_keys.key_id
             moved += 1
@@ -70,29 +62,29 @@ def rotate_keys(ledger: Ledger, new_keys: crypto.TemplateKeys) -> dict[str, Any]
                 "new_key_id": new_keys.key_id,
             },
         )
-    return {
-        "templates_rewrapped": moved,
-        "templates_bound_to_member": bound,
-        "webhook_secrets_resealed": resealed,
-        "camera_sources_sealed": sources,
-        "pictures_resealed": pictures,
-        "old_key_id": ledger.keys.key_id,
-        "new_key_id": new_keys.key_id,
-        "at": utcnow().isoformat(),
-    }
+    return RotationReceipt(
+        templates_rewrapped=moved,
+        templates_bound_to_member=bound,
+        webhook_secrets_resealed=resealed,
+        camera_sources_sealed=sources,
+        pictures_resealed=pictures,
+        old_key_id=ledger.keys.key_id,
+        new_key_id=new_keys.key_id,
+        at=utcnow(),
+    )
 
 
 def _opened(keys: crypto.TemplateKeys, template: Template) -> tuple[np.ndarray, bool]:
     """The template's protected vector, and whether its seal predates member binding (then
     this rotation binds it). A template that opens neither way (altered, moved to another
     member, or sealed under another key) stops the rotation, which changes nothing."""
-    aad = template_aad(template.tenant_id, template.id, template.member_id)
+    aad = crypto.template_aad(template.tenant_id, template.id, template.member_id)
     try:
         return crypto.open_sealed(keys, template.sealed, aad), False
     except InputError:
         pass
     try:
-        legacy = unbound_template_aad(template.tenant_id, template.id)
+        legacy = crypto.unbound_template_aad(template.tenant_id, template.id)
         return crypto.open_sealed(keys, template.sealed, legacy), True
     except InputError as exc:
         raise InputError(
@@ -122,7 +114,7 @@ def _reseal_pictures(
 ) -> int:
     count = 0
     for row in s.execute(select(MemberImage)).scalars():
-        row.sealed = crypto.rotate(old_keys, new_keys, row.sealed, stored_picture_aad(row))
+        row.sealed = crypto.rotate(old_keys, new_keys, row.sealed, crypto.stored_picture_aad(row))
         row.key_id = new_keys.key_id
         count += 1
     return count
@@ -133,7 +125,7 @@ def _reseal_webhook_secrets(
 ) -> int:
     count = 0
     for webhook in s.execute(select(Webhook)).scalars():
-        aad = secret_aad(webhook.tenant_id, webhook.id)
+        aad = crypto.secret_aad(webhook.tenant_id, webhook.id)
         webhook.secret_sealed = crypto.rotate(old_keys, new_keys, webhook.secret_sealed, aad)
         webhook.key_id = new_keys.key_id
         count += 1

@@ -1,0 +1,164 @@
+"""Sites and their cameras: registration under the jurisdiction's rules (the one lawfulness
+rule for a camera's mode), and camera sources sealed under the store key.
+
+Every action runs in one transaction together with its audit entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from consentcam.audit import chain
+from consentcam.config import PipelineSettings, Settings
+from consentcam.consent.camera_sources import (
+    SourcePolicy,
+    check_registration,
+    is_url,
+    source_policy,
+)
+from consentcam.consent.context import Ledger, development_store, site_by_name, tenant_row
+from consentcam.consent.names import check_name
+from consentcam.consent.profiles import FACE_MODES, MODES, profile
+from consentcam.errors import Conflict, InputError, PolicyError
+from consentcam.net import redacted_url
+from consentcam.store import crypto
+from consentcam.store.models import Camera, Site, new_id
+
+MAX_SOURCE_LENGTH = 2000
+
+
+def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
+    profile(jurisdiction)  # refuse unknown codes before writing anything
+    check_name(name, "site name")
+    with ledger.store.transaction() as s:
+        tenant = tenant_row(s, ledger.tenant)
+        exists = select(Site).where(Site.name == name, Site.tenant_id == tenant.id)
+        if s.execute(exists).scalar() is not None:
+            # The name is not repeated: the caller sent it (issue 13, item 9).
+            raise Conflict("a site with this name already exists in your tenant")
+        site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
+        chain.add_audited(
+            s,
+            site,
+            actor=ledger.actor,
+            action="site.add",
+            subject=site.id,
+            details={"name": name, "jurisdiction": jurisdiction},
+            tenant_id=tenant.id,
+        )
+        return site
+
+
+def add_camera(
+    ledger: Ledger,
+    site_name: str,
+    name: str,
+    source: str,
+    mode: str,
+    signage_attested: bool,
+    config: dict[str, Any] | None = None,
+    *,
+    over_api: bool = False,
+) -> Camera:
+    """Register a camera; a face mode needs a profile that allows it and signage attestation
+    (privacy invariant 7: no covert operation). ``config`` overrides pipeline settings for this
+    camera (its counting line, detection scale) and is checked like the settings. ``source``
+    must pass the camera source rule (``consent/camera_sources.py``); ``over_api``: it comes
+    from an API caller, not the local operator, so only streams on the camera networks and
+    webcams (local files only where the operator allows them)."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    check_name(name, "camera name")
+    _check_source(source, camera_source_policy(ledger.settings), over_api=over_api)
+    config = config or {}
+    try:
+        PipelineSettings.model_validate({**ledger.settings.pipeline.model_dump(), **config})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
+        check_camera_lawful(site.jurisdiction, mode, signage_attested)
+        if s.execute(select(Camera).where(Camera.site_id == site.id, Camera.name == name)).scalar():
+            raise Conflict(f"site {site_name!r} already has a camera named {name!r}")
+        camera = Camera(
+            id=new_id(),
+            site_id=site.id,
+            name=name,
+            mode=mode,
+            signage_attested=signage_attested,
+            config=config,
+        )
+        seal_camera_source(ledger.keys, camera, site.tenant_id, source)
+        chain.add_audited(
+            s,
+            camera,
+            actor=ledger.actor,
+            action="camera.add",
+            subject=camera.id,
+            details={"site": site.name, "mode": mode, "signage_attested": signage_attested},
+            tenant_id=site.tenant_id,
+        )
+        return camera
+
+
+def check_camera_lawful(
+    jurisdiction: str, mode: str, signage_attested: bool, *, camera: str | None = None
+) -> None:
+    """PolicyError unless a camera in ``mode`` may run at a site under ``jurisdiction``: the
+    profile allows the mode, and a face mode has its signage attested (privacy invariant 7: no
+    covert operation). One rule for registering a camera and for starting one; ``camera``
+    names it in the message (a registered camera that will not start)."""
+    rules = profile(jurisdiction)
+    which = f"camera {camera!r}: " if camera is not None else ""
+    if mode not in rules.allowed_modes:
+        raise PolicyError(
+            f"{which}mode {mode!r} is not allowed under the {jurisdiction} profile "
+            f"({rules.name}); allowed: {', '.join(sorted(rules.allowed_modes))}"
+        )
+    if mode in FACE_MODES and not signage_attested:
+        raise PolicyError(
+            f"{which}mode {mode!r} recognises faces: attest that the signs are up "
+            "(--signage-attested) before it can be used"
+        )
+
+
+def camera_source_policy(settings: Settings) -> SourcePolicy:
+    """The camera source rule of this store: its camera networks, and loopback streams and
+    local files over the API for a development store."""
+    return source_policy(settings.source, dev=development_store(settings))
+
+
+def seal_camera_source(
+    keys: crypto.TemplateKeys, camera: Camera, tenant_id: str, source: str
+) -> None:
+    """Store ``source`` on the camera: a URL whole in ``source_sealed`` under the store key and
+    only as ``scheme://host[:port]/…`` in ``source`` (credentials hide in the user part, the
+    query, ``;password=`` parameters and the path); a path or a webcam as it is."""
+    if not is_url(source.strip()):  # the worker strips what it opens
+        camera.source, camera.source_sealed = source, None
+        return
+    camera.source = redacted_url(source.strip())
+    camera.source_sealed = crypto.seal_bytes(
+        keys, source.encode(), crypto.camera_source_aad(tenant_id, camera.id)
+    )
+
+
+def camera_source(keys: crypto.TemplateKeys, camera: Camera, tenant_id: str) -> str:
+    """The camera's source as the worker opens it (credentials included)."""
+    if camera.source_sealed is None:
+        return camera.source
+    aad = crypto.camera_source_aad(tenant_id, camera.id)
+    what = f"camera {camera.name!r}: its stream URL"
+    return crypto.open_bytes(keys, camera.source_sealed, aad, what).decode()
+
+
+def _check_source(source: str, policy: SourcePolicy, *, over_api: bool) -> None:
+    # A path or URL: no control characters (NUL cannot be stored on PostgreSQL, nor opened).
+    if not source.strip() or len(source) > MAX_SOURCE_LENGTH or any(ord(c) < 32 for c in source):
+        raise InputError(f"a camera source must be 1-{MAX_SOURCE_LENGTH} printable characters")
+    check_registration(source.strip(), policy, over_api=over_api)  # the worker strips it too
