@@ -1,7 +1,7 @@
-"""The recognition policy of a track (DESIGN.md, recognition policy): evidence for the whole life
-of a track within a per-track embedding budget, decisions on the fused views, the decision frame
-reported. Driven by fakes at the worker's seams (detector, embedder, gallery), so each test
-states exactly what the camera saw and what the model made of it."""
+"""The recognition policy of a track (docs/architecture.md, recognition policy): evidence for the
+whole life of a track within a per-track embedding budget, decisions on the fused views, the
+decision frame reported. Driven by fakes at the worker's seams (detector, embedder, gallery), so
+each test states exactly what the camera saw and what the model made of it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Entry point and the one place where library errors become exit codes.
 
-Exit codes (DESIGN.md's CLI contract): 0 ok; 2 bad input or refused by policy, with one clear line
-on stderr; 1 internal error.
+Exit codes (docs/architecture.md, command line): 0 ok; 2 bad input or refused by policy, with one
+clear line on stderr; 1 internal error.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Pictures of members that staff check an alert with (issue 12, DESIGN.md invariant 8).
+"""Pictures of members that staff check an alert with (issue 12; privacy invariant 8 in
+docs/privacy-invariants.md).
 
 Staff are asked to confirm an identity before they act on a door alert; they should see a face to
 compare, not only a name. Two pictures, both only for a member who gave the separate consent for

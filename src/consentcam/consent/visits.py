@@ -2,7 +2,7 @@
 only where the member's notice says so and only once the visit is confirmed.
 
 Kiosk photos and the door camera differ (light, angle, distance, compression); a view from the
-door itself closes that gap. The rules (issue 11, DESIGN.md invariant 8):
+door itself closes that gap. The rules (issue 11, docs/privacy-invariants.md, invariant 8):
 
 - only under a consent whose notice version says confirmed visits refine the template
   (``profiles.VISIT_NOTICE_VERSIONS``);

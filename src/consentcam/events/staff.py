@@ -1,6 +1,6 @@
 """Staff decisions on door-mode events: until a person confirms, the only allowed action on a
-door recognition is a greeting (DESIGN.md, modes). Confirming or dismissing is audited with the
-staff member as actor and announced on the event stream."""
+door recognition is a greeting (docs/architecture.md, camera modes). Confirming or dismissing is
+audited with the staff member as actor and announced on the event stream."""
 
 from __future__ import annotations
 

@@ -136,7 +136,8 @@ class AlertWriter:
                 "threshold": alert.threshold,
                 "frames": alert.frames,
                 "purchases": purchase_summary(s, member.id, alert.at),
-                # Door mode (DESIGN.md): nothing beyond a greeting until staff confirm.
+                # Door mode (docs/architecture.md, camera modes): nothing beyond a greeting
+                # until staff confirm.
                 "allowed_actions": ["greet"] if door else ["greet", "assist"],
                 "confirmation": "required" if door else "not_required",
                 # Links, never images: they need the caller's credentials (streams, webhooks).

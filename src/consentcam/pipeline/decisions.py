@@ -1,4 +1,5 @@
-"""The recognition policy a camera worker applies to each track (DESIGN.md; docs/model-card.md):
+"""The recognition policy a camera worker applies to each track (docs/architecture.md and
+docs/model-card.md):
 which views of a face to keep, when to embed one (within a per-track budget), and what the fused
 evidence decides: a member, a verified claim, or unknown for good. Also what the worker remembers
 between tracks: members alerted within the cooldown, and the verify-mode claims it was offered.

@@ -4,9 +4,9 @@ Per frame: detect (on a scaled frame; between full scans only near where tracks 
 ``pipeline.geometry``), track, count footfall, and, in a face mode, look for better views of each
 track's face for as long as it is in view (within a per-track embedding budget), fuse every view
 embedded so far, weighted by quality, and decide on that evidence at the threshold measured for
-tracks (``pipeline.decisions``; DESIGN.md, recognition policy; docs/model-card.md). Member alerts
-go to the store, or to the spool while it is away (``pipeline.alerts``). ``count`` mode never
-reaches the embedder.
+tracks (``pipeline.decisions``; docs/architecture.md, recognition policy; docs/model-card.md).
+Member alerts go to the store, or to the spool while it is away (``pipeline.alerts``). ``count``
+mode never reaches the embedder.
 
 Bystanders (privacy invariant 2): a track's chips, landmarks and embeddings exist only in this
 process's memory, in its ``LiveTrack``; they are zeroed when the track is decided unknown or ends,
@@ -255,7 +255,7 @@ class CameraWorker:
     ) -> dict[str, Any] | None:
         """Collect this frame as a candidate view, embed the best candidate when the track's
         budget and the selection rule allow, and decide on the fused evidence once the track has
-        been seen K times with enough views (the recognition policy: DESIGN.md)."""
+        been seen K times with enough views (the recognition policy: docs/architecture.md)."""
         if box.width < self.p.min_face_px:
             return None
         claimed = self._claims(frame.captured_at) if self.ctx.mode == "verify" else []

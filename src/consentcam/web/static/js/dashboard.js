@@ -150,7 +150,7 @@ function showSection(section, focusTab = false) {
 const ALERT_KINDS = ["recognition", "verification"];
 const DECISION_KINDS = ALERT_KINDS.flatMap((k) => [`${k}.confirmed`, `${k}.dismissed`]);
 // What staff may do once a door recognition is confirmed: the same as at a camera that needs no
-// confirmation. Until then, only a greeting (DESIGN.md, modes).
+// confirmation. Until then, only a greeting (docs/architecture.md, camera modes).
 const CONFIRMED_ACTIONS = ["greet", "assist"];
 const MAX_ALERTS = 100;
 
