@@ -47,8 +47,8 @@ from consentcam.pipeline.decisions import (
     OpenClaim,
 )
 from consentcam.pipeline.footfall import add_footfall
-from consentcam.pipeline.heartbeat import HeartbeatThread, beat_writer
 from consentcam.pipeline.geometry import roi_detections, scaled_detections
+from consentcam.pipeline.heartbeat import HeartbeatThread, beat_writer
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import PendingAlert
 from consentcam.store.models import Site, new_id, utcnow
