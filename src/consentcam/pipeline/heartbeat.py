@@ -167,6 +167,7 @@ class HeartbeatThread:
         finally:
             self._done.set()
             thread.join(self._interval + 5)
+            self.beat_safely()  # the final counters
 
     def beat_safely(self) -> None:
         try:
