@@ -153,3 +153,25 @@ def test_a_running_worker_writes_its_heartbeat(
     assert row.last_frame_at is not None and row.last_error is None
     (health,) = camera_health(site_ledger, "shop")
     assert health.state == "online"  # the final beat, just written
+
+
+def test_a_removed_cameras_worker_stops_its_heartbeat_without_an_outage(
+    site_ledger: Ledger, camera: AddCamera
+) -> None:
+    from consentcam.consent.sites import remove_camera
+    from consentcam.pipeline.heartbeat import beat_writer
+
+    cid = camera("gone", "entrance.mp4", "count")
+    failures: list[SQLAlchemyError] = []
+    thread = HeartbeatThread(
+        beat_writer(site_ledger.store, cid),
+        lambda: (1, 0, 0, NOW, None),
+        interval_s=1.0,
+        failed=failures.append,
+    )
+    thread.beat()
+    assert len(_beats(site_ledger)) == 1
+    remove_camera(site_ledger, "shop", "gone")
+    thread.beat()
+    thread.beat()
+    assert failures == [] and _beats(site_ledger) == []

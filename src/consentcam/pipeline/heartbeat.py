@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from consentcam.net import redacted_url
@@ -130,6 +130,7 @@ class HeartbeatThread:
         self._done = threading.Event()
         self._last: tuple[float, int] | None = None
         self._error_sent: str | None = None
+        self._gone = False  # the camera's row was removed: nothing to write for
 
     def beat(self) -> None:
         """Write one heartbeat now (also called once at the end, with the final counters)."""
@@ -141,9 +142,17 @@ class HeartbeatThread:
         self._last = (now, frames)
         if not self._store_ok():
             return
+        if self._gone:
+            return
         new_error = error if error is not None and error != self._error_sent else None
         try:
             self._write(Beat(fps, frames, dropped, reconnects, last_frame_at, new_error))
+        except IntegrityError:
+            # The camera was removed while its worker runs: the store is fine (no outage to
+            # report), there is just no camera to write for until the worker stops.
+            self._gone = True
+            log.warning("camera removed from the store; its heartbeat stops")
+            return
         except SQLAlchemyError as exc:
             self._failed(exc)
             return
