@@ -175,3 +175,19 @@ def test_a_removed_cameras_worker_stops_its_heartbeat_without_an_outage(
     thread.beat()
     thread.beat()
     assert failures == [] and _beats(site_ledger) == []
+
+
+def test_the_supervisor_records_restarts_and_why(site_ledger: Ledger, camera: AddCamera) -> None:
+    from consentcam.pipeline.supervisor import Supervisor
+    from tests.pipeline.test_supervisor import _supervise, flaky_camera
+
+    cid = camera("flaky", "entrance.mp4", "count")
+    supervisor = Supervisor(
+        site_ledger.settings, [(cid, "flaky")], target=flaky_camera, restart_initial_s=0.05
+    )
+    _supervise(supervisor, lambda: supervisor.metrics.restarts("flaky") == 1)
+    (row,) = _beats(site_ledger)
+    assert row.restarts == 1 and row.last_error is not None
+    assert row.last_error.startswith("worker exited with code 1; restarting in")
+    (health,) = camera_health(site_ledger, "shop")
+    assert health.state == "offline" and health.restarts == 1  # no heartbeat from it yet
