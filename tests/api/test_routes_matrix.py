@@ -21,6 +21,7 @@ from sqlalchemy import select
 from consentcam.api.routes import ROUTERS
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
+from consentcam.consent.sites import add_camera
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Camera
 from tests.support.faces import fake_face
@@ -51,6 +52,11 @@ def _webhook(w: World) -> Request:
     return f"/webhooks/{webhook.id}", {}
 
 
+def _removable_camera(w: World) -> Request:
+    camera = add_camera(w.ledgers["acme"], "north", w.unique("cam"), "c.mp4", "count", False)
+    return f"/sites/north/cameras/{camera.name}", {}
+
+
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
 CASES: dict[Route, Case] = {
     ("GET", "/tenant"): Case("list", lambda w: ("/tenant", {})),
@@ -68,6 +74,10 @@ CASES: dict[Route, Case] = {
             {"json": {"name": w.unique("cam"), "source": "entrance.mp4", "mode": "count"}},
         ),
     ),
+    ("PATCH", "/sites/{site}/cameras/{camera}"): Case(
+        "site", lambda w: ("/sites/north/cameras/door", {"json": {"detect_scale": 0.5}})
+    ),
+    ("DELETE", "/sites/{site}/cameras/{camera}"): Case("site", _removable_camera),
     ("GET", "/sites/{site}/members"): Case("site", lambda w: ("/sites/north/members", {})),
     ("POST", "/members"): Case(
         "site", lambda w: ("/members", {"json": {"site": "north", "name": "New Member"}})

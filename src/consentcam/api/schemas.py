@@ -169,6 +169,53 @@ class CameraIn(_Model):
     )
 
 
+class CameraPatch(_Model):
+    """Only the fields sent change; ``line`` or ``detect_scale`` sent as null go back to the
+    site's default."""
+
+    source: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="New video source, under the same rules as when a camera is added.",
+    )
+    mode: str | None = Field(None, description="count, verify, lane or door.")
+    signage_attested: StrictBool | None = Field(
+        None, description="The signs are up; a face mode cannot run without it."
+    )
+    line: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
+        None, description="Counting line x1,y1,x2,y2 in fractions of the frame (0-1); null: none."
+    )
+    detect_scale: StrictFloat | None = Field(
+        None, description="Scale applied to frames before detection (0-4]; null: site default."
+    )
+
+
+class CameraHealthOut(_Model):
+    state: Literal["online", "offline", "never seen"] = Field(
+        description="online: its worker reported and saw a frame within the staleness limit."
+    )
+    reason: str = Field(description="The state in words.")
+    fps: float | None = Field(description="Frames processed per second, last interval.")
+    frames: int | None = Field(description="Frames processed since its worker started.")
+    dropped: int | None = Field(description="Frames dropped (read but never processed).")
+    reconnects: int | None = Field(description="Reconnections to the stream.")
+    restarts: int | None = Field(description="Worker restarts by the supervisor.")
+    last_frame_at: dt.datetime | None = Field(description="When its last frame was processed.")
+    last_error: str | None = Field(description="Its latest error in words (addresses redacted).")
+    error_at: dt.datetime | None = Field(description="When the latest error was recorded.")
+    heartbeat_at: dt.datetime | None = Field(description="Its worker's latest heartbeat.")
+    stale_after_s: float = Field(description="The staleness limit in force, in s.")
+
+
+class CameraRemovedOut(_Model):
+    site: str = Field(description="Site name.")
+    camera: str = Field(description="The camera removed.")
+    mode: str = Field(description="Its mode.")
+    footfall_hours: int = Field(description="Hourly footfall rows removed with it.")
+    events_kept: int = Field(description="Its events, kept in the site's history without it.")
+
+
 class CameraOut(_Model):
     id: str = Field(description="Camera id.")
     name: str = Field(description="Camera name.")
@@ -181,6 +228,9 @@ class CameraOut(_Model):
     line: list[float] | None = Field(description="The camera's own counting line, if set.")
     detect_scale: float | None = Field(description="The camera's own detection scale, if set.")
     created_at: dt.datetime = Field(description="When the camera was added (UTC).")
+    health: CameraHealthOut | None = Field(
+        None, description="Its worker's health from the store (in the cameras list)."
+    )
 
 
 class SiteDetail(_Model):

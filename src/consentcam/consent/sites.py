@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.config import PipelineSettings, Settings
@@ -19,13 +20,28 @@ from consentcam.consent.camera_sources import (
     is_url,
     source_policy,
 )
-from consentcam.consent.context import Ledger, development_store, site_by_name, tenant_row
+from consentcam.consent.context import (
+    Ledger,
+    camera_by_ref,
+    development_store,
+    site_by_name,
+    tenant_row,
+)
 from consentcam.consent.names import check_name
 from consentcam.consent.profiles import FACE_MODES, MODES, profile
 from consentcam.errors import Conflict, InputError, PolicyError
 from consentcam.net import redacted_url
 from consentcam.store import crypto
-from consentcam.store.models import Camera, Site, new_id
+from consentcam.store.models import (
+    Base,
+    Camera,
+    CameraHeartbeat,
+    Claim,
+    Event,
+    FootfallBucket,
+    Site,
+    new_id,
+)
 
 MAX_SOURCE_LENGTH = 2000
 
@@ -74,12 +90,7 @@ def add_camera(
     check_name(name, "camera name")
     _check_source(source, camera_source_policy(ledger.settings), over_api=over_api)
     config = config or {}
-    try:
-        PipelineSettings.model_validate({**ledger.settings.pipeline.model_dump(), **config})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
+    _check_config(ledger.settings, config)
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
         check_camera_lawful(site.jurisdiction, mode, signage_attested)
@@ -104,6 +115,99 @@ def add_camera(
             tenant_id=site.tenant_id,
         )
         return camera
+
+
+def update_camera(
+    ledger: Ledger,
+    site_name: str,
+    ref: str,
+    *,
+    mode: str | None = None,
+    source: str | None = None,
+    signage_attested: bool | None = None,
+    config: dict[str, Any | None] | None = None,
+    over_api: bool = False,
+) -> Camera:
+    """Change a camera's mode, source, signage attestation or settings (``config``: a key set
+    to None goes back to the site's default) under the rules ``add_camera`` applies: the
+    camera's new mode and attestation together must be lawful (so the signs cannot be
+    un-attested while a face mode runs), the source must pass the source rule. Refused: nothing
+    changes. The audit entry names what changed (a stream URL only redacted). A running worker
+    takes the change at its next start."""
+    if mode is not None and mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    if source is not None:
+        _check_source(source, camera_source_policy(ledger.settings), over_api=over_api)
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
+        camera = camera_by_ref(s, ref, site.name, site.tenant_id)
+        new_mode = camera.mode if mode is None else mode
+        attested = camera.signage_attested if signage_attested is None else signage_attested
+        check_camera_lawful(site.jurisdiction, new_mode, attested)
+        merged = dict(camera.config or {})
+        for key, value in (config or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        _check_config(ledger.settings, merged)
+        changed: dict[str, Any] = {}
+        if new_mode != camera.mode:
+            changed["mode"] = camera.mode = new_mode
+        if attested != camera.signage_attested:
+            changed["signage_attested"] = camera.signage_attested = attested
+        if merged != (camera.config or {}):
+            camera.config = merged
+            changed["config"] = merged
+        if source is not None and source.strip() != camera_source(
+            ledger.keys, camera, site.tenant_id
+        ):
+            seal_camera_source(ledger.keys, camera, site.tenant_id, source)
+            changed["source"] = redacted_url(source.strip())
+        if not changed:
+            return camera
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="camera.update",
+            subject=camera.id,
+            details={"site": site.name, "camera": camera.name, **changed},
+            tenant_id=site.tenant_id,
+        )
+        return camera
+
+
+def remove_camera(ledger: Ledger, site_name: str, ref: str) -> dict[str, Any]:
+    """Remove a camera: its footfall counts, open claims and health go with it; its events stay
+    in the site's history without the camera. Audited in the same transaction; returns what was
+    removed (counts only)."""
+    with ledger.store.transaction() as s:
+        site = site_by_name(s, site_name, ledger.tenant_id(s))
+        camera = camera_by_ref(s, ref, site.name, site.tenant_id)
+        footfall = _count(s, FootfallBucket, FootfallBucket.camera_id == camera.id)
+        events = _count(s, Event, Event.camera_id == camera.id)
+        s.execute(delete(FootfallBucket).where(FootfallBucket.camera_id == camera.id))
+        s.execute(delete(Claim).where(Claim.camera_id == camera.id))
+        s.execute(delete(CameraHeartbeat).where(CameraHeartbeat.camera_id == camera.id))
+        s.execute(update(Event).where(Event.camera_id == camera.id).values(camera_id=None))
+        removed = {
+            "site": site.name,
+            "camera": camera.name,
+            "mode": camera.mode,
+            "footfall_hours": footfall,
+            "events_kept": events,
+        }
+        s.delete(camera)
+        s.flush()
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="camera.remove",
+            subject=camera.id,
+            details=removed,
+            tenant_id=site.tenant_id,
+        )
+        return removed
 
 
 def check_camera_lawful(
@@ -155,6 +259,20 @@ def camera_source(keys: crypto.TemplateKeys, camera: Camera, tenant_id: str) -> 
     aad = crypto.camera_source_aad(tenant_id, camera.id)
     what = f"camera {camera.name!r}: its stream URL"
     return crypto.open_bytes(keys, camera.source_sealed, aad, what).decode()
+
+
+def _count(s: Session, model: type[Base], where: ColumnElement[bool]) -> int:
+    return int(s.execute(select(func.count()).select_from(model).where(where)).scalar_one())
+
+
+def _check_config(settings: Settings, config: dict[str, Any]) -> None:
+    """A camera's own settings are pipeline settings, checked as such."""
+    try:
+        PipelineSettings.model_validate({**settings.pipeline.model_dump(), **config})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
 
 
 def _check_source(source: str, policy: SourcePolicy, *, over_api: bool) -> None:

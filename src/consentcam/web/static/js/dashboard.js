@@ -5,6 +5,7 @@
 
 import { API, api, logout, me, path } from "./api.js";
 import { loadAccuracy } from "./accuracy.js";
+import { loadCameras } from "./cameras.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -123,6 +124,7 @@ const LOADERS = {
   audit: () => loadAudit(true),
   compliance: loadCompliance,
   accuracy: () => loadAccuracy(state.site, may),
+  cameras: () => loadCameras(state.site, may),
 };
 
 function showSection(section, focusTab = false) {
