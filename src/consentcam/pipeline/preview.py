@@ -44,7 +44,9 @@ JPEG_QUALITY = 80
 # size on every side (dlib's boxes are tight: brow to lip, ear to ear, hair and chin outside).
 HOG_THRESHOLD = -0.4
 UPSAMPLE = 2
-DETECT_MAX_SIDE = 1280
+# The search sees the picture at the size it is sent (PREVIEW_MAX_SIDE): a face too small to be
+# found there (under about 20 px) is too small to be recognised there.
+DETECT_MAX_SIDE = PREVIEW_MAX_SIDE
 MARGIN = 0.5
 # A blurred region is reduced to at most this many cells across before it is smoothed: too few
 # for features, enough to show that someone is there.

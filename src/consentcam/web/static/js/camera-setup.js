@@ -71,7 +71,16 @@ export function closeCameraSetup() {
 
 window.addEventListener("hashchange", () => {
   const camera = hashCamera();
-  if (camera !== null) show(currentSite(), camera);
+  if (camera !== null) {
+    show(currentSite(), camera);
+    return;
+  }
+  if (!view.open) return;
+  // Left by the browser's back button (or a link to a section): show that section's tab.
+  const tabs = [...document.querySelectorAll('[role="tab"]')].filter((t) => !t.hidden);
+  const target = tabs.find((t) => `#${t.dataset.section}` === location.hash) || tabs[0];
+  closeCameraSetup();
+  if (target) target.click();
 });
 
 function hashCamera() {
@@ -177,7 +186,7 @@ function build(row) {
     el(
       "p",
       { class: "hint" },
-      "Every face the server finds is blurred before the picture leaves it. The picture is not stored anywhere; each view is recorded in the audit log.",
+      "Every face the server finds is blurred before the picture leaves it; take it when few people are about, since a face turned away may not be found. The picture is not stored anywhere; each view is recorded in the audit log.",
     ),
     facts([
       ["Mode", row.mode],
