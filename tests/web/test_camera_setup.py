@@ -143,15 +143,15 @@ def test_a_camera_without_a_picture_says_why_and_staff_are_refused(
     owner = open_browser()
     page = owner.page
     login(owner, "olga", f"/dashboard?site={SITE}#camera-setup/door")
-    status = page.locator("#camera-setup-status")
-    expect(status).to_contain_text(
+    expect(page.locator("#camera-setup-picture-status")).to_contain_text(
         "No picture from camera door: camera 'door': cannot open video file 'door.mp4': no such "
         "file. You can still place and save the line."
     )
     page.get_by_role("slider", name="Start of the line").focus()
     page.keyboard.press("Shift+ArrowDown")
     page.get_by_role("button", name="Save line").click()
-    expect(status).to_contain_text("Line saved")
+    expect(page.locator("#camera-setup-status")).to_contain_text("Line saved")
+    expect(page.locator("#camera-setup-picture-status")).to_contain_text("No picture")
     assert camera_context(server.ledger, "door", SITE).pipeline.footfall_line == (
         0.0,
         0.55,

@@ -151,6 +151,7 @@ function build(row) {
   const drawing = svg("svg", { class: "setup-drawing", role: "group", "aria-label": "Counting line on the picture" });
   const frame = el("div", { class: "setup-frame" }, image, drawing);
   const pictureState = el("p", { class: "hint", id: "camera-setup-picture-state", "aria-live": "polite" });
+  const pictureStatus = el("div", { id: "camera-setup-picture-status", hidden: true });
   const inputs = {
     x1: numberInput("camera-setup-x1", "Start: across (%)"),
     y1: numberInput("camera-setup-y1", "Start: down (%)"),
@@ -198,6 +199,7 @@ function build(row) {
       el("button", { type: "button", class: "secondary", id: "camera-setup-refresh", onclick: () => loadPicture(view.request) }, "Take a new picture"),
       backButton(),
     ),
+    pictureStatus,
     pictureState,
     el(
       "figure",
@@ -212,7 +214,7 @@ function build(row) {
     lineState,
     form,
   );
-  view.parts = { image, drawing, frame, pictureState, inputs, lineState };
+  view.parts = { image, drawing, frame, pictureState, pictureStatus, inputs, lineState };
   drawing.addEventListener("pointerdown", startDrag);
   drawLine();
   view.resize = new ResizeObserver(() => drawLine());
@@ -264,12 +266,12 @@ async function loadPicture(request) {
   if (!response || !response.ok) {
     const reason = response ? await errorText(response) : "the server cannot be reached";
     parts.pictureState.textContent = "";
-    showStatus($("#camera-setup-status"), "error", `No picture from camera ${view.camera}: ${reason}. You can still place and save the line.`);
+    showStatus(parts.pictureStatus, "error", `No picture from camera ${view.camera}: ${reason}. You can still place and save the line.`);
     return;
   }
   const blob = await response.blob();
   if (request !== view.request) return;
-  hideStatus($("#camera-setup-status"));
+  hideStatus(parts.pictureStatus);
   releasePicture();
   view.url = URL.createObjectURL(blob);
   const width = Number(response.headers.get("X-Frame-Width")) || 0;
