@@ -9,6 +9,7 @@ here, and a test fails when a route is mounted without a case, so the table cann
 from __future__ import annotations
 
 import inspect
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from consentcam.consent.sites import add_camera
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Camera
 from tests.support.faces import fake_face
+from tests.support.paths import PUBLIC_DOMAIN
 from tests.support.seed import API, Server, World, new_world
 
 Route = tuple[str, str]  # (method, path template under /api/v1)
@@ -57,6 +59,17 @@ def _removable_camera(w: World) -> Request:
     return f"/sites/north/cameras/{camera.name}", {}
 
 
+def _preview(w: World) -> Request:
+    """A camera whose source is a folder with one photo of a face (the preview blurs it)."""
+    name = w.unique("setup")
+    folder = w.evidence.parent / f"{w.evidence.stem}-{name}"
+    folder.mkdir()
+    shutil.copy(PUBLIC_DOMAIN / "obama_small.jpg", folder / "frame.jpg")
+    add_camera(w.ledgers["acme"], "north", name, str(folder), "count", False)
+    return f"/cameras/{name}/preview", {"params": {"site": "north"}}
+
+
+LINE = {"start": {"x": 0.1, "y": 0.5}, "end": {"x": 0.9, "y": 0.5}}
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
 CASES: dict[Route, Case] = {
     ("GET", "/tenant"): Case("list", lambda w: ("/tenant", {})),
@@ -78,6 +91,10 @@ CASES: dict[Route, Case] = {
         "site", lambda w: ("/sites/north/cameras/door", {"json": {"detect_scale": 0.5}})
     ),
     ("DELETE", "/sites/{site}/cameras/{camera}"): Case("site", _removable_camera),
+    ("GET", "/cameras/{camera}/preview"): Case("site", _preview),
+    ("PUT", "/cameras/{camera}/line"): Case(
+        "site", lambda w: ("/cameras/door/line", {"params": {"site": "north"}, "json": LINE})
+    ),
     ("GET", "/sites/{site}/members"): Case("site", lambda w: ("/sites/north/members", {})),
     ("POST", "/members"): Case(
         "site", lambda w: ("/members", {"json": {"site": "north", "name": "New Member"}})

@@ -252,6 +252,20 @@ class NoticeOut(_Model):
     sha256: str = Field(description="SHA-256 of the text (UTF-8), recorded with each consent.")
 
 
+class PointIn(_Model):
+    x: StrictFloat = Field(description="Across the picture: 0 at its left edge, 1 at its right.")
+    y: StrictFloat = Field(description="Down the picture: 0 at its top edge, 1 at its bottom.")
+
+
+class LineIn(_Model):
+    start: PointIn = Field(description="Where the counting line starts.")
+    end: PointIn = Field(
+        description="Where it ends. Crossing the line from its left to its right, looking from "
+        "start to end on the displayed picture, is an entry; the other way an exit. The points "
+        "must be at least 5% of the picture apart."
+    )
+
+
 # Members
 
 # The library checks these bounds (400 past them, nothing stored); the document states them.

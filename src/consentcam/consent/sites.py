@@ -6,6 +6,7 @@ Every action runs in one transaction together with its audit entry.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -44,6 +45,8 @@ from consentcam.store.models import (
 )
 
 MAX_SOURCE_LENGTH = 2000
+# The shortest counting line, in the frame's 0-1 coordinates (5% of its width or height).
+MIN_LINE_LENGTH = 0.05
 
 
 def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
@@ -229,6 +232,68 @@ def check_camera_lawful(
             f"{which}mode {mode!r} recognises faces: attest that the signs are up "
             "(--signage-attested) before it can be used"
         )
+
+
+def set_footfall_line(
+    ledger: Ledger,
+    camera_ref: str,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    site_name: str | None = None,
+) -> Camera:
+    """Store a camera's counting line from ``start`` to ``end`` (x, y in fractions of the
+    frame, 0-1) where ``camera add --line`` stores it (the camera's ``footfall_line`` setting),
+    audited as ``camera.line``. Crossing it from the left of its direction to the right, as the
+    image is displayed, is an entry. A worker reads it when it starts (``camera_context``)."""
+    line = footfall_line(start, end)
+    with ledger.store.transaction() as s:
+        camera = camera_by_ref(s, camera_ref, site_name, ledger.tenant_id(s))
+        site = s.get(Site, camera.site_id)
+        assert site is not None  # foreign key
+        config = {**(camera.config or {}), "footfall_line": line}
+        _check_config(ledger.settings, config)
+        camera.config = config  # a new dict: the JSON column sees the change
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="camera.line",
+            subject=camera.id,
+            details={"site": site.name, "camera": camera.name, "line": line},
+            tenant_id=site.tenant_id,
+        )
+        return camera
+
+
+def footfall_line(start: tuple[float, float], end: tuple[float, float]) -> list[float]:
+    """``[x1, y1, x2, y2]`` from two points, or ``InputError`` in words: each coordinate a
+    number from 0 to 1, and the points at least MIN_LINE_LENGTH of the frame apart (a shorter
+    line counts almost nobody, and one of no length cannot count at all)."""
+    values = [*start, *end]
+    if len(values) != 4 or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        raise InputError("a counting line is two points, each two numbers (x, y) from 0 to 1")
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise InputError(
+            "a counting line's points must lie in the picture: x and y from 0 to 1 "
+            "(fractions of its width and height)"
+        )
+    if math.hypot(values[2] - values[0], values[3] - values[1]) < MIN_LINE_LENGTH:
+        raise InputError(
+            f"the counting line's two points are too close together: at least "
+            f"{MIN_LINE_LENGTH:.0%} of the picture apart"
+        )
+    return [float(v) for v in values]
+
+
+def _check_config(settings: Settings, config: dict[str, Any]) -> None:
+    """InputError unless ``config`` gives valid pipeline settings over the store's."""
+    try:
+        PipelineSettings.model_validate({**settings.pipeline.model_dump(), **config})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"invalid camera setting {where}: {first['msg']}") from None
 
 
 def camera_source_policy(settings: Settings) -> SourcePolicy:

@@ -6,6 +6,7 @@
 import { API, api, logout, me, path } from "./api.js";
 import { loadAccuracy } from "./accuracy.js";
 import { loadCameras } from "./cameras.js";
+import { closeCameraSetup, openCameraSetupFromHash } from "./camera-setup.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -88,6 +89,7 @@ function chooseSite(name) {
   url.searchParams.set("site", name);
   history.replaceState(null, "", url);
   stopStream();
+  if (openCameraSetupFromHash(name)) return;
   const first = tabs().find((t) => !t.hidden);
   const fromHash = tabs().find((t) => !t.hidden && `#${t.dataset.section}` === location.hash);
   showSection((fromHash || (state.section && tabs().find((t) => t.dataset.section === state.section && !t.hidden)) || first)?.dataset.section);
@@ -132,6 +134,7 @@ function showSection(section, focusTab = false) {
     showStatus($("#page-status"), "info", "Your role has no dashboard sections.");
     return;
   }
+  closeCameraSetup();
   state.section = section;
   for (const tab of tabs()) {
     const selected = tab.dataset.section === section;
