@@ -24,6 +24,8 @@ from consentcam.api.routes import (
     sites,
     stream,
     tenant,
+    tokens,
+    users,
     webhooks,
 )
 
@@ -49,4 +51,6 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     retention.router,
     signage.router,
+    users.router,
+    tokens.router,
 ]
