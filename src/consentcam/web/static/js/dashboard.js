@@ -4,6 +4,7 @@
 // only when the logged-in role has the permission it needs (the API checks again anyway).
 
 import { API, api, logout, me, path } from "./api.js";
+import { loadAccess } from "./access.js";
 import { loadAccuracy } from "./accuracy.js";
 import { groupedBarChart } from "./chart.js";
 import {
@@ -123,6 +124,7 @@ const LOADERS = {
   audit: () => loadAudit(true),
   compliance: loadCompliance,
   accuracy: () => loadAccuracy(state.site, may),
+  access: () => loadAccess(state.me),
 };
 
 function showSection(section, focusTab = false) {
