@@ -133,6 +133,29 @@ def test_the_last_owner_is_refused_in_words_and_the_tab_fits_a_phone(
     expect(status).to_contain_text("last active owner")
     expect(status).to_have_attribute("role", "alert")
     owner.shot("last-owner-refused-phone")
+
+    # By keyboard: Edit sam, choose another role, untick "every site", tick north, save.
+    page.get_by_role("button", name="Edit sam").focus()
+    page.keyboard.press("Enter")
+    role = page.locator("#access-edit-role")
+    expect(role).to_be_focused()
+    role.select_option("auditor")
+    page.locator("#access-edit-all-sites").focus()
+    page.keyboard.press("Space")
+    page.locator("#access-edit").get_by_role("checkbox", name="north").focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Save changes").focus()
+    page.keyboard.press("Enter")
+    users = page.get_by_role("table", name=re.compile("Users"))
+    expect(users.get_by_role("row", name=re.compile("sam"))).to_contain_text("auditor")
+    expect(users.get_by_role("row", name=re.compile("sam"))).to_contain_text("north")
+    [changed] = _actions(server, "user.change")
+    assert changed.details == {
+        "name": "sam",
+        "role": {"from": "staff", "to": "auditor"},
+        "sites": ["north"],
+    }
+    owner.shot("sam-changed-by-keyboard-phone")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
     # The refusal is an answer the test provoked (Chromium logs the 403 as a failed load).

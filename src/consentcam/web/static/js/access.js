@@ -321,8 +321,9 @@ function fillRoleSelect(select, selected) {
 function fillSiteChoices(fieldset, prefix, current) {
   clear(fieldset).append(el("legend", {}, "Sites"));
   const all = el("input", { type: "checkbox", id: `${prefix}-all-sites`, checked: current === null });
-  const boxes = view.sites.map((site) =>
-    el("input", { type: "checkbox", id: `${prefix}-site-${site.name}`, value: site.name, checked: current !== null && current.includes(site.name), disabled: current === null }),
+  // Ids by position: a site's name may hold spaces, which an id must not.
+  const boxes = view.sites.map((site, i) =>
+    el("input", { type: "checkbox", id: `${prefix}-site-${i}`, value: site.name, checked: current !== null && current.includes(site.name), disabled: current === null }),
   );
   all.addEventListener("change", () => {
     for (const box of boxes) box.disabled = all.checked;
