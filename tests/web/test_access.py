@@ -1,17 +1,30 @@
 """The People & access tab (issue 15, item 3): an owner adds a staff user in the page, who then
 logs in with the password shown once and sees the staff tabs only; an owner creates a kiosk
-token, which works against the API until it is revoked in the page (after a confirmation)."""
+token, which works against the API until it is revoked in the page (after a confirmation).
+On SQLite and PostgreSQL: the last-owner rule locks rows, which only PostgreSQL does."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+from consentcam.config import Settings
 from consentcam.store.models import AuditEntry
+from tests.support.stores import BACKENDS, backend_settings
 from tests.web.support import Browser, Server, expect, login
+
+
+@pytest.fixture(params=BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Both backends here (the other browser tests use SQLite only)."""
+    with backend_settings(request.param, tmp_path / "store") as settings:
+        yield settings
+
 
 STAFF_TABS = ["Live alerts", "Footfall", "Members", "Compliance"]
 HIDDEN_FROM_STAFF = ["Audit log", "Accuracy", "People & access"]
