@@ -23,8 +23,11 @@ from consentcam.api.routes import ROUTERS
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
 from consentcam.consent.sites import add_camera
+from consentcam.auth.tokens import issue_token
+from consentcam.auth.users import add_user
 from consentcam.events.webhooks import add_webhook
-from consentcam.store.models import Camera
+from consentcam.store.models import Camera, User
+from tests.support.auth import PASSWORD, use_fast_hashing
 from tests.support.faces import fake_face
 from tests.support.paths import PUBLIC_DOMAIN
 from tests.support.seed import API, Server, World, new_world
@@ -38,9 +41,11 @@ class Case:
     """How to call a route against tenant acme's site ``north``. ``kind`` says what scope it
     needs: ``site`` (it names something at a site: outsiders get 404), ``tenant`` (it spans
     the tenant: a caller confined to some sites gets 403; another tenant's caller acts on its
-    own tenant), ``list`` (everyone allowed gets their own share)."""
+    own tenant), ``list`` (everyone allowed gets their own share), ``tenant-record`` (it names
+    one record of a tenant-wide kind, a user or a token: a caller confined to some sites gets
+    403, another tenant's caller 404)."""
 
-    kind: Literal["site", "tenant", "list"]
+    kind: Literal["site", "tenant", "list", "tenant-record"]
     build: Callable[[World], Request]
 
 
@@ -70,6 +75,36 @@ def _preview(w: World) -> Request:
 
 
 LINE = {"start": {"x": 0.1, "y": 0.5}, "end": {"x": 0.9, "y": 0.5}}
+def _user_in_both(w: World) -> str:
+    """A staff user of the same new name in acme and globex: tenant-wide routes naming a user
+    act on the caller's own tenant's one."""
+    name = w.unique("staff")
+    for tenant in ("acme", "globex"):
+        add_user(w.ledgers[tenant], name, "staff", PASSWORD)
+    return name
+
+
+def _user(w: World) -> str:
+    """A new staff user of acme, by id."""
+    name = w.unique("staff")
+    return add_user(w.ledgers["acme"], name, "staff", PASSWORD).id
+
+
+def _disabled_user(w: World) -> str:
+    user_id = _user(w)
+    with w.ledgers["acme"].store.transaction() as s:
+        row = s.get(User, user_id)
+        assert row is not None
+        row.disabled = True
+    return user_id
+
+
+def _token(w: World) -> Request:
+    name = w.unique("staff")
+    add_user(w.ledgers["acme"], name, "staff", PASSWORD)
+    return f"/tokens/{issue_token(w.ledgers['acme'], name, 'till').id}/revoke", {}
+
+
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
 CASES: dict[Route, Case] = {
     ("GET", "/tenant"): Case("list", lambda w: ("/tenant", {})),
@@ -153,6 +188,33 @@ CASES: dict[Route, Case] = {
     ),
     ("DELETE", "/webhooks/{webhook_id}"): Case("site", _webhook),
     ("POST", "/purge"): Case("tenant", lambda w: ("/purge", {})),
+    # consentcam.api.routes.users and tokens
+    ("GET", "/users"): Case("tenant", lambda w: ("/users", {})),
+    ("POST", "/users"): Case(
+        "tenant", lambda w: ("/users", {"json": {"name": w.unique("new"), "role": "staff"}})
+    ),
+    ("PATCH", "/users/{user_id}"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}", {"json": {"role": "kiosk"}})
+    ),
+    ("POST", "/users/{user_id}/password"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}/password", {})
+    ),
+    ("POST", "/users/{user_id}/disable"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}/disable", {})
+    ),
+    ("POST", "/users/{user_id}/enable"): Case(
+        "tenant-record", lambda w: (f"/users/{_disabled_user(w)}/enable", {})
+    ),
+    ("DELETE", "/users/{user_id}"): Case("tenant-record", lambda w: (f"/users/{_user(w)}", {})),
+    ("GET", "/tokens"): Case("tenant", lambda w: ("/tokens", {})),
+    ("POST", "/tokens"): Case(
+        "tenant",
+        lambda w: (
+            "/tokens",
+            {"json": {"user": _user_in_both(w), "label": "till", "role": "kiosk"}},
+        ),
+    ),
+    ("POST", "/tokens/{token_id}/revoke"): Case("tenant-record", _token),
     # consentcam.api.routes.signage
     ("GET", "/sites/{site}/signage"): Case("site", lambda w: ("/sites/north/signage", {})),
     ("GET", "/compliance/ropa"): Case(
@@ -212,6 +274,8 @@ def expected(permission: str, kind: str, role: str, scope: str) -> int | None:
         return None
     if kind == "tenant":
         return None if scope == "other tenant" else 403
+    if kind == "tenant-record":
+        return 404 if scope == "other tenant" else 403
     return 404
 
 
@@ -220,6 +284,7 @@ def shared_world(server: Server) -> Iterator[World]:
     """One world per backend for the whole matrix: each case makes what it changes."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("consentcam.vision.faces.enrolment_face", fake_face)
+        use_fast_hashing(patch)  # the user and token routes add users for each call
         yield new_world(server)
 
 

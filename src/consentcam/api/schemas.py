@@ -800,6 +800,81 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="Signing secret: shown once, never again.")
 
 
+# People and access: users and API tokens (only owners and admins; never a secret once shown)
+
+# The roles of auth.roles.ROLES, spelled out so the document lists them (a test keeps the two
+# equal).
+Role = Literal["owner", "admin", "staff", "auditor", "kiosk"]
+SiteNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=1, max_length=100)
+]
+
+
+class UserOut(_Model):
+    id: str = Field(description="User id (addresses the user in these routes).")
+    name: str = Field(description="User name, unique in the tenant (what they log in with).")
+    role: Role = Field(description="What the user may do.")
+    sites: list[str] | None = Field(description="Site names the user is confined to; null: all.")
+    disabled: bool = Field(description="A disabled user cannot log in; their tokens do not work.")
+    created_at: dt.datetime = Field(description="When added (UTC).")
+
+
+class UserIn(_Model):
+    name: str = Field(min_length=1, max_length=200, description="User name (1-200 characters).")
+    role: Role = Field(description="Role; at most the caller's (an admin never adds an owner).")
+    sites: SiteNames | None = Field(None, description="Confine to these sites; null: every site.")
+
+
+class UserCreated(UserOut):
+    password: str = Field(
+        description="The new user's one-time password: shown in this answer only, never again."
+    )
+
+
+class UserChangeIn(_Model):
+    role: Role | None = Field(None, description="New role (absent: unchanged).")
+    sites: SiteNames | None = Field(
+        None, description="New sites; null: every site; absent: unchanged."
+    )
+
+
+class PasswordResetOut(_Model):
+    user: UserOut = Field(description="The user whose password was reset.")
+    password: str = Field(
+        description="The new password: shown in this answer only, never again. Their sessions "
+        "have ended."
+    )
+
+
+class TokenOut(_Model):
+    id: str = Field(description="Token id.")
+    prefix: str = Field(description="The public part of the token (cc_<prefix>_...).")
+    user: str = Field(description="The user the token acts as.")
+    label: str = Field(description="What the token is for.")
+    role: Role = Field(description="The token's role (at most its user's).")
+    sites: list[str] | None = Field(description="Site names it covers; null: its user's sites.")
+    state: Literal["active", "expired", "revoked"] = Field(description="Whether it works.")
+    created_at: dt.datetime = Field(description="When issued (UTC).")
+    expires_at: dt.datetime | None = Field(description="When it stops working (UTC).")
+    last_used_at: dt.datetime | None = Field(description="Last use, to the minute (UTC).")
+    revoked_at: dt.datetime | None = Field(description="When revoked (UTC).")
+
+
+class TokenIn(_Model):
+    user: str = Field(min_length=1, max_length=200, description="User name the token acts as.")
+    label: str = Field(min_length=1, max_length=200, description="What it is for (e.g. a till).")
+    role: Role | None = Field(None, description="Role (at most the user's); null: the user's.")
+    sites: SiteNames | None = Field(None, description="Sites (the user's at most); null: theirs.")
+    days: StrictInt = Field(90, ge=1, le=3650, description="Days until it expires (1-3650).")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(
+        description="The token (send it as 'Authorization: Bearer <token>'): shown in this "
+        "answer only, never again; only its hash is stored."
+    )
+
+
 class TemplatesDeleted(_Model):
     expired_consent: int = Field(description="Templates whose consent expired.")
     withdrawn_consent: int = Field(description="Templates whose consent was withdrawn.")

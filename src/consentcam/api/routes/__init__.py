@@ -25,6 +25,8 @@ from consentcam.api.routes import (
     sites,
     stream,
     tenant,
+    tokens,
+    users,
     webhooks,
 )
 
@@ -51,4 +53,6 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     retention.router,
     signage.router,
+    users.router,
+    tokens.router,
 ]

@@ -4,6 +4,7 @@
 // only when the logged-in role has the permission it needs (the API checks again anyway).
 
 import { API, api, logout, me, path } from "./api.js";
+import { loadAccess } from "./access.js";
 import { loadAccuracy } from "./accuracy.js";
 import { loadCameras } from "./cameras.js";
 import { closeCameraSetup, openCameraSetupFromHash } from "./camera-setup.js";
@@ -127,6 +128,7 @@ const LOADERS = {
   compliance: loadCompliance,
   accuracy: () => loadAccuracy(state.site, may),
   cameras: () => loadCameras(state.site, may),
+  access: () => loadAccess(state.me),
 };
 
 function showSection(section, focusTab = false) {
