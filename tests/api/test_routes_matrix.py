@@ -51,6 +51,18 @@ def _webhook(w: World) -> Request:
     return f"/webhooks/{webhook.id}", {}
 
 
+def _webhook_test(w: World) -> Request:
+    # A loopback receiver (allowed on a development store) with nothing listening: the send
+    # fails at once with a connection error, which the route reports as a 200 result.
+    webhook, _ = add_webhook(w.ledgers["acme"], "http://127.0.0.1:9/h", "north")
+    return f"/webhooks/{webhook.id}/test", {}
+
+
+def _webhook_deliveries(w: World) -> Request:
+    path, _ = _webhook(w)
+    return f"{path}/deliveries", {}
+
+
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
 CASES: dict[Route, Case] = {
     ("GET", "/tenant"): Case("list", lambda w: ("/tenant", {})),
@@ -125,6 +137,8 @@ CASES: dict[Route, Case] = {
         lambda w: ("/webhooks", {"json": {"url": "https://hooks.example/n", "site": "north"}}),
     ),
     ("DELETE", "/webhooks/{webhook_id}"): Case("site", _webhook),
+    ("POST", "/webhooks/{webhook_id}/test"): Case("site", _webhook_test),
+    ("GET", "/webhooks/{webhook_id}/deliveries"): Case("site", _webhook_deliveries),
     ("POST", "/purge"): Case("tenant", lambda w: ("/purge", {})),
     # consentcam.api.routes.signage
     ("GET", "/sites/{site}/signage"): Case("site", lambda w: ("/sites/north/signage", {})),
