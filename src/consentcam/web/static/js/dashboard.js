@@ -5,6 +5,9 @@
 
 import { API, api, logout, me, path } from "./api.js";
 import { loadAccuracy } from "./accuracy.js";
+import { loadWebhooks } from "./webhooks.js";
+import { loadSiteSetup } from "./site-setup.js";
+import { loadPurchases } from "./purchases.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -123,6 +126,9 @@ const LOADERS = {
   audit: () => loadAudit(true),
   compliance: loadCompliance,
   accuracy: () => loadAccuracy(state.site, may),
+  webhooks: () => loadWebhooks(state.site),
+  setup: () => loadSiteSetup(state.site, may),
+  purchases: loadPurchases,
 };
 
 function showSection(section, focusTab = false) {
