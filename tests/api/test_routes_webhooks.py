@@ -12,6 +12,8 @@ import time
 import httpx
 from sqlalchemy import select
 
+from consentcam.api.routes.webhooks import TESTS_PER_MINUTE
+from consentcam.api.security import current_principal
 from consentcam.events.destinations import (
     IPAddress,
     PinnedTransport,
@@ -21,7 +23,7 @@ from consentcam.events.destinations import (
 from consentcam.events.webhooks import deliver_due, send_test
 from consentcam.store.models import AuditEntry
 from tests.support.events import Place, Receiver, record
-from tests.support.seed import World
+from tests.support.seed import API, World
 
 
 def _add(world: World, url: str, site: str | None = "north") -> tuple[str, str]:
@@ -189,3 +191,24 @@ def test_the_address_policy_refuses_a_test_to_a_private_address(world: World) ->
     assert (result.delivered, result.status_code) == (False, None)
     assert result.error == "RefusedDestination"
     assert "10.0.0.5 is a private address" in result.detail
+
+
+def test_test_sends_are_rate_limited_per_caller(world: World) -> None:
+    with Receiver() as receiver:
+        webhook_id, secret = _add(world, receiver.url)
+        receiver.secret = secret.encode()
+        admin = world.principal("admin")
+        world.app.dependency_overrides[current_principal] = lambda: admin
+        world.app.state.rate_limits = None
+        try:
+            answers = [
+                world.client.post(f"{API}/webhooks/{webhook_id}/test")
+                for _ in range(TESTS_PER_MINUTE + 1)
+            ]
+        finally:
+            world.app.dependency_overrides.pop(current_principal, None)
+            world.app.state.rate_limits = None
+    assert [a.status_code for a in answers] == [200] * TESTS_PER_MINUTE + [429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert len(receiver.requests) == TESTS_PER_MINUTE  # the refused one sent nothing
+    assert all(r.verified for r in receiver.requests)

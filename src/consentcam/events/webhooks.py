@@ -555,6 +555,11 @@ class DeliveryInfo:
     next_attempt_at: dt.datetime | None  # pending only
     delivered_at: dt.datetime | None
 
+    def as_dict(self) -> dict[str, Any]:
+        times = ("event_at", "next_attempt_at", "delivered_at")
+        d = dataclasses.asdict(self)
+        return {k: (v.isoformat() if k in times and v is not None else v) for k, v in d.items()}
+
 
 def list_deliveries(
     ledger: Ledger, webhook_id: str, *, failures: bool = False, limit: int = 20
