@@ -1,5 +1,5 @@
-"""Event verbs: webhooks (add, list, test, deliveries, remove), delivering them, and serving the API. Each is a thin
-layer over ``consentcam.events`` and ``consentcam.api``.
+"""Event verbs: webhooks (add, list, test, deliveries, remove), delivering them, and serving the
+API. Each is a thin layer over ``consentcam.events`` and ``consentcam.api``.
 
 The library is imported inside each command, not at the top: every command's module loads at each
 start of the CLI, ``--help`` included (see ``consentcam.cli``).
