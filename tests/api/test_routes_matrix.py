@@ -22,9 +22,9 @@ from sqlalchemy import select
 from consentcam.api.routes import ROUTERS
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
-from consentcam.consent.sites import add_camera
 from consentcam.auth.tokens import issue_token
 from consentcam.auth.users import add_user
+from consentcam.consent.sites import add_camera
 from consentcam.events.webhooks import add_webhook
 from consentcam.store.models import Camera, User
 from tests.support.auth import PASSWORD, use_fast_hashing
@@ -75,6 +75,8 @@ def _preview(w: World) -> Request:
 
 
 LINE = {"start": {"x": 0.1, "y": 0.5}, "end": {"x": 0.9, "y": 0.5}}
+
+
 def _user_in_both(w: World) -> str:
     """A staff user of the same new name in acme and globex: tenant-wide routes naming a user
     act on the caller's own tenant's one."""
@@ -103,6 +105,18 @@ def _token(w: World) -> Request:
     name = w.unique("staff")
     add_user(w.ledgers["acme"], name, "staff", PASSWORD)
     return f"/tokens/{issue_token(w.ledgers['acme'], name, 'till').id}/revoke", {}
+
+
+def _webhook_test(w: World) -> Request:
+    # A loopback receiver (allowed on a development store) with nothing listening: the send
+    # fails at once with a connection error, which the route reports as a 200 result.
+    webhook, _ = add_webhook(w.ledgers["acme"], "http://127.0.0.1:9/h", "north")
+    return f"/webhooks/{webhook.id}/test", {}
+
+
+def _webhook_deliveries(w: World) -> Request:
+    path, _ = _webhook(w)
+    return f"{path}/deliveries", {}
 
 
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
@@ -187,6 +201,8 @@ CASES: dict[Route, Case] = {
         lambda w: ("/webhooks", {"json": {"url": "https://hooks.example/n", "site": "north"}}),
     ),
     ("DELETE", "/webhooks/{webhook_id}"): Case("site", _webhook),
+    ("POST", "/webhooks/{webhook_id}/test"): Case("site", _webhook_test),
+    ("GET", "/webhooks/{webhook_id}/deliveries"): Case("site", _webhook_deliveries),
     ("POST", "/purge"): Case("tenant", lambda w: ("/purge", {})),
     # consentcam.api.routes.users and tokens
     ("GET", "/users"): Case("tenant", lambda w: ("/users", {})),

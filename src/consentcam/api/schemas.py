@@ -875,6 +875,32 @@ class TokenCreated(TokenOut):
     )
 
 
+class WebhookTestOut(_Model):
+    webhook_id: str = Field(description="Webhook id.")
+    event_id: str = Field(description="Id of the test event sent (kind webhook.test, seq 0).")
+    at: dt.datetime = Field(description="When it was sent (UTC); the signature's time.")
+    delivered: bool = Field(description="Whether the receiver answered with a 2xx status.")
+    status_code: int | None = Field(description="The receiver's HTTP status; null: no answer.")
+    error: str | None = Field(description="Short reason, as deliveries record it; null if OK.")
+    detail: str = Field(description="What happened, in words.")
+
+
+class DeliveryOut(_Model):
+    id: int = Field(description="Delivery id.")
+    event_id: str = Field(description="The event delivered.")
+    event_kind: str = Field(description="Its kind.")
+    event_at: dt.datetime = Field(description="When the event happened (UTC).")
+    seq: int = Field(description="Its outbox sequence number (the stream's event id).")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (due or retrying), delivered, or failed for good."
+    )
+    attempts: int = Field(description="Attempts made so far.")
+    last_error: str | None = Field(description="Last attempt's reason (HTTP 500, ConnectError).")
+    last_error_words: str | None = Field(description="The same in words.")
+    next_attempt_at: dt.datetime | None = Field(description="Pending: when the next is due.")
+    delivered_at: dt.datetime | None = Field(description="When the receiver accepted it.")
+
+
 class TemplatesDeleted(_Model):
     expired_consent: int = Field(description="Templates whose consent expired.")
     withdrawn_consent: int = Field(description="Templates whose consent was withdrawn.")

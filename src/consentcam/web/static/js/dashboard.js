@@ -8,6 +8,9 @@ import { loadAccess } from "./access.js";
 import { loadAccuracy } from "./accuracy.js";
 import { loadCameras } from "./cameras.js";
 import { closeCameraSetup, openCameraSetupFromHash } from "./camera-setup.js";
+import { loadWebhooks } from "./webhooks.js";
+import { loadSiteSetup } from "./site-setup.js";
+import { loadPurchases } from "./purchases.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -129,6 +132,9 @@ const LOADERS = {
   accuracy: () => loadAccuracy(state.site, may),
   cameras: () => loadCameras(state.site, may),
   access: () => loadAccess(state.me),
+  webhooks: () => loadWebhooks(state.site),
+  setup: () => loadSiteSetup(state.site, may),
+  purchases: loadPurchases,
 };
 
 function showSection(section, focusTab = false) {
