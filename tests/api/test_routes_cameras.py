@@ -128,7 +128,7 @@ def test_refused_changes_name_the_rule_and_change_nothing(world: World) -> None:
     assert "attest that the signs are up" in unsigned.json()["error"]
     assert "not allowed under the us-portland profile" in banned.json()["error"]
     assert "outside the camera networks" in public.json()["error"]
-    assert "footfall_line" in bad_line.json()["error"]
+    assert "counting line's points must lie in the picture" in bad_line.json()["error"]
     assert world.rows() == before
     with world.ledgers["acme"].store.transaction() as s:
         after = s.execute(select(Camera).where(Camera.name == "door")).scalars().all()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from consentcam.config import Settings, load_settings
+from consentcam.config import Settings
 from consentcam.consent.sites import camera_source_policy
 from consentcam.pipeline.camera import camera_context
 from consentcam.pipeline.clips import ClipTruth
@@ -22,20 +22,22 @@ from consentcam.pipeline.simcam import SimulatedCamera, clip_jpegs, looped
 from consentcam.pipeline.sources import open_source
 from consentcam.pipeline.worker import CameraWorker, run_camera
 from consentcam.store.models import AuditEntry, Camera
+from tests.support.stores import BACKENDS, backend_settings
 from tests.web.support import Browser, Server, expect, expected_errors, login
 
 STALE_S = 2.0
 
 
-@pytest.fixture
-def store_settings(tmp_path: Path) -> Settings:
-    """The browser tests' store, with a heartbeat twice a second and a camera offline after
-    two seconds without one, so the test sees both states within its timeouts."""
-    return load_settings(
-        data_dir=tmp_path / "store",
-        dev=True,
-        pipeline={"heartbeat_s": 0.5, "heartbeat_stale_s": STALE_S},
-    )
+@pytest.fixture(params=BACKENDS)
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The browser tests' store, on SQLite and PostgreSQL (health is read from the store), with
+    a heartbeat twice a second and a camera offline after two seconds without one, so the test
+    sees both states within its timeouts."""
+    with backend_settings(request.param, tmp_path / "store") as settings:
+        fast = settings.pipeline.model_copy(
+            update={"heartbeat_s": 0.5, "heartbeat_stale_s": STALE_S}
+        )
+        yield settings.model_copy(update={"pipeline": fast})
 
 
 @contextmanager
