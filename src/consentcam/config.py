@@ -347,6 +347,26 @@ class PipelineSettings(_Section):
     metrics_port: int = Field(
         9464, ge=0, le=65535, description="Port of `consentcam run`'s Prometheus endpoint; 0 off."
     )
+    heartbeat_s: float = Field(
+        5.0,
+        ge=0.1,
+        le=300,
+        description="How often each camera worker writes its health (frames per second, drops, "
+        "reconnects, last frame, last error: numbers and words, never face data) to the store, "
+        "in s.",
+    )
+    heartbeat_stale_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="A camera whose last heartbeat or last frame is older than this, in s, is "
+        "shown offline; unset: three heartbeat intervals.",
+    )
+
+    @property
+    def stale_after_s(self) -> float:
+        """Seconds after which a camera's heartbeat or last frame no longer counts as online."""
+        return self.heartbeat_stale_s or 3 * self.heartbeat_s
 
 
 class EventSettings(_Section):

@@ -29,6 +29,12 @@ SITE_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/events/stream", {"params": {"site": "north"}}),
     ("GET", "/footfall", {"params": {"site": "north"}}),
     ("POST", "/claims", {"json": {"camera": "door", "site": "north", "member_id": "m" * 32}}),
+    ("GET", "/cameras/door/preview", {"params": {"site": "north"}}),
+    (
+        "PUT",
+        "/cameras/door/line",
+        {"params": {"site": "north"}, "json": {"start": {"x": 0, "y": 0}, "end": {"x": 1, "y": 1}}},
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ here, and a test fails when a route is mounted without a case, so the table cann
 from __future__ import annotations
 
 import inspect
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,9 +22,14 @@ from sqlalchemy import select
 from consentcam.api.routes import ROUTERS
 from consentcam.api.security import PUBLIC_ROUTES
 from consentcam.auth.roles import PERMISSIONS, ROLES
+from consentcam.auth.tokens import issue_token
+from consentcam.auth.users import add_user
+from consentcam.consent.sites import add_camera
 from consentcam.events.webhooks import add_webhook
-from consentcam.store.models import Camera
+from consentcam.store.models import Camera, User
+from tests.support.auth import PASSWORD, use_fast_hashing
 from tests.support.faces import fake_face
+from tests.support.paths import PUBLIC_DOMAIN
 from tests.support.seed import API, Server, World, new_world
 
 Route = tuple[str, str]  # (method, path template under /api/v1)
@@ -35,9 +41,11 @@ class Case:
     """How to call a route against tenant acme's site ``north``. ``kind`` says what scope it
     needs: ``site`` (it names something at a site: outsiders get 404), ``tenant`` (it spans
     the tenant: a caller confined to some sites gets 403; another tenant's caller acts on its
-    own tenant), ``list`` (everyone allowed gets their own share)."""
+    own tenant), ``list`` (everyone allowed gets their own share), ``tenant-record`` (it names
+    one record of a tenant-wide kind, a user or a token: a caller confined to some sites gets
+    403, another tenant's caller 404)."""
 
-    kind: Literal["site", "tenant", "list"]
+    kind: Literal["site", "tenant", "list", "tenant-record"]
     build: Callable[[World], Request]
 
 
@@ -49,6 +57,66 @@ def _csv(w: World) -> Request:
 def _webhook(w: World) -> Request:
     webhook, _ = add_webhook(w.ledgers["acme"], "https://hooks.example/h", "north")
     return f"/webhooks/{webhook.id}", {}
+
+
+def _removable_camera(w: World) -> Request:
+    camera = add_camera(w.ledgers["acme"], "north", w.unique("cam"), "c.mp4", "count", False)
+    return f"/sites/north/cameras/{camera.name}", {}
+
+
+def _preview(w: World) -> Request:
+    """A camera whose source is a folder with one photo of a face (the preview blurs it)."""
+    name = w.unique("setup")
+    folder = w.evidence.parent / f"{w.evidence.stem}-{name}"
+    folder.mkdir()
+    shutil.copy(PUBLIC_DOMAIN / "obama_small.jpg", folder / "frame.jpg")
+    add_camera(w.ledgers["acme"], "north", name, str(folder), "count", False)
+    return f"/cameras/{name}/preview", {"params": {"site": "north"}}
+
+
+LINE = {"start": {"x": 0.1, "y": 0.5}, "end": {"x": 0.9, "y": 0.5}}
+
+
+def _user_in_both(w: World) -> str:
+    """A staff user of the same new name in acme and globex: tenant-wide routes naming a user
+    act on the caller's own tenant's one."""
+    name = w.unique("staff")
+    for tenant in ("acme", "globex"):
+        add_user(w.ledgers[tenant], name, "staff", PASSWORD)
+    return name
+
+
+def _user(w: World) -> str:
+    """A new staff user of acme, by id."""
+    name = w.unique("staff")
+    return add_user(w.ledgers["acme"], name, "staff", PASSWORD).id
+
+
+def _disabled_user(w: World) -> str:
+    user_id = _user(w)
+    with w.ledgers["acme"].store.transaction() as s:
+        row = s.get(User, user_id)
+        assert row is not None
+        row.disabled = True
+    return user_id
+
+
+def _token(w: World) -> Request:
+    name = w.unique("staff")
+    add_user(w.ledgers["acme"], name, "staff", PASSWORD)
+    return f"/tokens/{issue_token(w.ledgers['acme'], name, 'till').id}/revoke", {}
+
+
+def _webhook_test(w: World) -> Request:
+    # A loopback receiver (allowed on a development store) with nothing listening: the send
+    # fails at once with a connection error, which the route reports as a 200 result.
+    webhook, _ = add_webhook(w.ledgers["acme"], "http://127.0.0.1:9/h", "north")
+    return f"/webhooks/{webhook.id}/test", {}
+
+
+def _webhook_deliveries(w: World) -> Request:
+    path, _ = _webhook(w)
+    return f"{path}/deliveries", {}
 
 
 PHOTO = {"files": [("photos", ("face.jpg", b"not decoded: the face is faked", "image/jpeg"))]}
@@ -67,6 +135,14 @@ CASES: dict[Route, Case] = {
             "/sites/north/cameras",
             {"json": {"name": w.unique("cam"), "source": "entrance.mp4", "mode": "count"}},
         ),
+    ),
+    ("PATCH", "/sites/{site}/cameras/{camera}"): Case(
+        "site", lambda w: ("/sites/north/cameras/door", {"json": {"detect_scale": 0.5}})
+    ),
+    ("DELETE", "/sites/{site}/cameras/{camera}"): Case("site", _removable_camera),
+    ("GET", "/cameras/{camera}/preview"): Case("site", _preview),
+    ("PUT", "/cameras/{camera}/line"): Case(
+        "site", lambda w: ("/cameras/door/line", {"params": {"site": "north"}, "json": LINE})
     ),
     ("GET", "/sites/{site}/members"): Case("site", lambda w: ("/sites/north/members", {})),
     ("POST", "/members"): Case(
@@ -125,7 +201,36 @@ CASES: dict[Route, Case] = {
         lambda w: ("/webhooks", {"json": {"url": "https://hooks.example/n", "site": "north"}}),
     ),
     ("DELETE", "/webhooks/{webhook_id}"): Case("site", _webhook),
+    ("POST", "/webhooks/{webhook_id}/test"): Case("site", _webhook_test),
+    ("GET", "/webhooks/{webhook_id}/deliveries"): Case("site", _webhook_deliveries),
     ("POST", "/purge"): Case("tenant", lambda w: ("/purge", {})),
+    # consentcam.api.routes.users and tokens
+    ("GET", "/users"): Case("tenant", lambda w: ("/users", {})),
+    ("POST", "/users"): Case(
+        "tenant", lambda w: ("/users", {"json": {"name": w.unique("new"), "role": "staff"}})
+    ),
+    ("PATCH", "/users/{user_id}"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}", {"json": {"role": "kiosk"}})
+    ),
+    ("POST", "/users/{user_id}/password"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}/password", {})
+    ),
+    ("POST", "/users/{user_id}/disable"): Case(
+        "tenant-record", lambda w: (f"/users/{_user(w)}/disable", {})
+    ),
+    ("POST", "/users/{user_id}/enable"): Case(
+        "tenant-record", lambda w: (f"/users/{_disabled_user(w)}/enable", {})
+    ),
+    ("DELETE", "/users/{user_id}"): Case("tenant-record", lambda w: (f"/users/{_user(w)}", {})),
+    ("GET", "/tokens"): Case("tenant", lambda w: ("/tokens", {})),
+    ("POST", "/tokens"): Case(
+        "tenant",
+        lambda w: (
+            "/tokens",
+            {"json": {"user": _user_in_both(w), "label": "till", "role": "kiosk"}},
+        ),
+    ),
+    ("POST", "/tokens/{token_id}/revoke"): Case("tenant-record", _token),
     # consentcam.api.routes.signage
     ("GET", "/sites/{site}/signage"): Case("site", lambda w: ("/sites/north/signage", {})),
     ("GET", "/compliance/ropa"): Case(
@@ -185,6 +290,8 @@ def expected(permission: str, kind: str, role: str, scope: str) -> int | None:
         return None
     if kind == "tenant":
         return None if scope == "other tenant" else 403
+    if kind == "tenant-record":
+        return 404 if scope == "other tenant" else 403
     return 404
 
 
@@ -193,6 +300,7 @@ def shared_world(server: Server) -> Iterator[World]:
     """One world per backend for the whole matrix: each case makes what it changes."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("consentcam.vision.faces.enrolment_face", fake_face)
+        use_fast_hashing(patch)  # the user and token routes add users for each call
         yield new_world(server)
 
 

@@ -105,6 +105,35 @@ def test_deliver_once_to_a_real_receiver(
     assert code == 0 and out.strip() == "attempted 0: delivered 0, retrying 0, failed 0"
 
 
+def test_webhook_test_and_deliveries(
+    cli: Run, store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSENTCAM_EVENTS__WEBHOOK_ALLOWED_NETWORKS", '["127.0.0.0/8"]')
+    with Receiver(fail_first=1) as receiver:
+        code, out, _ = cli("webhook", "add", receiver.url, "--json")
+        added = json.loads(out)
+        receiver.secret = added["secret"].encode()
+        code, out, _ = cli("webhook", "test", added["webhook_id"])
+        assert code == 0 and "not delivered: the receiver answered HTTP 500" in out
+        code, out, _ = cli("webhook", "test", added["webhook_id"], "--json")
+        result = json.loads(out)
+        assert code == 0 and (result["delivered"], result["status_code"]) == (True, 204)
+        record(open_ledger(store_settings, "test:cli"), _place(store_settings))
+        assert cli("deliver")[0] == 0
+    assert [r.verified for r in receiver.requests] == [True, True, True]
+    code, out, _ = cli("webhook", "deliveries", added["webhook_id"], "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and (row["event_kind"], row["status"], row["attempts"]) == (
+        "recognition",
+        "delivered",
+        1,
+    )
+    code, out, _ = cli("webhook", "deliveries", added["webhook_id"], "--failures")
+    assert code == 0 and out.strip() == "no deliveries"
+    code, out, err = cli("webhook", "test", "nope")
+    assert code == 2 and out == "" and "no webhook" in err and err.count("\n") == 1
+
+
 def test_deliver_follow_prints_json_lines_until_interrupted(
     cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,7 +180,15 @@ def test_serve_runs_uvicorn_on_loopback(cli: Run, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(
     "verb",
-    [["webhook", "add"], ["webhook", "list"], ["webhook", "remove"], ["deliver"], ["serve"]],
+    [
+        ["webhook", "add"],
+        ["webhook", "list"],
+        ["webhook", "test"],
+        ["webhook", "deliveries"],
+        ["webhook", "remove"],
+        ["deliver"],
+        ["serve"],
+    ],
 )
 def test_every_event_verb_has_help_with_an_example(run_cli: Run, verb: list[str]) -> None:
     code, out, _ = run_cli(*verb, "--help")

@@ -169,6 +169,53 @@ class CameraIn(_Model):
     )
 
 
+class CameraPatch(_Model):
+    """Only the fields sent change; ``line`` or ``detect_scale`` sent as null go back to the
+    site's default."""
+
+    source: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="New video source, under the same rules as when a camera is added.",
+    )
+    mode: str | None = Field(None, description="count, verify, lane or door.")
+    signage_attested: StrictBool | None = Field(
+        None, description="The signs are up; a face mode cannot run without it."
+    )
+    line: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
+        None, description="Counting line x1,y1,x2,y2 in fractions of the frame (0-1); null: none."
+    )
+    detect_scale: StrictFloat | None = Field(
+        None, description="Scale applied to frames before detection (0-4]; null: site default."
+    )
+
+
+class CameraHealthOut(_Model):
+    state: Literal["online", "offline", "never seen"] = Field(
+        description="online: its worker reported and saw a frame within the staleness limit."
+    )
+    reason: str = Field(description="The state in words.")
+    fps: float | None = Field(description="Frames processed per second, last interval.")
+    frames: int | None = Field(description="Frames processed since its worker started.")
+    dropped: int | None = Field(description="Frames dropped (read but never processed).")
+    reconnects: int | None = Field(description="Reconnections to the stream.")
+    restarts: int | None = Field(description="Worker restarts by the supervisor.")
+    last_frame_at: dt.datetime | None = Field(description="When its last frame was processed.")
+    last_error: str | None = Field(description="Its latest error in words (addresses redacted).")
+    error_at: dt.datetime | None = Field(description="When the latest error was recorded.")
+    heartbeat_at: dt.datetime | None = Field(description="Its worker's latest heartbeat.")
+    stale_after_s: float = Field(description="The staleness limit in force, in s.")
+
+
+class CameraRemovedOut(_Model):
+    site: str = Field(description="Site name.")
+    camera: str = Field(description="The camera removed.")
+    mode: str = Field(description="Its mode.")
+    footfall_hours: int = Field(description="Hourly footfall rows removed with it.")
+    events_kept: int = Field(description="Its events, kept in the site's history without it.")
+
+
 class CameraOut(_Model):
     id: str = Field(description="Camera id.")
     name: str = Field(description="Camera name.")
@@ -181,6 +228,9 @@ class CameraOut(_Model):
     line: list[float] | None = Field(description="The camera's own counting line, if set.")
     detect_scale: float | None = Field(description="The camera's own detection scale, if set.")
     created_at: dt.datetime = Field(description="When the camera was added (UTC).")
+    health: CameraHealthOut | None = Field(
+        None, description="Its worker's health from the store (in the cameras list)."
+    )
 
 
 class SiteDetail(_Model):
@@ -200,6 +250,20 @@ class NoticeOut(_Model):
     version: str = Field(description="Notice version.")
     text: str = Field(description="The exact notice text to show before consent.")
     sha256: str = Field(description="SHA-256 of the text (UTF-8), recorded with each consent.")
+
+
+class PointIn(_Model):
+    x: StrictFloat = Field(description="Across the picture: 0 at its left edge, 1 at its right.")
+    y: StrictFloat = Field(description="Down the picture: 0 at its top edge, 1 at its bottom.")
+
+
+class LineIn(_Model):
+    start: PointIn = Field(description="Where the counting line starts.")
+    end: PointIn = Field(
+        description="Where it ends. Crossing the line from its left to its right, looking from "
+        "start to end on the displayed picture, is an entry; the other way an exit. The points "
+        "must be at least 5% of the picture apart."
+    )
 
 
 # Members
@@ -734,6 +798,107 @@ class WebhookOut(_Model):
 
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="Signing secret: shown once, never again.")
+
+
+# People and access: users and API tokens (only owners and admins; never a secret once shown)
+
+# The roles of auth.roles.ROLES, spelled out so the document lists them (a test keeps the two
+# equal).
+Role = Literal["owner", "admin", "staff", "auditor", "kiosk"]
+SiteNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=1, max_length=100)
+]
+
+
+class UserOut(_Model):
+    id: str = Field(description="User id (addresses the user in these routes).")
+    name: str = Field(description="User name, unique in the tenant (what they log in with).")
+    role: Role = Field(description="What the user may do.")
+    sites: list[str] | None = Field(description="Site names the user is confined to; null: all.")
+    disabled: bool = Field(description="A disabled user cannot log in; their tokens do not work.")
+    created_at: dt.datetime = Field(description="When added (UTC).")
+
+
+class UserIn(_Model):
+    name: str = Field(min_length=1, max_length=200, description="User name (1-200 characters).")
+    role: Role = Field(description="Role; at most the caller's (an admin never adds an owner).")
+    sites: SiteNames | None = Field(None, description="Confine to these sites; null: every site.")
+
+
+class UserCreated(UserOut):
+    password: str = Field(
+        description="The new user's one-time password: shown in this answer only, never again."
+    )
+
+
+class UserChangeIn(_Model):
+    role: Role | None = Field(None, description="New role (absent: unchanged).")
+    sites: SiteNames | None = Field(
+        None, description="New sites; null: every site; absent: unchanged."
+    )
+
+
+class PasswordResetOut(_Model):
+    user: UserOut = Field(description="The user whose password was reset.")
+    password: str = Field(
+        description="The new password: shown in this answer only, never again. Their sessions "
+        "have ended."
+    )
+
+
+class TokenOut(_Model):
+    id: str = Field(description="Token id.")
+    prefix: str = Field(description="The public part of the token (cc_<prefix>_...).")
+    user: str = Field(description="The user the token acts as.")
+    label: str = Field(description="What the token is for.")
+    role: Role = Field(description="The token's role (at most its user's).")
+    sites: list[str] | None = Field(description="Site names it covers; null: its user's sites.")
+    state: Literal["active", "expired", "revoked"] = Field(description="Whether it works.")
+    created_at: dt.datetime = Field(description="When issued (UTC).")
+    expires_at: dt.datetime | None = Field(description="When it stops working (UTC).")
+    last_used_at: dt.datetime | None = Field(description="Last use, to the minute (UTC).")
+    revoked_at: dt.datetime | None = Field(description="When revoked (UTC).")
+
+
+class TokenIn(_Model):
+    user: str = Field(min_length=1, max_length=200, description="User name the token acts as.")
+    label: str = Field(min_length=1, max_length=200, description="What it is for (e.g. a till).")
+    role: Role | None = Field(None, description="Role (at most the user's); null: the user's.")
+    sites: SiteNames | None = Field(None, description="Sites (the user's at most); null: theirs.")
+    days: StrictInt = Field(90, ge=1, le=3650, description="Days until it expires (1-3650).")
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(
+        description="The token (send it as 'Authorization: Bearer <token>'): shown in this "
+        "answer only, never again; only its hash is stored."
+    )
+
+
+class WebhookTestOut(_Model):
+    webhook_id: str = Field(description="Webhook id.")
+    event_id: str = Field(description="Id of the test event sent (kind webhook.test, seq 0).")
+    at: dt.datetime = Field(description="When it was sent (UTC); the signature's time.")
+    delivered: bool = Field(description="Whether the receiver answered with a 2xx status.")
+    status_code: int | None = Field(description="The receiver's HTTP status; null: no answer.")
+    error: str | None = Field(description="Short reason, as deliveries record it; null if OK.")
+    detail: str = Field(description="What happened, in words.")
+
+
+class DeliveryOut(_Model):
+    id: int = Field(description="Delivery id.")
+    event_id: str = Field(description="The event delivered.")
+    event_kind: str = Field(description="Its kind.")
+    event_at: dt.datetime = Field(description="When the event happened (UTC).")
+    seq: int = Field(description="Its outbox sequence number (the stream's event id).")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (due or retrying), delivered, or failed for good."
+    )
+    attempts: int = Field(description="Attempts made so far.")
+    last_error: str | None = Field(description="Last attempt's reason (HTTP 500, ConnectError).")
+    last_error_words: str | None = Field(description="The same in words.")
+    next_attempt_at: dt.datetime | None = Field(description="Pending: when the next is due.")
+    delivered_at: dt.datetime | None = Field(description="When the receiver accepted it.")
 
 
 class TemplatesDeleted(_Model):

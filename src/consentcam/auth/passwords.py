@@ -34,6 +34,21 @@ def check_password(password: str) -> None:
         raise InputError(f"a password may have at most {MAX_LENGTH} characters")
 
 
+# Letters and digits no one misreads when copying from a screen (no 0/O, 1/l/I).
+_READABLE = "abcdefghijkmnpqrstuvwxyz23456789"
+GENERATED_GROUPS, GENERATED_GROUP_LENGTH = 4, 5
+
+
+def generate_password() -> str:
+    """A random password for a new user or a reset, shown once to whoever set it: 20 readable
+    characters in groups of five (about 100 bits), so it can be read out or typed by hand."""
+    groups = (
+        "".join(secrets.choice(_READABLE) for _ in range(GENERATED_GROUP_LENGTH))
+        for _ in range(GENERATED_GROUPS)
+    )
+    return "-".join(groups)
+
+
 def hash_password(password: str) -> str:
     """The argon2id hash of ``password`` (which must meet the policy)."""
     check_password(password)

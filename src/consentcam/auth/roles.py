@@ -2,7 +2,8 @@
 
 - owner: everything in the tenant, users and tokens included.
 - admin: runs the stores: sites, cameras, webhooks, members, consent, enrolment, purchases,
-  and members' rights requests (export, rectification, erasure).
+  members' rights requests (export, rectification, erasure), and the people and tokens at or
+  below their own role (``access:write``; never an owner: see ``may_grant``).
 - staff: on the shop floor: live alerts and the member card, door confirmations, claims,
   footfall, member lookup; no export, no configuration.
 - auditor: reads the audit log, compliance pages, exports and calibration; changes nothing.
@@ -37,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "footfall:read",
             "calibration:read",
             "compliance:read",
+            # Users and tokens at or below the caller's role (may_grant), whole tenant only.
+            "access:write",
         }
     ),
     "staff": frozenset(
@@ -64,7 +67,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         {"sites:read", "members:write", "consent:write", "enrol", "withdraw", "claims:write"}
     ),
 }
-# The owner can do all an admin can, and manage users, read the tenant and the audit log.
+# The owner can do all an admin can, and manage owners too (users:write), read the tenant and
+# the audit log.
 PERMISSIONS["owner"] = PERMISSIONS["admin"] | {"tenant:read", "users:write", "audit:read"}
 # A token or user may be given a role only at or below its own.
 RANK = {"owner": 4, "admin": 3, "auditor": 2, "staff": 2, "kiosk": 1}

@@ -21,9 +21,16 @@ from sqlalchemy.orm import Session
 
 from consentcam.audit import chain
 from consentcam.auth.roles import Principal, may_grant
-from consentcam.auth.users import check_role, resolve_sites, user_by_name
+from consentcam.auth.users import (
+    check_manager,
+    check_may_manage,
+    check_role,
+    resolve_sites,
+    site_names_of,
+    user_by_name,
+)
 from consentcam.consent.context import Ledger
-from consentcam.errors import InputError, NotFound, PolicyError
+from consentcam.errors import InputError, NotFound, PolicyError, shown
 from consentcam.store.models import ApiToken, Tenant, User, new_id, utcnow
 
 SCHEME = "cc"
@@ -52,6 +59,30 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token as listed: never its secret nor the secret's hash."""
+
+    id: str
+    prefix: str
+    user: str
+    label: str
+    role: str
+    sites: list[str] | None  # site names; None: the user's sites, whatever they are
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    def state(self, now: dt.datetime) -> str:
+        """'revoked', 'expired' or 'active'."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
 def issue_token(
     ledger: Ledger,
     user_name: str,
@@ -61,11 +92,14 @@ def issue_token(
     site_names: Sequence[str] | None = None,
     days: int = DEFAULT_DAYS,
     now: dt.datetime | None = None,
+    by: Principal | None = None,
 ) -> IssuedToken:
     """A token for ``user_name`` in the ledger's tenant with ``role`` (default: the user's) and
     ``site_names`` (default: the user's sites), valid for ``days``. PolicyError if the role or
-    sites would exceed the user's."""
+    sites would exceed the user's, or, for an API caller ``by``, if it may not manage that user
+    (``users.check_may_manage``)."""
     _check_label(label)
+    check_manager(by)
     if not 1 <= days <= MAX_DAYS:
         raise InputError(f"a token's lifetime must be 1-{MAX_DAYS} days")
     now = now or utcnow()
@@ -73,8 +107,9 @@ def issue_token(
     secret = secrets.token_urlsafe(32)
     with ledger.store.transaction() as s:
         user = user_by_name(s, user_name, ledger.tenant_id(s))
+        check_may_manage(by, user)
         if user.disabled:
-            raise PolicyError(f"user {user_name!r} is disabled")
+            raise PolicyError(f"user {shown(user_name)} is disabled")
         role = _granted_role(user, role)
         site_ids = _granted_sites(user, resolve_sites(s, site_names, user.tenant_id))
         row = ApiToken(
@@ -109,21 +144,27 @@ def issue_token(
         )
 
 
-def revoke_token(ledger: Ledger, ref: str, now: dt.datetime | None = None) -> ApiToken:
-    """Revoke a token of the ledger's tenant, named by its id or prefix."""
+def revoke_token(
+    ledger: Ledger, ref: str, now: dt.datetime | None = None, *, by: Principal | None = None
+) -> ApiToken:
+    """Revoke a token of the ledger's tenant, named by its id or prefix (``by``: an API caller,
+    who must be allowed to manage the token's user)."""
     now = now or utcnow()
+    check_manager(by)
     with ledger.store.transaction() as s:
         query = (
-            select(ApiToken)
+            select(ApiToken, User)
             .join(User, User.id == ApiToken.user_id)
             .where(User.tenant_id == ledger.tenant_id(s))
             .where(or_(ApiToken.id == ref, ApiToken.prefix == ref))
         )
-        token = s.execute(query).scalar()
-        if token is None:
-            raise NotFound(f"no token {ref!r}")
+        found = s.execute(query).first()
+        if found is None:
+            raise NotFound(f"no token {shown(ref)}")
+        token, user = found
+        check_may_manage(by, user)
         if token.revoked_at is not None:
-            raise InputError(f"token {ref!r} is already revoked")
+            raise InputError(f"token {shown(ref)} is already revoked")
         token.revoked_at = now
         chain.append(
             s,
@@ -134,6 +175,38 @@ def revoke_token(ledger: Ledger, ref: str, now: dt.datetime | None = None) -> Ap
             tenant_id=ledger.tenant_id(s),
         )
         return token
+
+
+def list_tokens(ledger: Ledger, *, by: Principal | None = None) -> list[TokenInfo]:
+    """The tenant's tokens, newest first, without their secrets (only the prefix that names
+    one)."""
+    check_manager(by)
+    with ledger.store.transaction() as s:
+        tenant_id = ledger.tenant_id(s)
+        names = site_names_of(s, tenant_id)
+        query = (
+            select(ApiToken, User.name)
+            .join(User, User.id == ApiToken.user_id)
+            .where(User.tenant_id == tenant_id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.prefix)
+        )
+        return [
+            TokenInfo(
+                id=row.id,
+                prefix=row.prefix,
+                user=user,
+                label=row.name,
+                role=row.role,
+                sites=None
+                if row.site_ids is None
+                else sorted(names.get(i, i) for i in row.site_ids),
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                last_used_at=row.last_used_at,
+                revoked_at=row.revoked_at,
+            )
+            for row, user in s.execute(query).all()
+        ]
 
 
 def token_principal(s: Session, token: str, now: dt.datetime | None = None) -> Principal | None:

@@ -1,5 +1,5 @@
-"""Event verbs: webhooks (add, list, remove), delivering them, and serving the API. Each is a thin
-layer over ``consentcam.events`` and ``consentcam.api``.
+"""Event verbs: webhooks (add, list, test, deliveries, remove), delivering them, and serving the
+API. Each is a thin layer over ``consentcam.events`` and ``consentcam.api``.
 
 The library is imported inside each command, not at the top: every command's module loads at each
 start of the CLI, ``--help`` included (see ``consentcam.cli``).
@@ -66,6 +66,64 @@ def webhook_list(state: State, as_json: bool) -> None:
         click.echo(
             f"{h.id}  {h.url}  site={h.site or '*'}  {'active' if h.active else 'inactive'}  "
             f"pending={d['pending']} delivered={d['delivered']} failed={d['failed']}"
+        )
+
+
+@webhook.command(
+    "test",
+    epilog="""\b
+Examples:
+  consentcam webhook test 9c1e...
+  consentcam webhook test 9c1e... --json
+\b
+The exit status is 0 whether or not the receiver took it: the output (and --json's
+"delivered") says which.""",
+)
+@click.argument("webhook_id", metavar="ID")
+@json_option
+@click.pass_obj
+def webhook_test(state: State, webhook_id: str, as_json: bool) -> None:
+    """Send one signed test event (kind webhook.test) now; print the receiver's answer."""
+    from consentcam.events.destinations import webhook_client
+    from consentcam.events.webhooks import send_test
+
+    ledger = cli_ledger(state)
+    with webhook_client(ledger.settings) as client:
+        result = send_test(ledger, webhook_id, client)
+    outcome = "delivered" if result.delivered else "not delivered"
+    emit(as_json, result.as_dict(), f"test event {result.event_id} {outcome}: {result.detail}")
+
+
+@webhook.command(
+    "deliveries",
+    epilog="""\b
+Examples:
+  consentcam webhook deliveries 9c1e...
+  consentcam webhook deliveries 9c1e... --failures --limit 50 --json""",
+)
+@click.argument("webhook_id", metavar="ID")
+@click.option("--failures", is_flag=True, help="Only those whose last attempt failed.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="How many."
+)
+@json_option
+@click.pass_obj
+def webhook_deliveries(
+    state: State, webhook_id: str, failures: bool, limit: int, as_json: bool
+) -> None:
+    """The webhook's latest deliveries, newest event first, with the last problem in words."""
+    from consentcam.events.webhooks import list_deliveries
+
+    rows = list_deliveries(cli_ledger(state), webhook_id, failures=failures, limit=limit)
+    if as_json:
+        print_json([row.as_dict() for row in rows])
+        return
+    if not rows:
+        click.echo("no deliveries")
+    for d in rows:
+        problem = f"  last problem: {d.last_error_words}" if d.last_error_words else ""
+        click.echo(
+            f"{d.event_at.isoformat()}  {d.event_kind}  {d.status}  attempts={d.attempts}{problem}"
         )
 
 

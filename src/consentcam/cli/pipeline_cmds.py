@@ -77,6 +77,7 @@ def watch(
                 on_frame=on_frame,
                 on_stats=lambda s: final.append(s),
                 stats_every_s=3600,
+                heartbeat=True,
             )
     finally:
         source.close()

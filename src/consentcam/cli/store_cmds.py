@@ -139,6 +139,66 @@ def camera_add(
     )
 
 
+@camera.command(
+    "status",
+    epilog="""\b
+Examples:
+  consentcam camera status                     # every camera of every site
+  consentcam camera status --site flagship --json""",
+)
+@click.option("--site", "site_name", help="Only this site's cameras (default: every site).")
+@json_option
+@click.pass_obj
+def camera_status(state: State, site_name: str | None, as_json: bool) -> None:
+    """Each camera's health from its worker's heartbeats in the store: online, offline (and
+    why) or never seen; frames per second, drops, reconnects, restarts, last frame, last error.
+    The same as the dashboard's Cameras tab and GET /api/v1/sites/{site}/cameras."""
+    from consentcam.consent.health import camera_health
+
+    ledger = cli_ledger(state)
+    health = camera_health(ledger, site_name)
+    if as_json:
+        stale_s = ledger.settings.pipeline.stale_after_s
+        print_json([{**h.as_dict(), "stale_after_s": stale_s} for h in health])
+        return
+    if not health:
+        click.echo("no cameras")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "site",
+        "camera",
+        "mode",
+        "state",
+        "fps",
+        "drops",
+        "reconnects",
+        "restarts",
+        "last frame",
+        "last error",
+    )
+    for h in health:
+        table.add_row(
+            h.site,
+            h.camera,
+            h.mode,
+            f"{h.state}: {h.reason}",
+            _shown(h.fps),
+            _shown(h.dropped),
+            _shown(h.reconnects),
+            _shown(h.restarts),
+            h.last_frame_at.isoformat(timespec="seconds") if h.last_frame_at else "-",
+            h.last_error or "-",
+        )
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _shown(value: float | int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _numbers(text: str, count: int, option: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",")]

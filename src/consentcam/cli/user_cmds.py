@@ -1,5 +1,7 @@
-"""Verbs for users and API tokens: user add, list, disable, token, revoke. Thin over
-``consentcam.auth``; every verb works in ``--tenant`` (default: the default tenant).
+"""Verbs for users and API tokens: user add, list, change, reset-password, disable, enable,
+remove, token, tokens, revoke. Thin over ``consentcam.auth``; every verb works in ``--tenant``
+(default: the default tenant). The tenant's last active owner cannot be removed, disabled or
+given another role (``auth.users``).
 
 Passwords are read from ``--password-file``, the CONSENTCAM_PASSWORD environment variable or a
 hidden prompt (twice), never from the command line, where other local users and the shell
@@ -14,6 +16,7 @@ and bring SQLAlchemy to every start until those constants have a lighter home.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -28,6 +31,7 @@ from consentcam.consent.context import DEFAULT_TENANT, Ledger
 from consentcam.errors import InputError
 
 if TYPE_CHECKING:
+    from consentcam.auth.tokens import TokenInfo
     from consentcam.auth.users import UserInfo
 
 PASSWORD_ENV = "CONSENTCAM_PASSWORD"
@@ -142,6 +146,84 @@ def user_disable(state: State, name: str, tenant: str, as_json: bool) -> None:
 
 
 @user.command(
+    "change",
+    epilog="""\b
+Examples:
+  consentcam user change bob --role admin
+  consentcam user change bob --site north --site south
+  consentcam user change bob --all-sites""",
+)
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), help="New role [unchanged].")
+@sites_option
+@click.option("--all-sites", is_flag=True, help="Every site of the tenant, now and later.")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_change(
+    state: State,
+    name: str,
+    role: str | None,
+    sites: tuple[str, ...],
+    all_sites: bool,
+    tenant: str,
+    as_json: bool,
+) -> None:
+    """Change a user's role and/or sites; their sessions and tokens follow at once."""
+    from consentcam.auth.users import KEEP, change_user
+
+    if all_sites and sites:
+        raise InputError("give --site or --all-sites, not both")
+    site_names = None if all_sites else (list(sites) if sites else KEEP)
+    changed = change_user(_tenant_ledger(state, tenant), name, role=role, site_names=site_names)
+    sites_text = "all sites" if changed.sites is None else ", ".join(changed.sites)
+    emit(as_json, _user_document(changed), f"user {name}: {changed.role}, {sites_text}")
+
+
+@user.command("reset-password", epilog="Example: consentcam user reset-password bob")
+@click.argument("name")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_reset_password(state: State, name: str, tenant: str, as_json: bool) -> None:
+    """Give a user a new generated password, printed once; their sessions end."""
+    from consentcam.auth.users import reset_password
+
+    password = reset_password(_tenant_ledger(state, tenant), name)
+    if as_json:
+        print_json({"name": name, "password": password})
+        return
+    click.echo(password)
+    click.echo(f"new password of {name}; hand it over now, it is not shown again", err=True)
+
+
+@user.command("enable", epilog="Example: consentcam user enable bob")
+@click.argument("name")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_enable(state: State, name: str, tenant: str, as_json: bool) -> None:
+    """Enable a disabled user again."""
+    from consentcam.auth.users import enable_user
+
+    enabled = enable_user(_tenant_ledger(state, tenant), name)
+    emit(as_json, {"user_id": enabled.id, "disabled": False}, f"user {name} enabled")
+
+
+@user.command("remove", epilog="Example: consentcam user remove bob")
+@click.argument("name")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_remove(state: State, name: str, tenant: str, as_json: bool) -> None:
+    """Remove a user with their sessions and tokens (the audit log keeps their name)."""
+    from consentcam.auth.users import remove_user
+
+    removed = remove_user(_tenant_ledger(state, tenant), name)
+    emit(as_json, {"user_id": removed.id, "removed": True}, f"user {name} removed")
+
+
+@user.command(
     "token",
     epilog="""\b
 Example:
@@ -206,6 +288,25 @@ def user_token(
     )
 
 
+@user.command("tokens", epilog="Example: consentcam user tokens --json")
+@tenant_option
+@json_option
+@click.pass_obj
+def user_tokens(state: State, tenant: str, as_json: bool) -> None:
+    """List the tenant's API tokens, newest first (never their secrets)."""
+    from consentcam.auth.tokens import list_tokens
+    from consentcam.store.models import utcnow
+
+    now = utcnow()
+    tokens = list_tokens(_tenant_ledger(state, tenant))
+    if as_json:
+        print_json({"tenant": tenant, "tokens": [_token_document(t, now) for t in tokens]})
+        return
+    for t in tokens:
+        sites = "the user's sites" if t.sites is None else ", ".join(t.sites)
+        click.echo(f"{t.prefix}\t{t.user}\t{t.role}\t{t.state(now)}\t{t.label}\t{sites}")
+
+
 @user.command("revoke", epilog="Example: consentcam user revoke Ab3dE5gH7jK9")
 @click.argument("token_ref", metavar="TOKEN")
 @tenant_option
@@ -227,6 +328,25 @@ def _user_document(u: UserInfo) -> dict[str, Any]:
         "sites": u.sites,
         "disabled": u.disabled,
         "created_at": u.created_at.isoformat(),
+    }
+
+
+def _token_document(t: TokenInfo, now: dt.datetime) -> dict[str, Any]:
+    def iso(value: dt.datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "token_id": t.id,
+        "prefix": t.prefix,
+        "user": t.user,
+        "label": t.label,
+        "role": t.role,
+        "sites": t.sites,
+        "state": t.state(now),
+        "created_at": t.created_at.isoformat(),
+        "expires_at": iso(t.expires_at),
+        "last_used_at": iso(t.last_used_at),
+        "revoked_at": iso(t.revoked_at),
     }
 
 

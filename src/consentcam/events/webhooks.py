@@ -43,6 +43,7 @@ from consentcam.events.destinations import (
     HTTPS_ONLY,
     DestinationPolicy,
     RefusedDestination,
+    UnresolvedDestination,
     destination_policy,
     refusal,
     webhook_client,
@@ -286,7 +287,7 @@ def deliver_due(
     outcomes: dict[str, int] = {DELIVERED: 0, PENDING: 0, FAILED: 0}
     jobs = _claim(ledger, clock(), limit)
     for job in jobs:
-        error = _send(client, job, clock(), ledger.settings.events.webhook_timeout_s)
+        error = _send(client, job, clock(), ledger.settings.events.webhook_timeout_s).error
         status = _record(ledger, job, error, clock(), rng)
         if status in outcomes:
             outcomes[status] += 1
@@ -333,8 +334,48 @@ def _claim(ledger: Ledger, now: dt.datetime, limit: int) -> list[_Job]:
     return jobs
 
 
-def _send(client: httpx.Client, job: _Job, now: dt.datetime, timeout_s: float) -> str | None:
-    """None when the receiver accepted the delivery, else a short reason (never the body)."""
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request's outcome: the receiver's HTTP status (None when none came back), the short
+    reason a delivery records (None when accepted), and the same in words for people."""
+
+    status_code: int | None
+    error: str | None
+    detail: str
+
+
+# What the short reasons ``_send`` records mean, for the people who read them (the dashboard,
+# the test send). The stored reason stays short: the column is narrow and entries are permanent.
+_ERROR_WORDS = {
+    "ConnectError": "could not connect to the receiver (nothing listening there, or the "
+    "network refused the connection)",
+    "ConnectTimeout": "the receiver did not accept the connection in time",
+    "ReadTimeout": "the receiver did not answer in time",
+    "WriteTimeout": "the request could not be sent in time",
+    "PoolTimeout": "no connection was free in time",
+    "RemoteProtocolError": "the receiver closed the connection or did not answer in HTTP",
+    "RefusedDestination": "the receiver's address is not one events may be sent to (the "
+    "address policy; the server log names the address and the rule)",
+    "UnresolvedDestination": "the receiver's host name does not resolve",
+    "InvalidURL": "the webhook URL is not valid",
+}
+
+
+def error_words(error: str | None) -> str | None:
+    """A recorded delivery reason (``"HTTP 500"``, ``"ConnectError"``) in words; None for
+    None."""
+    if error is None:
+        return None
+    if error.startswith("HTTP "):
+        code = error.removeprefix("HTTP ")
+        if code[:1] == "3":
+            return f"the receiver answered {error}: a redirect, which is not followed"
+        return f"the receiver answered {error} (only a 2xx status counts as delivered)"
+    return _ERROR_WORDS.get(error, f"the request failed ({error})")
+
+
+def _send(client: httpx.Client, job: _Job, now: dt.datetime, timeout_s: float) -> Attempt:
+    """Post one job, signed as of ``now``; the outcome (never the receiver's body)."""
     timestamp = int(now.timestamp())
     headers = {
         "Content-Type": "application/json",
@@ -351,10 +392,16 @@ def _send(client: httpx.Client, job: _Job, now: dt.datetime, timeout_s: float) -
         ) as response:
             status = response.status_code
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        if isinstance(exc, RefusedDestination):  # the operator needs the address and the rule
-            log.warning("webhook %s: not sent: %s", job.webhook_id, exc)
-        return type(exc).__name__
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        code = type(exc).__name__
+        if isinstance(exc, RefusedDestination | UnresolvedDestination):
+            if isinstance(exc, RefusedDestination):  # the operator needs the address and rule
+                log.warning("webhook %s: not sent: %s", job.webhook_id, exc)
+            return Attempt(None, code, str(exc))  # our own words, naming the host (and rule)
+        return Attempt(None, code, error_words(code) or code)
+    if 200 <= status < 300:
+        return Attempt(status, None, f"delivered: the receiver answered HTTP {status}")
+    error = f"HTTP {status}"
+    return Attempt(status, error, error_words(error) or error)
 
 
 def _record(
@@ -414,3 +461,142 @@ def deliver_forever(
     finally:
         if own_client:
             http.close()
+
+
+TEST_KIND = "webhook.test"
+
+
+@dataclass(frozen=True, slots=True)
+class TestDelivery:
+    """What a test send did. It goes through the delivery code with the webhook's own secret,
+    but is not an outbox event: it is neither retried nor listed among the deliveries, and the
+    audit log records that it was sent and how it went."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    webhook_id: str
+    event_id: str
+    at: dt.datetime
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "at": self.at.isoformat()}
+
+
+def send_test(ledger: Ledger, webhook_id: str, client: httpx.Client) -> TestDelivery:
+    """Send one signed test event (kind ``webhook.test``, no member, no face data) to the
+    webhook now, as a delivery is sent, and return the receiver's answer or why there was none.
+    Audited, with the outcome."""
+    with ledger.store.transaction() as s:
+        webhook = s.get(Webhook, webhook_id)
+        if webhook is None or webhook.tenant_id != ledger.tenant_id(s):
+            raise NotFound(f"no webhook {webhook_id!r} (see 'consentcam webhook list')")
+        secret = open_secret(ledger.keys, webhook)
+        url, site_id, tenant_id = webhook.url, webhook.site_id, webhook.tenant_id
+    now = utcnow()
+    event_id = f"test-{new_id()}"
+    document = {
+        "seq": 0,  # outbox seqs start at 1: a receiver can tell a test from a real event
+        "id": event_id,
+        "kind": TEST_KIND,
+        "at": now.isoformat(),
+        "site_id": site_id,
+        "camera_id": None,
+        "member_id": None,
+        "status": None,
+        "payload": {"test": True, "message": "A test event sent from consentcam."},
+    }
+    body = json.dumps(document, separators=(",", ":")).encode()
+    job = _Job(0, webhook_id, url, secret, event_id, 1, body)
+    # Sent outside any transaction, as deliveries are: a slow receiver must not hold the store.
+    attempt = _send(client, job, now, ledger.settings.events.webhook_timeout_s)
+    with ledger.store.transaction() as s:
+        chain.append(
+            s,
+            actor=ledger.actor,
+            action="webhook.test",
+            subject=webhook_id,
+            details={
+                "origin": _origin(url),
+                "status_code": attempt.status_code,
+                "error": attempt.error,
+            },
+            tenant_id=tenant_id,
+        )
+    return TestDelivery(
+        webhook_id,
+        event_id,
+        now,
+        attempt.error is None,
+        attempt.status_code,
+        attempt.error,
+        attempt.detail,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryInfo:
+    """One event's delivery to one webhook, as the store keeps it. The store records the
+    attempts made, the last attempt's reason and, while pending, when the next is due; not the
+    time of each failed attempt."""
+
+    id: int
+    event_id: str
+    event_kind: str
+    event_at: dt.datetime
+    seq: int
+    status: str
+    attempts: int
+    last_error: str | None
+    last_error_words: str | None
+    next_attempt_at: dt.datetime | None  # pending only
+    delivered_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        times = ("event_at", "next_attempt_at", "delivered_at")
+        d = dataclasses.asdict(self)
+        return {k: (v.isoformat() if k in times and v is not None else v) for k, v in d.items()}
+
+
+def list_deliveries(
+    ledger: Ledger, webhook_id: str, *, failures: bool = False, limit: int = 20
+) -> list[DeliveryInfo]:
+    """The webhook's latest deliveries, newest event first (at most ``limit``); with
+    ``failures``, only those whose last attempt failed: failed for good, or waiting to retry."""
+    with ledger.store.transaction() as s:
+        webhook = s.get(Webhook, webhook_id)
+        if webhook is None or webhook.tenant_id != ledger.tenant_id(s):
+            raise NotFound(f"no webhook {webhook_id!r} (see 'consentcam webhook list')")
+        query = (
+            select(Delivery, Event.kind, Event.at)
+            .join(OutboxEntry, OutboxEntry.seq == Delivery.outbox_seq)
+            .join(Event, Event.id == OutboxEntry.event_id)
+            .add_columns(OutboxEntry.event_id)
+            .where(Delivery.webhook_id == webhook.id)
+            .order_by(Delivery.outbox_seq.desc(), Delivery.id.desc())
+            .limit(limit)
+        )
+        if failures:
+            query = query.where(
+                (Delivery.status == FAILED)
+                | ((Delivery.status == PENDING) & Delivery.last_error.is_not(None))
+            )
+        return [
+            DeliveryInfo(
+                id=d.id,
+                event_id=event_id,
+                event_kind=kind,
+                event_at=at,
+                seq=d.outbox_seq,
+                status=d.status,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                last_error_words=error_words(d.last_error),
+                next_attempt_at=d.next_attempt_at if d.status == PENDING else None,
+                delivered_at=d.delivered_at,
+            )
+            for d, kind, at, event_id in s.execute(query).all()
+        ]

@@ -98,6 +98,8 @@ class SourceStats:
     frames_dropped: int
     reconnects: int
     queue_depth: int
+    # The source's latest trouble in words (addresses redacted), for the camera's health.
+    last_error: str | None = None
 
 
 class Source(Protocol):
@@ -391,6 +393,7 @@ class LiveSource:
         self._stop = threading.Event()
         self._latest: Frame | None = None
         self._failure: str | None = None
+        self._error: str | None = None  # the latest trouble, shown in the camera's health
         self._read = self._dropped = self._reconnects = 0
         self._thread = threading.Thread(
             target=self._run, args=(cap,), name=f"source-{camera}", daemon=True
@@ -412,7 +415,7 @@ class LiveSource:
     def stats(self) -> SourceStats:
         with self._cond:
             depth = 0 if self._latest is None else 1
-            return SourceStats(self._read, self._dropped, self._reconnects, depth)
+            return SourceStats(self._read, self._dropped, self._reconnects, depth, self._error)
 
     def close(self) -> None:
         self._stop.set()
@@ -439,6 +442,7 @@ class LiveSource:
             _log.exception("camera %r: reader of %s failed", self.camera, self._label)
             with self._cond:
                 self._failure = f"reader of live source {self._label} failed (see log)"
+                self._error = self._failure
                 self._cond.notify_all()
 
     def _read_until_closed(self, cap: cv2.VideoCapture | None) -> None:
@@ -458,11 +462,13 @@ class LiveSource:
             except cv2.error as exc:
                 ok, bgr = False, None
                 _log.warning("camera %r: read error on %s: %s", self.camera, self._label, exc)
+                self._trouble(f"read error on {self._label}")
             if not ok or bgr is None:
                 if not self._stop.is_set():
                     _log.warning(
                         "camera %r: %s ended or stalled; reconnecting", self.camera, self._label
                     )
+                    self._trouble(f"{self._label} ended or stalled; reconnecting")
                 return
             self._publish(bgr_to_rgb(bgr))
             self._backoff.reset()
@@ -489,6 +495,7 @@ class LiveSource:
                 # Refused or unresolvable now (the name answers with another address): not
                 # connected; the name may answer as before later, so keep trying, checked again.
                 _log.warning("%s; trying again in at most %.1f s", exc, self._backoff.current)
+                self._trouble(str(exc))
                 continue
             if cap is not None:
                 with self._cond:
@@ -501,6 +508,11 @@ class LiveSource:
                 self._label,
                 self._backoff.current,
             )
+            self._trouble(f"cannot reconnect to {self._label}")
+
+    def _trouble(self, words: str) -> None:
+        with self._cond:
+            self._error = words
 
 
 class Backoff:

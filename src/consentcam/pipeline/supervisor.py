@@ -21,16 +21,18 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from consentcam.config import Settings
-from consentcam.consent.context import open_ledger, site_by_name
+from consentcam.consent.context import Ledger, open_ledger, site_by_name
 from consentcam.consent.sites import camera_source_policy
 from consentcam.errors import ConsentcamError, PolicyError
 from consentcam.pipeline.camera import camera_context
+from consentcam.pipeline.heartbeat import record_exit
 from consentcam.pipeline.metrics import WorkerMetrics
 from consentcam.pipeline.sources import open_source
 from consentcam.pipeline.worker import CameraWorker, WorkerStats, run_camera
-from consentcam.store.models import Camera
+from consentcam.store.models import Camera, utcnow
 from consentcam.vision.faces import limit_blas_threads
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ def camera_process(settings_doc: dict[str, Any], camera_id: str, stats: Any, sto
 
     threading.Thread(target=relay, daemon=True).start()
     try:
-        run_camera(worker, source, stop=halt, on_stats=stats.put)
+        run_camera(worker, source, stop=halt, on_stats=stats.put, heartbeat=True)
     finally:
         source.close()
 
@@ -119,7 +121,9 @@ class Supervisor:
         restart_initial_s: float = 1.0,
         restart_max_s: float = 60.0,
     ) -> None:
+        self._settings = settings
         self._settings_doc = settings.model_dump(mode="json")
+        self._ledger: Ledger | None = None  # opened at the first exit it reports
         self._ctx = mp.get_context("spawn")  # fresh interpreters: no inherited locks or models
         self._stats: Any = self._ctx.Queue()
         self._stop: Any = self._ctx.Event()
@@ -158,9 +162,13 @@ class Supervisor:
             if code == EXIT_REFUSED:
                 slot.refused = True
                 log.error("camera %s refused by policy; not restarting", slot.name)
+                self._report_exit(slot, "refused by policy (see the log); not restarted", False)
                 return
             log.warning(
                 "camera %s worker exited (%s); restart in %.1fs", slot.name, code, slot.delay_s
+            )
+            self._report_exit(
+                slot, f"worker exited with code {code}; restarting in {slot.delay_s:.0f} s", True
             )
             slot.restart_at = now + slot.delay_s
             slot.delay_s = min(slot.delay_s * 2, self._max)
@@ -176,6 +184,17 @@ class Supervisor:
             daemon=True,
         )
         slot.process.start()
+
+    def _report_exit(self, slot: _Slot, words: str, restart: bool) -> None:
+        """Into the camera's health row (``pipeline.heartbeat``), so the dashboard shows the
+        restarts and why; the store being away costs the record, never the restart."""
+        try:
+            if self._ledger is None:
+                self._ledger = open_ledger(self._settings, actor="supervisor")
+            with self._ledger.store.transaction() as s:
+                record_exit(s, slot.camera_id, words, utcnow(), restart=restart)
+        except (SQLAlchemyError, ConsentcamError) as exc:
+            log.warning("camera %s: health not recorded (%s)", slot.name, type(exc).__name__)
 
     def _drain_stats(self, wait_s: float) -> None:
         try:

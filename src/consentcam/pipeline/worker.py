@@ -48,6 +48,7 @@ from consentcam.pipeline.decisions import (
 )
 from consentcam.pipeline.footfall import add_footfall
 from consentcam.pipeline.geometry import roi_detections, scaled_detections
+from consentcam.pipeline.heartbeat import HeartbeatThread, beat_writer
 from consentcam.pipeline.sources import Frame, Source, open_source
 from consentcam.pipeline.spool import PendingAlert
 from consentcam.store.models import Site, new_id, utcnow
@@ -156,6 +157,7 @@ class CameraWorker:
             log, f"camera {ctx.camera}", "alerts wait in the spool and footfall in memory"
         )
         self.frames = 0
+        self.last_frame_at: dt.datetime | None = None  # wall clock, for the heartbeat
         self.reports: list[TrackReport] = []
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         # Last: a spool left by an earlier run starts its retry thread at once.
@@ -412,6 +414,29 @@ class CameraWorker:
     def live_tracks(self) -> int:
         return len(self._tracks)
 
+    def heartbeat(self, source: Source) -> HeartbeatThread:
+        """The camera's heartbeat over this worker's counters and ``source``'s: written only
+        while the store answers, a failure handled like any other store call of the worker
+        (the outage; the alerts' retry thread finds the store back)."""
+
+        def sample() -> tuple[int, int, int, dt.datetime | None, str | None]:
+            stats = source.stats()
+            return (
+                self.frames,
+                stats.frames_dropped,
+                stats.reconnects,
+                self.last_frame_at,
+                stats.last_error,
+            )
+
+        return HeartbeatThread(
+            beat_writer(self.ledger.store, self.ctx.camera_id),
+            sample,
+            interval_s=self.settings.pipeline.heartbeat_s,
+            store_ok=lambda: not self._outage.down,
+            failed=self.alerts.store_failed,
+        )
+
 
 # -- running a camera ----------------------------------------------------------------------------
 
@@ -425,14 +450,17 @@ def run_camera(
     on_stats: Callable[[WorkerStats], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
     stats_every_s: float = 1.0,
+    heartbeat: bool = False,
 ) -> None:
     """Feed ``source`` through ``worker`` until the source ends or ``stop`` is set, keeping the
-    gallery current in the background."""
+    gallery current in the background; with ``heartbeat``, the camera's health is written to
+    the store every ``pipeline.heartbeat_s`` (``pipeline.heartbeat``)."""
     stop = stop or threading.Event()
     worker.load()  # before the first frame (the gallery not left to the watcher's first poll)
     watching = worker.gallery.watch() if worker.gallery is not None else nullcontext()
+    beating = worker.heartbeat(source).running() if heartbeat else nullcontext()
     started = last_stats = time.monotonic()
-    with watching, _closed_on(stop, source):
+    with watching, beating, _closed_on(stop, source):
         frames = iter(source.frames())
         while not stop.is_set():
             t0 = time.perf_counter()
@@ -440,6 +468,7 @@ def run_camera(
             worker.stage_s["decode"] += time.perf_counter() - t0
             if frame is None:
                 break
+            worker.last_frame_at = utcnow()
             for event in worker.process(frame):
                 if on_event:
                     on_event(event)

@@ -106,6 +106,26 @@ class Camera(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class CameraHeartbeat(Base):
+    """A camera worker's latest health, one row per camera, overwritten every few seconds:
+    counters, times and an error in words, never face data (privacy invariant 2). ``restarts``
+    is written by the supervisor, which alone sees its workers exit."""
+
+    __tablename__ = "camera_heartbeats"
+    camera_id: Mapped[str] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    fps: Mapped[float] = mapped_column(Float, default=0.0)
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    last_frame_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    error_at: Mapped[dt.datetime | None] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Member(Base):
     __tablename__ = "members"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

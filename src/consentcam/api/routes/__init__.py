@@ -9,6 +9,7 @@ from consentcam.api.routes import (
     accuracy,
     audit,
     calibration,
+    camera_setup,
     cameras,
     claims,
     consents,
@@ -24,6 +25,8 @@ from consentcam.api.routes import (
     sites,
     stream,
     tenant,
+    tokens,
+    users,
     webhooks,
 )
 
@@ -36,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     sites.router,
     sites.public_router,
     cameras.router,
+    camera_setup.router,
     members.router,
     consents.router,
     enrolment.router,
@@ -49,4 +53,6 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     retention.router,
     signage.router,
+    users.router,
+    tokens.router,
 ]

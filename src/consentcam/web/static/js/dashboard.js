@@ -4,7 +4,13 @@
 // only when the logged-in role has the permission it needs (the API checks again anyway).
 
 import { API, api, logout, me, path } from "./api.js";
+import { loadAccess } from "./access.js";
 import { loadAccuracy } from "./accuracy.js";
+import { loadCameras } from "./cameras.js";
+import { closeCameraSetup, openCameraSetupFromHash } from "./camera-setup.js";
+import { loadWebhooks } from "./webhooks.js";
+import { loadSiteSetup } from "./site-setup.js";
+import { loadPurchases } from "./purchases.js";
 import { groupedBarChart } from "./chart.js";
 import {
   $,
@@ -87,6 +93,7 @@ function chooseSite(name) {
   url.searchParams.set("site", name);
   history.replaceState(null, "", url);
   stopStream();
+  if (openCameraSetupFromHash(name)) return;
   const first = tabs().find((t) => !t.hidden);
   const fromHash = tabs().find((t) => !t.hidden && `#${t.dataset.section}` === location.hash);
   showSection((fromHash || (state.section && tabs().find((t) => t.dataset.section === state.section && !t.hidden)) || first)?.dataset.section);
@@ -123,6 +130,11 @@ const LOADERS = {
   audit: () => loadAudit(true),
   compliance: loadCompliance,
   accuracy: () => loadAccuracy(state.site, may),
+  cameras: () => loadCameras(state.site, may),
+  access: () => loadAccess(state.me),
+  webhooks: () => loadWebhooks(state.site),
+  setup: () => loadSiteSetup(state.site, may),
+  purchases: loadPurchases,
 };
 
 function showSection(section, focusTab = false) {
@@ -130,6 +142,7 @@ function showSection(section, focusTab = false) {
     showStatus($("#page-status"), "info", "Your role has no dashboard sections.");
     return;
   }
+  closeCameraSetup();
   state.section = section;
   for (const tab of tabs()) {
     const selected = tab.dataset.section === section;
