@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from consentcam.config import Settings
 from consentcam.consent.context import Ledger
 from tests.support.auth import PASSWORD
+from tests.support.stores import BACKENDS, backend_settings
 
 __all__ = [
     "CHROMIUM",
@@ -124,3 +128,14 @@ def expected_errors(browser: Browser, *allowed: str) -> list[str]:
     """The page's logged errors, less those matching an ``allowed`` pattern (an API error the
     test provoked is logged by Chromium as a failed resource load)."""
     return [e for e in browser.errors if not any(re.search(p, e) for p in allowed)]
+
+
+@pytest.fixture(params=BACKENDS, name="store_settings")
+def store_settings_on_both_backends(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Settings]:
+    """The store of a module's browser tests on SQLite and on PostgreSQL, for pages whose work
+    is the store's (users and tokens, webhooks, purchases, a camera's line). A module takes it
+    by importing it; the other browser tests keep conftest's SQLite store."""
+    with backend_settings(request.param, tmp_path / "store") as settings:
+        yield settings

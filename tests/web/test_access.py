@@ -6,25 +6,19 @@ On SQLite and PostgreSQL: the last-owner rule locks rows, which only PostgreSQL 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from consentcam.config import Settings
 from consentcam.store.models import AuditEntry
-from tests.support.stores import BACKENDS, backend_settings
-from tests.web.support import Browser, Server, expect, login
-
-
-@pytest.fixture(params=BACKENDS)
-def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Both backends here (the other browser tests use SQLite only)."""
-    with backend_settings(request.param, tmp_path / "store") as settings:
-        yield settings
-
+from tests.web.support import (
+    Browser,
+    Server,
+    expect,
+    login,
+    store_settings_on_both_backends,  # noqa: F401 (the fixture)
+)
 
 STAFF_TABS = ["Live alerts", "Footfall", "Members", "Compliance"]
 HIDDEN_FROM_STAFF = ["Audit log", "Accuracy", "People & access"]

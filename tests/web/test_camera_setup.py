@@ -18,7 +18,15 @@ from sqlalchemy import select
 from consentcam.consent.sites import add_camera
 from consentcam.pipeline.camera import camera_context
 from consentcam.store.models import AuditEntry
-from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
+from tests.web.support import (
+    SITE,
+    Browser,
+    Server,
+    expect,
+    expected_errors,
+    login,
+    store_settings_on_both_backends,  # noqa: F401 (the fixture)
+)
 
 SETUP = f"/dashboard?site={SITE}#camera-setup/floor"
 

@@ -24,7 +24,15 @@ from consentcam.events.outbox import record_event
 from consentcam.events.webhooks import deliver_due
 from consentcam.store.models import AuditEntry, Purchase, Site, Webhook, utcnow
 from tests.support.events import Receiver
-from tests.web.support import SITE, Browser, Server, expect, expected_errors, login
+from tests.web.support import (
+    SITE,
+    Browser,
+    Server,
+    expect,
+    expected_errors,
+    login,
+    store_settings_on_both_backends,  # noqa: F401 (the fixture)
+)
 
 PHONE = {"width": 390, "height": 844}
 
