@@ -6,25 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from consentcam.config import load_settings
 from consentcam.consent.context import open_ledger
 from consentcam.pipeline.heartbeat import Beat, record_exit, write_beat
 from consentcam.store.models import Camera, utcnow
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("CONSENTCAM_TEMPLATE_KEY", raising=False)
-    monkeypatch.setenv("CONSENTCAM_ACTOR", "test:cli")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        return run_cli("--data-dir", str(tmp_path / "store"), *args)
-
-    return run
 
 
 def test_camera_status_prints_health_as_json_and_a_table(cli: Run, tmp_path: Path) -> None:

@@ -9,17 +9,6 @@ import pytest
 Run = Callable[..., tuple[int, str, str]]
 
 
-@pytest.fixture
-def cli(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("CONSENTCAM_TEMPLATE_KEY", raising=False)
-    monkeypatch.setenv("CONSENTCAM_ACTOR", "test:cli")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        return run_cli("--data-dir", str(tmp_path / "store"), *args)
-
-    return run
-
-
 def test_init_without_a_key_is_refused_outside_dev(cli: Run, tmp_path: Path) -> None:
     code, out, err = cli("init")
     assert code == 2 and out == ""

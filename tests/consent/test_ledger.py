@@ -274,3 +274,19 @@ def test_every_profile_gates_every_mode(ledger: Ledger) -> None:
                 with pytest.raises(PolicyError, match=f"not allowed under the {code} profile"):
                     add_camera(ledger, code, mode, "cam.mp4", mode, signage_attested=True)
         assert rules.allowed_modes <= set(MODES) and "count" in rules.allowed_modes
+
+
+def test_audit_entries_name_the_site_member_and_consent_they_record(
+    ledger: Ledger, evidence: Path
+) -> None:
+    """The audit trail is the evidence a regulator reads: each entry names the row it is about
+    (these ids were once read before the row had one, and the entries named nobody)."""
+    site = add_site(ledger, "flagship", "eu")
+    member = add_member(ledger, "flagship", "Member")
+    consent = record_consent(ledger, member.id, purpose="recognition", evidence=evidence)
+    with ledger.store.transaction() as s:
+        entries = {e.action: e for e in s.execute(select(AuditEntry)).scalars()}
+        stored = s.execute(select(Consent.id).where(Consent.member_id == member.id)).scalar_one()
+    assert entries["site.add"].subject == site.id is not None
+    assert entries["member.add"].subject == member.id is not None
+    assert entries["consent.record"].details["consent"] == consent.id == stored

@@ -28,7 +28,7 @@ from consentcam.consent.profiles import (
 )
 from consentcam.errors import ConsentError, InputError, NotFound
 from consentcam.store.db import stored_once
-from consentcam.store.models import Consent, Member, Notice, Site, utcnow
+from consentcam.store.models import Consent, Member, Notice, Site, new_id, utcnow
 
 # How consent was given: at the kiosk (explicit act on screen), on a signed paper or electronic
 # release, or in the member app.
@@ -100,6 +100,7 @@ def record_consent(
         _check_consent_form(site.jurisdiction, channel, age, guardian_name)
         notice = _notice(s, site, notice_version)
         consent = Consent(
+            id=new_id(),  # set here, so that the audit entry names the consent
             tenant_id=member.tenant_id,
             member_id=member.id,
             site_id=None if chain_scope else site.id,

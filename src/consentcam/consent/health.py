@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consentcam.consent.context import Ledger, site_by_name
+from consentcam.consent.receipts import plain
 from consentcam.net import redacted_url
 from consentcam.store.models import Camera, CameraHeartbeat, Site, utcnow
 
@@ -43,12 +44,8 @@ class CameraHealth:
     heartbeat_at: dt.datetime | None
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            name: (value.isoformat() if isinstance(value, dt.datetime) else value)
-            for name, value in (
-                (field, getattr(self, field)) for field in self.__dataclass_fields__
-            )
-        }
+        document: dict[str, object] = plain(self)
+        return document
 
 
 def _ago(seconds: float) -> str:

@@ -18,7 +18,7 @@ from consentcam.consent.context import Ledger, member_by_id, site_by_name
 from consentcam.consent.names import check_name, hidden_character
 from consentcam.errors import InputError, shown
 from consentcam.store.db import forget_deleted
-from consentcam.store.models import Event, Member
+from consentcam.store.models import Event, Member, new_id
 
 # A member profile is free membership fields shown on the member card and in every alert: a
 # tier, a member number, a short note. Bounded so a kiosk token cannot fill the store or make
@@ -36,8 +36,12 @@ def add_member(
     _check_profile(profile_fields or {})
     with ledger.store.transaction() as s:
         site = site_by_name(s, site_name, ledger.tenant_id(s))
-        member = Member(
-            tenant_id=site.tenant_id, site_id=site.id, name=name, profile=profile_fields or {}
+        member = Member(  # its id set here, so that its audit entry names it
+            id=new_id(),
+            tenant_id=site.tenant_id,
+            site_id=site.id,
+            name=name,
+            profile=profile_fields or {},
         )
         chain.add_audited(
             s,

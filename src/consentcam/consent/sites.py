@@ -58,7 +58,8 @@ def add_site(ledger: Ledger, name: str, jurisdiction: str) -> Site:
         if s.execute(exists).scalar() is not None:
             # The name is not repeated: the caller sent it (issue 13, item 9).
             raise Conflict("a site with this name already exists in your tenant")
-        site = Site(tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
+        # The id is set here so that the audit entry, written before the flush, names it.
+        site = Site(id=new_id(), tenant_id=tenant.id, name=name, jurisdiction=jurisdiction)
         chain.add_audited(
             s,
             site,
